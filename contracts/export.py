@@ -1,0 +1,130 @@
+"""Export the contracts: JSON Schema for every event and command, AsyncAPI 3.0 for NATS.
+
+``parcours contracts export`` writes them into ``contracts/schema/``; a test
+fails when the committed files differ from what the code exports.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from contracts.events import ALL_PAYLOADS, Envelope
+from contracts.facts import INBOUND_FACTS
+from contracts.subjects import Subjects
+
+SCHEMA_DIR = Path(__file__).parent / "schema"
+
+
+def event_schemas() -> dict[str, Any]:
+    (refs, components) = msgspec.json.schema_components(
+        [Envelope, *ALL_PAYLOADS], ref_template="#/$defs/{name}"
+    )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Parcours events",
+        "description": "Every stored event: the envelope and each payload, tagged by `type`.",
+        "$defs": components,
+        "oneOf": refs[1:],
+    }
+
+
+def fact_body_schemas() -> dict[str, Any]:
+    (refs, components) = msgspec.json.schema_components(
+        list(INBOUND_FACTS.values()), ref_template="#/$defs/{name}"
+    )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Parcours fact bodies (POST /v1/facts)",
+        "$defs": components,
+        "oneOf": refs,
+    }
+
+
+def asyncapi(extra_messages: dict[str, Any] | None = None) -> dict[str, Any]:
+    s = Subjects()
+    envelope_ref = {"$ref": "#/components/schemas/Envelope"}
+    (_, components) = msgspec.json.schema_components(
+        [Envelope], ref_template="#/components/schemas/{name}"
+    )
+    channels = {
+        "events": {
+            "address": f"{s.prefix}.{{cpts}}.events.{{category}}",
+            "description": (
+                "Every committed event, in commit order, published by the relay "
+                f"(JetStream stream {s.events_stream}; Nats-Msg-Id = event id)."
+            ),
+            "parameters": {
+                "cpts": {"description": "the CPTS (tenant)"},
+                "category": {"enum": ["fact", "task", "enrolment"]},
+            },
+            "messages": {"event": {"$ref": "#/components/messages/Event"}},
+        },
+        "professional": {
+            "address": f"{s.prefix}.{{cpts}}.tasks.{{role}}.{{rpps}}",
+            "description": "Task notifications for one professional "
+            f"(stream {s.notifications_stream}, replayable).",
+            "parameters": {"cpts": {}, "role": {}, "rpps": {}},
+        },
+        "pool": {
+            "address": f"{s.prefix}.{{cpts}}.pool.{{role}}.{{zone}}",
+            "description": "Task notifications for the pool of a role in a zone.",
+            "parameters": {"cpts": {}, "role": {}, "zone": {}},
+        },
+        "coordinators": {
+            "address": f"{s.prefix}.{{cpts}}.coord",
+            "description": "Escalations and alerts for the CPTS coordinators.",
+            "parameters": {"cpts": {}},
+        },
+    }
+    doc: dict[str, Any] = {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Parcours NATS API",
+            "version": "0.1.0",
+            "description": "Subjects of the Parcours JetStream streams.",
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": {
+            "receiveEvents": {"action": "receive", "channel": {"$ref": "#/channels/events"}},
+        },
+        "components": {
+            "messages": {
+                "Event": {
+                    "name": "Event",
+                    "headers": {
+                        "type": "object",
+                        "properties": {
+                            "Nats-Msg-Id": {"type": "string", "format": "uuid"},
+                            "Parcours-Correlation-Id": {"type": "string"},
+                            "Parcours-Event-Type": {"type": "string"},
+                        },
+                    },
+                    "payload": envelope_ref,
+                },
+                **(extra_messages or {}),
+            },
+            "schemas": components,
+        },
+    }
+    return doc
+
+
+def export(out: str | Path | None = None) -> list[Path]:
+    folder = Path(out) if out else SCHEMA_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    documents = {
+        "events.schema.json": event_schemas(),
+        "facts.schema.json": fact_body_schemas(),
+        "asyncapi.json": asyncapi(),
+    }
+    written = []
+    for name, doc in documents.items():
+        path = folder / name
+        path.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        written.append(path)
+    return written

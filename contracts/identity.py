@@ -1,0 +1,78 @@
+"""Patient and professional identifiers: INS, RPPS, FINESS.
+
+The INS (matricule INS: NIR or NIA) is 13 characters plus a 2-digit key, with
+key = 97 - (number mod 97). In the departement position, Corsica's ``2A``
+counts as 19 and ``2B`` as 18.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+import msgspec
+
+INS_NIR_OID = "1.2.250.1.213.1.4.8"
+INS_NIA_OID = "1.2.250.1.213.1.4.9"
+INS_TEST_OID = "1.2.250.1.213.1.4.10"
+INS_DEMO_OID = "1.2.250.1.213.1.4.11"
+INS_OIDS = frozenset({INS_NIR_OID, INS_NIA_OID, INS_TEST_OID, INS_DEMO_OID})
+
+_INS_SHAPE = re.compile(r"^[12378]\d{4}(?:\d{2}|2A|2B)\d{6}\d{2}$")
+
+
+def _numeric(number13: str) -> int:
+    body = number13.upper()
+    corsica = {"2A": "19", "2B": "18"}.get(body[5:7])
+    if corsica:
+        body = body[:5] + corsica + body[7:]
+    return int(body)
+
+
+def ins_problem(ins: str) -> str | None:
+    """Return why ``ins`` is not a valid matricule INS, or None when it is.
+
+    The sentence never repeats the value itself (it is identifying).
+    """
+    if len(ins) != 15:
+        return f"an INS has 15 characters (13 and a 2-digit key), this one has {len(ins)}"
+    if not _INS_SHAPE.match(ins.upper()):
+        return "an INS is digits only, except 2A or 2B in the departement position (6th-7th)"
+    if int(ins[13:]) != 97 - (_numeric(ins[:13]) % 97):
+        return "the INS key (last 2 digits) does not match 97 - (number mod 97)"
+    return None
+
+
+def ins_key(number13: str) -> str:
+    """Compute the 2-digit key of a 13-character INS number (for synthetic data)."""
+    return f"{97 - (_numeric(number13) % 97):02d}"
+
+
+Rpps = Annotated[str, msgspec.Meta(pattern=r"^\d{11}$", description="RPPS: 11 digits")]
+Finess = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{9}$", description="FINESS: 9 characters")]
+Sex = Literal["F", "M", "U"]
+
+
+class PatientIdentity(msgspec.Struct, frozen=True, kw_only=True):
+    """A patient as identified by a sender: INS with its OID and the identity traits.
+
+    This never goes into an event: the pathways service maps it to an internal
+    patient id and keeps the traits in its identity table.
+    """
+
+    ins: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    oid: str = INS_NIR_OID
+    birth_name: str | None = None
+    first_names: str | None = None
+    sex: Sex | None = None
+    birth_date: dt.date | None = None
+    birthplace: str | None = None
+    commune: str | None = None  # INSEE code of the commune of residence (routes pool tasks)
+
+
+class CareTeamMember(msgspec.Struct, frozen=True, kw_only=True):
+    """A professional the discharge names for a role (the patient's own GP, nurse...)."""
+
+    role: str
+    rpps: Rpps

@@ -1,0 +1,169 @@
+"""Events of the pathway engine: enrolments and tasks.
+
+A task's lifecycle follows FHIR Task statuses: requested, accepted,
+in-progress, completed, rejected, cancelled, failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Literal
+
+from contracts.base import EventPayload
+
+TaskStatus = Literal[
+    "requested", "accepted", "in-progress", "completed", "rejected", "cancelled", "failed"
+]
+CloseReason = Literal["completed", "death", "withdrawn", "transferred"]
+
+
+class PatientEnrolled(EventPayload, frozen=True, tag="PatientEnrolled"):
+    enrolment_id: uuid.UUID
+    protocol: str
+    protocol_version: str
+    anchor_type: str  # the fact type (or "CoordinatorEnrolment") that enrolled
+    anchor_at: dt.datetime
+    anchor_event_id: uuid.UUID | None = None
+    zone: str | None = None  # sector used to route pool tasks
+    enrolled_by: str | None = None
+
+
+class TaskScheduled(EventPayload, frozen=True, tag="TaskScheduled"):
+    task_id: uuid.UUID
+    enrolment_id: uuid.UUID
+    protocol: str
+    activity: str
+    occurrence: int
+    role: str
+    earliest: dt.datetime
+    due: dt.datetime
+    assignee: str | None = None  # RPPS when the care team names one; else a pool task
+    zone: str | None = None
+    urgent: bool = False
+    reason: str | None = None  # e.g. the observation rule that raised it
+
+
+class TaskAccepted(EventPayload, frozen=True, tag="TaskAccepted"):
+    task_id: uuid.UUID
+    by: str  # RPPS
+    role: str
+
+
+class TaskStarted(EventPayload, frozen=True, tag="TaskStarted"):
+    task_id: uuid.UUID
+    by: str
+
+
+class TaskCompleted(EventPayload, frozen=True, tag="TaskCompleted"):
+    task_id: uuid.UUID
+    completed_at: dt.datetime
+    on_time: bool
+    by: str | None = None  # RPPS or system id
+    by_fact: uuid.UUID | None = None  # event id of the fact that completed it
+    fact_type: str | None = None
+    findings: str | None = None
+
+
+class TaskRejected(EventPayload, frozen=True, tag="TaskRejected"):
+    task_id: uuid.UUID
+    by: str
+    reason: str | None = None
+
+
+class TaskReassigned(EventPayload, frozen=True, tag="TaskReassigned"):
+    task_id: uuid.UUID
+    by: str
+    assignee: str | None  # None puts it back in the pool
+
+
+class TaskCancelled(EventPayload, frozen=True, tag="TaskCancelled"):
+    task_id: uuid.UUID
+    reason: str
+    by: str | None = None
+
+
+class TaskFailed(EventPayload, frozen=True, tag="TaskFailed"):
+    task_id: uuid.UUID
+    reason: str
+
+
+class TaskOverdue(EventPayload, frozen=True, tag="TaskOverdue"):
+    task_id: uuid.UUID
+    due: dt.datetime
+
+
+class EscalationRaised(EventPayload, frozen=True, tag="EscalationRaised"):
+    escalation_id: uuid.UUID
+    task_id: uuid.UUID | None
+    enrolment_id: uuid.UUID
+    reason: str
+    urgent: bool = False
+
+
+class ReminderDue(EventPayload, frozen=True, tag="ReminderDue"):
+    task_id: uuid.UUID
+    due: dt.datetime
+
+
+class EnrolmentPaused(EventPayload, frozen=True, tag="EnrolmentPaused"):
+    enrolment_id: uuid.UUID
+    reason: str
+    by_fact: uuid.UUID | None = None
+
+
+class EnrolmentResumed(EventPayload, frozen=True, tag="EnrolmentResumed"):
+    enrolment_id: uuid.UUID
+    reason: str
+    by_fact: uuid.UUID | None = None
+
+
+class EnrolmentClosed(EventPayload, frozen=True, tag="EnrolmentClosed"):
+    enrolment_id: uuid.UUID
+    reason: CloseReason
+    by_fact: uuid.UUID | None = None
+
+
+class ProtocolVersionChanged(EventPayload, frozen=True, tag="ProtocolVersionChanged"):
+    enrolment_id: uuid.UUID
+    protocol: str
+    from_version: str
+    to_version: str
+
+
+class TaskNotified(EventPayload, frozen=True, tag="TaskNotified"):
+    """An app reported that a task notification reached the professional's device."""
+
+    task_id: uuid.UUID
+    by: str
+    at: dt.datetime
+
+
+class TaskSeen(EventPayload, frozen=True, tag="TaskSeen"):
+    """An app reported that the professional opened the task."""
+
+    task_id: uuid.UUID
+    by: str
+    at: dt.datetime
+
+
+PATHWAY_PAYLOADS: tuple[type[EventPayload], ...] = (
+    PatientEnrolled,
+    TaskScheduled,
+    TaskAccepted,
+    TaskStarted,
+    TaskCompleted,
+    TaskRejected,
+    TaskReassigned,
+    TaskCancelled,
+    TaskFailed,
+    TaskOverdue,
+    EscalationRaised,
+    ReminderDue,
+    EnrolmentPaused,
+    EnrolmentResumed,
+    EnrolmentClosed,
+    ProtocolVersionChanged,
+    TaskNotified,
+    TaskSeen,
+)

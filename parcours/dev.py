@@ -1,0 +1,162 @@
+"""``parcours dev`` (what ``make run`` runs): the whole system on one machine.
+
+Starts PostgreSQL and NATS (embedded, with data under ``.parcours/``, unless
+``PARCOURS_DATABASE_URL`` / ``PARCOURS_NATS_URL`` name servers), applies the
+migrations, provisions the streams, starts the three services as separate
+processes, prints where to look, and stops everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+
+from parcours.settings import Settings
+
+SERVICES = ("pathways", "notifications", "projections")
+
+
+async def _prepare(settings: Settings) -> None:
+    import asyncpg
+
+    from parcours import natsio
+    from parcours.migrations import apply
+
+    await apply(settings.database_url)
+    nc = await natsio.connect(settings, "parcours-dev", max_reconnect_attempts=3)
+    try:
+        await natsio.provision(nc.jetstream(), settings)
+    finally:
+        await nc.close()
+    conn = await asyncpg.connect(settings.database_url)
+    await conn.close()
+
+
+async def _ensure_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/health/ready", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not become ready in {timeout:.0f}s")
+
+
+def run_dev(args: argparse.Namespace) -> int:
+    from parcours.auth import mint
+    from parcours.devstack import EmbeddedNats, EmbeddedPostgres, free_port
+
+    data = Path(args.data).absolute()
+    env = dict(os.environ)
+    with ExitStack() as stack:
+        if "PARCOURS_DATABASE_URL" not in env:
+            pg = stack.enter_context(EmbeddedPostgres(data / "postgres"))
+            asyncio.run(_ensure_database(pg.url, "parcours"))
+            env["PARCOURS_DATABASE_URL"] = pg.url_for("parcours")
+            print(f"PostgreSQL (embedded)  {env['PARCOURS_DATABASE_URL']}")
+        if "PARCOURS_NATS_URL" not in env:
+            nats = stack.enter_context(EmbeddedNats(data / "nats"))
+            env["PARCOURS_NATS_URL"] = nats.url
+            print(f"NATS (embedded)        {nats.url}")
+        env.setdefault("PARCOURS_LOG_FORMAT", "console")
+        env.setdefault("PARCOURS_ENVIRONMENT", "development")
+        if args.virtual_clock:
+            env["PARCOURS_CLOCK"] = "virtual"
+        ports = {}
+        for service in SERVICES:
+            key = f"PARCOURS_{service.upper()}_PORT"
+            ports[service] = int(env.get(key) or _preferred_port(service, free_port))
+            env[key] = str(ports[service])
+        settings = Settings.from_env(env)
+        asyncio.run(_prepare(settings))
+        procs: dict[str, subprocess.Popen] = {}
+        try:
+            for service in SERVICES:
+                procs[service] = subprocess.Popen(
+                    [sys.executable, "-m", "parcours.cli", "serve", service], env=env
+                )
+            for service in SERVICES:
+                _wait_ready(f"http://{settings.host}:{ports[service]}", procs[service])
+            token = mint(settings, sub="CHU-DEMO", role="discharge-system", cpts="demo")
+            _print_banner(settings, ports, token)
+            while all(p.poll() is None for p in procs.values()):
+                time.sleep(0.5)
+            failed = [s for s, p in procs.items() if p.poll() is not None]
+            print(f"service(s) stopped: {', '.join(failed)}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("\nstopping…")
+            return 0
+        finally:
+            for p in procs.values():
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            for p in procs.values():
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+_DEFAULT_PORTS = {"pathways": 8000, "notifications": 8001, "projections": 8002}
+
+
+def _preferred_port(service: str, fallback) -> int:  # type: ignore[no-untyped-def]
+    import socket
+
+    port = _DEFAULT_PORTS[service]
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            return fallback()
+
+
+def _print_banner(settings: Settings, ports: dict[str, int], token: str) -> None:
+    host = settings.host
+    p = ports["pathways"]
+    print(
+        f"""
+Parcours is running (Ctrl-C stops everything; data stays in .parcours/).
+
+  pathways       http://{host}:{p}          OpenAPI: http://{host}:{p}/schema
+  notifications  http://{host}:{ports["notifications"]}          OpenAPI: http://{host}:{ports["notifications"]}/schema
+  projections    http://{host}:{ports["projections"]}          OpenAPI: http://{host}:{ports["projections"]}/schema
+
+Post a discharge (token for the discharge system of CPTS "demo"):
+
+  curl -s -X POST http://{host}:{p}/v1/facts \\
+    -H "Authorization: Bearer {token}" -H "Content-Type: application/json" \\
+    -d '{{"type": "DischargeReported",
+         "patient": {{"ins": "295109912611193", "oid": "1.2.250.1.213.1.4.10"}},
+         "admitted_at": "2026-11-02T09:00:00Z", "discharged_at": "2026-11-09T14:00:00Z",
+         "diagnoses": ["I50.1"], "finess": "750712184"}}'
+
+More tokens: .venv/bin/parcours token --role coordinator --cpts demo --sub COORD-1
+"""
+    )

@@ -1,0 +1,313 @@
+"""The PostgreSQL event store: idempotent, optimistic appends and gap-free reads.
+
+Shared runtime: the pathways service writes through it; the relay and the
+projections' rebuild read through it.
+
+Appends
+    One INSERT statement per append, so an append is atomic without an explicit
+    transaction (one round trip). ``expected_version`` is the version the writer
+    saw; the unique ``(stream, version)`` constraint turns a concurrent writer
+    into a ``VersionConflictError`` naming the actual version. Every event has
+    a UUID chosen by its sender or the service and is unique forever: sending
+    the same events again returns the original positions and writes nothing;
+    the same id with different content is a ``DuplicateEventError``.
+
+Reads in commit order, never skipping a late commit
+    A sequence hands out positions at INSERT time, but transactions commit in
+    any order: a reader that remembers "last position seen" skips a position
+    that becomes visible after a larger one. We chose *transaction-id
+    visibility*: each row records its writing transaction (``txid xid8``), and
+    ``read_all`` only returns rows whose transaction is older than the oldest
+    transaction still in flight (``txid < pg_snapshot_xmin(pg_current_snapshot())``),
+    ordered by ``(txid, position)``. Every such transaction has finished, so
+    no row can later appear before the reader's checkpoint ``(txid, position)``:
+    nothing is skipped, nothing is returned twice. The price is that one long
+    transaction anywhere in the database holds readers back until it ends; no
+    writer blocks on another, which a per-category advisory lock would do
+    (serialising every append of a tenant). Appends must therefore keep their
+    transactions short; the test ``test_slow_transaction_is_not_skipped`` holds
+    one open while others commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from contracts.events import Actor, Envelope, NewEvent, payload_decoder, tag_of
+
+ANY = -1  # expected_version: do not check
+NO_STREAM = 0  # expected_version: the stream must not exist yet
+
+_json = msgspec.json.Encoder()
+
+
+class EventStoreError(Exception):
+    pass
+
+
+class VersionConflictError(EventStoreError):
+    def __init__(self, stream: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"stream {stream} is at version {actual}, the append expected version {expected}"
+        )
+        self.stream, self.expected, self.actual = stream, expected, actual
+
+
+class DuplicateEventError(EventStoreError):
+    def __init__(self, event_id: uuid.UUID) -> None:
+        super().__init__(
+            f"event {event_id} was already recorded with different content; "
+            "choose a new event_id for a new fact"
+        )
+        self.event_id = event_id
+
+
+class AppendResult(msgspec.Struct, frozen=True):
+    positions: list[int]
+    version: int  # stream version after the append
+    duplicate: bool = False  # True when every event was already stored
+
+
+class Checkpoint(msgspec.Struct, frozen=True):
+    txid: int = 0
+    position: int = 0
+
+
+class StoredEvent(msgspec.Struct, frozen=True):
+    """A row of the event store with its payload still as JSON text."""
+
+    position: int
+    txid: int
+    event_id: uuid.UUID
+    stream: str
+    version: int
+    type: str
+    cpts: str
+    occurred_at: dt.datetime
+    recorded_at: dt.datetime
+    correlation_id: str
+    causation_id: str | None
+    actor_id: str
+    actor_role: str
+    schema_version: int
+    data: str
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint(self.txid, self.position)
+
+    def envelope(self) -> Envelope:
+        return Envelope(
+            event_id=self.event_id,
+            stream=self.stream,
+            version=self.version,
+            type=self.type,
+            occurred_at=self.occurred_at,
+            recorded_at=self.recorded_at,
+            cpts=self.cpts,
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+            actor=Actor(id=self.actor_id, role=self.actor_role),
+            schema_version=self.schema_version,
+            data=payload_decoder.decode(self.data),
+            position=self.position,
+        )
+
+    def wire(self) -> bytes:
+        """The envelope as JSON for NATS, without decoding the payload."""
+        return _json.encode(
+            _WireEnvelope(
+                event_id=self.event_id,
+                stream=self.stream,
+                version=self.version,
+                type=self.type,
+                occurred_at=self.occurred_at,
+                recorded_at=self.recorded_at,
+                cpts=self.cpts,
+                correlation_id=self.correlation_id,
+                causation_id=self.causation_id,
+                actor=Actor(id=self.actor_id, role=self.actor_role),
+                schema_version=self.schema_version,
+                data=msgspec.Raw(self.data.encode()),
+                position=self.position,
+            )
+        )
+
+
+class _WireEnvelope(msgspec.Struct, frozen=True, kw_only=True):
+    event_id: uuid.UUID
+    stream: str
+    version: int
+    type: str
+    occurred_at: dt.datetime
+    recorded_at: dt.datetime
+    cpts: str
+    correlation_id: str
+    causation_id: str | None
+    actor: Actor
+    schema_version: int
+    data: msgspec.Raw
+    position: int
+
+
+_COLUMNS = (
+    "position, txid::text::bigint AS txid, event_id, stream, version, type, cpts, occurred_at, "
+    "recorded_at, correlation_id, causation_id, actor_id, actor_role, schema_version, data::text AS data"
+)
+
+_INSERT = """
+INSERT INTO events (event_id, stream, version, type, cpts, occurred_at, correlation_id,
+                    causation_id, actor_id, actor_role, data)
+SELECT i.event_id, $1, b.base + i.ord, i.type, i.cpts, i.occurred_at, i.correlation_id,
+       i.causation_id, i.actor_id, i.actor_role, i.data::jsonb
+FROM unnest($3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[],
+            $9::text[], $10::text[], $11::text[])
+     WITH ORDINALITY AS i(event_id, type, cpts, occurred_at, correlation_id, causation_id,
+                          actor_id, actor_role, data, ord),
+     (SELECT CASE WHEN $2::int >= 0 THEN $2::int
+                  ELSE (SELECT coalesce(max(version), 0) FROM events WHERE stream = $1) END
+     ) AS b(base)
+ORDER BY i.ord
+RETURNING position, version
+"""
+
+
+def _columns(events: Sequence[NewEvent]) -> list[list[Any]]:
+    cols: list[list[Any]] = [[] for _ in range(9)]
+    for e in events:
+        cols[0].append(e.event_id)
+        cols[1].append(tag_of(e.data))
+        cols[2].append(e.cpts)
+        cols[3].append(e.occurred_at)
+        cols[4].append(e.correlation_id)
+        cols[5].append(e.causation_id)
+        cols[6].append(e.actor.id)
+        cols[7].append(e.actor.role)
+        cols[8].append(_json.encode(e.data).decode())
+    return cols
+
+
+class EventStore:
+    """Appends and reads events. Pass a pool, or a connection inside a transaction."""
+
+    def __init__(self, pool: asyncpg.Pool | asyncpg.Connection) -> None:
+        self._db = pool
+
+    async def append(
+        self,
+        stream: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        *,
+        conn: asyncpg.Connection | None = None,
+    ) -> AppendResult:
+        if not events:
+            raise ValueError("an append needs at least one event")
+        db = conn or self._db
+        try:
+            rows = await db.fetch(_INSERT, stream, expected_version, *_columns(events))
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "events_event_id_key":
+                return await self._replayed(stream, events, db)
+            actual = await self.stream_version(stream, conn=conn)
+            raise VersionConflictError(stream, expected_version, actual) from None
+        return AppendResult(positions=[r["position"] for r in rows], version=rows[-1]["version"])
+
+    async def _replayed(self, stream: str, events: Sequence[NewEvent], db: Any) -> AppendResult:
+        """The append reused event ids.
+
+        When the first event (the command's own fact) is already stored with the
+        same content, the whole append is a replay: its consequences were
+        decided when it was first sent, and the original position is returned.
+        A stored id with other content is a ``DuplicateEventError``.
+        """
+        rows = await db.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY position",
+            [e.event_id for e in events],
+        )
+        stored = {r["event_id"]: r for r in rows}
+        for e in events:
+            row = stored.get(e.event_id)
+            if row is not None and (
+                row["stream"] != stream
+                or row["type"] != tag_of(e.data)
+                or not _same_payload(row["data"], e)
+            ):
+                raise DuplicateEventError(e.event_id)
+        first = stored.get(events[0].event_id)
+        if first is None:
+            raise DuplicateEventError(next(iter(stored)))
+        return AppendResult(positions=[first["position"]], version=first["version"], duplicate=True)
+
+    async def stream_version(self, stream: str, *, conn: asyncpg.Connection | None = None) -> int:
+        db = conn or self._db
+        return await db.fetchval(
+            "SELECT coalesce(max(version), 0) FROM events WHERE stream = $1", stream
+        )
+
+    async def read_stream(
+        self, stream: str, after_version: int = 0, *, conn: asyncpg.Connection | None = None
+    ) -> list[StoredEvent]:
+        db = conn or self._db
+        rows = await db.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE stream = $1 AND version > $2 ORDER BY version",
+            stream,
+            after_version,
+        )
+        return [StoredEvent(**dict(r)) for r in rows]
+
+    async def read_all(
+        self, after: Checkpoint = Checkpoint(), limit: int = 1000, *, types: Sequence[str] = ()
+    ) -> list[StoredEvent]:
+        """Events committed after ``after``, in a stable commit order, never skipping one."""
+        type_filter = "AND type = ANY($4::text[])" if types else ""
+        args: list[Any] = [str(after.txid), after.position, limit]
+        if types:
+            args.append(list(types))
+        rows = await self._db.fetch(
+            f"""SELECT {_COLUMNS} FROM events
+                WHERE (txid, position) > ($1::text::xid8, $2)
+                  AND txid < pg_snapshot_xmin(pg_current_snapshot())
+                  {type_filter}
+                ORDER BY txid, position
+                LIMIT $3""",
+            *args,
+        )
+        return [StoredEvent(**dict(r)) for r in rows]
+
+    async def head(self) -> Checkpoint:
+        """The checkpoint of the last event visible to readers now."""
+        row = await self._db.fetchrow(
+            """SELECT txid::text::bigint AS txid, position FROM events
+               WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
+               ORDER BY txid DESC, position DESC LIMIT 1"""
+        )
+        return Checkpoint(row["txid"], row["position"]) if row else Checkpoint()
+
+    async def load_checkpoint(self, name: str) -> Checkpoint:
+        row = await self._db.fetchrow(
+            "SELECT txid::text::bigint AS txid, position FROM store_checkpoints WHERE name = $1",
+            name,
+        )
+        return Checkpoint(row["txid"], row["position"]) if row else Checkpoint()
+
+    async def save_checkpoint(self, name: str, checkpoint: Checkpoint) -> None:
+        await self._db.execute(
+            """INSERT INTO store_checkpoints (name, txid, position, updated_at)
+               VALUES ($1, $2::text::xid8, $3, now())
+               ON CONFLICT (name) DO UPDATE
+               SET txid = excluded.txid, position = excluded.position, updated_at = now()""",
+            name,
+            str(checkpoint.txid),
+            checkpoint.position,
+        )
+
+
+def _same_payload(stored_json: str, event: NewEvent) -> bool:
+    return msgspec.json.decode(stored_json) == msgspec.json.decode(_json.encode(event.data))

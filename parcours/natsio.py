@@ -1,0 +1,90 @@
+"""NATS plumbing: connecting, and provisioning the JetStream streams.
+
+The events stream is the distribution log of the event store: everything on it
+can be re-published from PostgreSQL. Its duplicate window covers a relay that
+crashes between publishing and saving its checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import nats
+import structlog
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from contracts.subjects import Subjects
+from parcours.settings import Settings
+
+log = structlog.get_logger("parcours.nats")
+
+EVENTS_DUPLICATE_WINDOW = dt.timedelta(hours=24)
+
+
+async def connect(settings: Settings, name: str, **options: object) -> NATS:
+    async def on_disconnected() -> None:
+        log.warning("nats disconnected", client=name)
+
+    async def on_reconnected() -> None:
+        log.info("nats reconnected", client=name)
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats error", client=name, error=str(exc))
+
+    params: dict[str, object] = {
+        "servers": [settings.nats_url],
+        "name": name,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "connect_timeout": 2,
+        "allow_reconnect": True,
+        "disconnected_cb": on_disconnected,
+        "reconnected_cb": on_reconnected,
+        "error_cb": on_error,
+        "pending_size": 64 * 1024 * 1024,
+    }
+    params.update(options)
+    return await nats.connect(**params)  # type: ignore[arg-type]
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    try:
+        await js.stream_info(config.name)
+        await js.update_stream(config)
+    except NotFoundError:
+        await js.add_stream(config)
+
+
+def events_stream_config(subjects: Subjects) -> StreamConfig:
+    return StreamConfig(
+        name=subjects.events_stream,
+        subjects=[subjects.events_wildcard],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        duplicate_window=EVENTS_DUPLICATE_WINDOW.total_seconds(),
+        discard=DiscardPolicy.OLD,
+    )
+
+
+def notifications_stream_config(subjects: Subjects, retention_days: int) -> StreamConfig:
+    return StreamConfig(
+        name=subjects.notifications_stream,
+        subjects=subjects.notifications_wildcards,
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=float(retention_days * 86400),
+        duplicate_window=3600.0,
+        discard=DiscardPolicy.OLD,
+    )
+
+
+async def provision(js: JetStreamContext, settings: Settings) -> None:
+    """Create or update every stream Parcours uses (idempotent)."""
+    subjects = Subjects(settings.nats_prefix)
+    await ensure_stream(js, events_stream_config(subjects))
+    await ensure_stream(
+        js, notifications_stream_config(subjects, settings.notification_retention_days)
+    )

@@ -1,0 +1,138 @@
+"""RFC 9457 problem details: every client error says what is wrong and where.
+
+Services raise ``Problem`` (or a subclass) and the handlers here render
+``application/problem+json``. Unknown exceptions become a 500 that names the
+correlation id but never the exception text (it could carry patient data).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger("parcours.http")
+
+
+class Problem(Exception):
+    """An answer to a client error: status, title, a sentence to act on, and where."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.field = status, title, detail, field
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"https://parcours.example/problems/{self.title.lower().replace(' ', '-')}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.field:
+            body["field"] = self.field
+        if instance:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+def problem_response(problem: Problem, request: Request | None = None) -> Response[Any]:
+    body = problem.body(request.url.path if request else None)
+    correlation = request.scope.get("state", {}).get("correlation_id") if request else None
+    if correlation:
+        body["correlation_id"] = correlation
+    return Response(
+        body, status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers
+    )
+
+
+def _field_path(key: str | None) -> str | None:
+    if not key or key == "data":
+        return None
+    return key
+
+
+def _validation(request: Request, exc: ValidationException) -> Response[Any]:
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    first = errors[0] if errors else {}
+    message = first.get("message", "the request body does not match the schema") if first else ""
+    field = _field_path(first.get("key")) if first else None
+    if "JSON is malformed" in (exc.detail or "") or "malformed" in message.lower():
+        return problem_response(
+            Problem(400, "Malformed JSON", f"the body is not valid JSON: {exc.detail}"), request
+        )
+    if field == "type" and message.startswith("Invalid value"):
+        accepted = request.scope.get("state", {}).get("accepted_types")
+        detail = "unknown type" + (f"; accepted: {', '.join(accepted)}" if accepted else "")
+        return problem_response(
+            Problem(422, "Unknown type", detail, field="type", accepted=accepted or []), request
+        )
+    if not field and "unknown field" in message:
+        field = message.split("`")[1] if "`" in message else None
+    detail = f"{message} at `{field}`" if field else message
+    return problem_response(
+        Problem(422, "Invalid field", detail, field=field, errors=errors), request
+    )
+
+
+def _http(request: Request, exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if isinstance(exc, NotAuthorizedException):
+        title = "Unauthorized"
+    elif isinstance(exc, PermissionDeniedException):
+        title = "Forbidden"
+    elif status == 400:
+        title = "Bad request"
+    elif status == 413:
+        title = "Body too large"
+    else:
+        title = exc.__class__.__name__.removesuffix("Exception") or "Error"
+    detail = exc.detail or title
+    if status == 400 and "malformed" in detail.lower():
+        title = "Malformed JSON"
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem_response(Problem(status, title, detail, headers=headers), request)
+
+
+def _problem(request: Request, exc: Problem) -> Response[Any]:
+    return problem_response(exc, request)
+
+
+def _internal(request: Request, exc: Exception) -> Response[Any]:
+    log.error("unhandled error", error_type=type(exc).__name__, path=request.url.path)
+    return problem_response(
+        Problem(
+            HTTP_500_INTERNAL_SERVER_ERROR,
+            "Internal error",
+            "the server failed; the correlation id identifies the failure in the logs",
+        ),
+        request,
+    )
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    Problem: _problem,
+    ValidationException: _validation,
+    HTTPException: _http,
+    Exception: _internal,
+}

@@ -1,0 +1,198 @@
+"""What every service process has: a PostgreSQL pool, a NATS connection, health,
+tokens, problem details, correlation ids, OpenAPI at /schema.
+
+``build_app`` assembles a Litestar app from a service's routes and background
+workers; nothing connects before the app starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+from litestar import Litestar, get
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.types import ASGIApp, Receive, Scope, Send
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from contracts.subjects import Subjects
+from parcours import natsio
+from parcours.auth import BearerAuthMiddleware, TokenVerifier
+from parcours.clock import Clock, VirtualClock, WallClock
+from parcours.problems import EXCEPTION_HANDLERS, Problem, problem_response
+from parcours.settings import Settings
+
+log = structlog.get_logger("parcours.service")
+
+Worker = Callable[["Resources", asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class Resources:
+    """The live connections of a service, on ``app.state.resources``."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    nc: NATS
+    js: JetStreamContext
+    clock: Clock
+    subjects: Subjects
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def make_clock(settings: Settings, pool: asyncpg.Pool) -> Clock:
+    return VirtualClock(pool) if settings.clock == "virtual" else WallClock()
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings, name: str) -> AsyncIterator[Resources]:
+    pool = await asyncpg.create_pool(
+        settings.database_url, min_size=2, max_size=settings.db_pool_size, command_timeout=30
+    )
+    try:
+        nc = await natsio.connect(settings, name)
+        try:
+            js = nc.jetstream(timeout=5)
+            await natsio.provision(js, settings)
+            yield Resources(
+                settings=settings,
+                pool=pool,
+                nc=nc,
+                js=js,
+                clock=make_clock(settings, pool),
+                subjects=Subjects(settings.nats_prefix),
+            )
+        finally:
+            with suppress(Exception):
+                await nc.drain()
+    finally:
+        await pool.close()
+
+
+class CorrelationMiddleware:
+    """Reads ``X-Correlation-ID`` (or makes one), binds it to logs, echoes it back."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        correlation = ""
+        for key, value in scope["headers"]:
+            if key == b"x-correlation-id":
+                correlation = value.decode("latin-1")[:128]
+                break
+        correlation = correlation or str(uuid.uuid4())
+        scope.setdefault("state", {})["correlation_id"] = correlation
+        structlog.contextvars.bind_contextvars(correlation_id=correlation)
+
+        async def send_with_header(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append(
+                    (b"x-correlation-id", correlation.encode("latin-1"))
+                )
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_header)
+        finally:
+            structlog.contextvars.unbind_contextvars("correlation_id")
+
+
+def correlation_id(scope_state: dict[str, Any]) -> str:
+    return scope_state.get("correlation_id") or str(uuid.uuid4())
+
+
+@get("/health/live", include_in_schema=True, tags=["health"], sync_to_thread=False)
+def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/health/ready", tags=["health"])
+async def ready(state: State) -> Any:
+    resources: Resources | None = state.get("resources")
+    checks: dict[str, str] = {}
+    if resources is None:
+        raise Problem(503, "Not ready", "the service is starting")
+    try:
+        await asyncio.wait_for(resources.pool.fetchval("SELECT 1"), 2)
+        checks["postgresql"] = "ok"
+    except Exception:
+        checks["postgresql"] = "unavailable"
+    try:
+        await asyncio.wait_for(resources.js.account_info(), 2)
+        checks["nats"] = "ok"
+    except Exception:
+        checks["nats"] = "unavailable"
+    if any(v != "ok" for v in checks.values()):
+        return problem_response(
+            Problem(503, "Not ready", "a dependency is unavailable", checks=checks)
+        )
+    return {"status": "ok", "checks": checks}
+
+
+def build_app(
+    settings: Settings,
+    *,
+    name: str,
+    title: str,
+    route_handlers: Sequence[Any],
+    workers: Sequence[Worker] = (),
+    on_ready: Callable[[Resources], Awaitable[None]] | None = None,
+    extra: Callable[[AppConfig], None] | None = None,
+) -> Litestar:
+    """A Litestar app for one service; connections open in its lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with open_resources(settings, name) as resources:
+            app.state.resources = resources
+            if on_ready is not None:
+                await on_ready(resources)
+            stop = asyncio.Event()
+            tasks = [asyncio.create_task(w(resources, stop)) for w in workers]
+            log.info("service ready", service=name)
+            try:
+                yield
+            finally:
+                stop.set()
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with suppress(asyncio.CancelledError, Exception):
+                        await task
+
+    verifier = TokenVerifier(settings)
+    config = AppConfig(
+        route_handlers=[live, ready, *route_handlers],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[
+            CorrelationMiddleware,
+            lambda app: BearerAuthMiddleware(app, verifier),
+        ],
+        openapi_config=OpenAPIConfig(
+            title=title,
+            version="0.1.0",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+        state=State({"settings": settings}),
+    )
+    if extra is not None:
+        extra(config)
+    return Litestar.from_config(config)

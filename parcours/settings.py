@@ -1,0 +1,72 @@
+"""One frozen settings object per process, read from ``PARCOURS_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+import msgspec
+
+DEV_JWT_SECRET = "parcours-development-secret-do-not-use-in-production"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str
+    nats_url: str
+    nats_prefix: str = "parcours"
+    environment: Literal["development", "production", "test"] = "development"
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "info"
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    jwks_url: str | None = None
+    jwt_audience: str | None = None
+    pseudonym_secret: str = "parcours-development-pseudonym-key"
+    clock: Literal["wall", "virtual"] = "wall"
+    host: str = "127.0.0.1"
+    pathways_port: int = 8000
+    notifications_port: int = 8001
+    projections_port: int = 8002
+    max_body_bytes: int = 1024 * 1024
+    batch_max_bytes: int = 64 * 1024 * 1024
+    db_pool_size: int = 20
+    notification_retention_days: int = 30
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in cls.__struct_fields__:
+            key = f"PARCOURS_{name.upper()}"
+            if key in env:
+                values[name] = env[key]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        missing = [f for f in ("database_url", "nats_url") if f not in values]
+        if missing:
+            names = ", ".join(f"PARCOURS_{m.upper()}" for m in missing)
+            raise SettingsError(f"{names} must be set (or use `parcours dev`)")
+        try:
+            settings = msgspec.convert(values, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SettingsError(f"invalid setting: {exc}") from exc
+        if settings.environment == "production" and not (
+            settings.jwt_public_key or settings.jwks_url or settings.jwt_secret
+        ):
+            raise SettingsError("production needs PARCOURS_JWT_PUBLIC_KEY or PARCOURS_JWKS_URL")
+        if settings.jwt_secret is None and settings.environment != "production":
+            settings = msgspec.structs.replace(settings, jwt_secret=DEV_JWT_SECRET)
+        return settings
+
+    def env(self) -> dict[str, str]:
+        """The environment variables that reproduce these settings in a child process."""
+        out = {}
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if value is not None:
+                out[f"PARCOURS_{name.upper()}"] = str(value)
+        return out

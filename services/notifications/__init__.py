@@ -1,0 +1,1 @@
+"""The notifications service: routes task events to professionals, pools and coordinators."""

@@ -1,0 +1,1 @@
+"""The pathways service: ingestion API, protocols, the pure decider, timers, the relay."""

@@ -1,0 +1,164 @@
+"""The relay: committed events from PostgreSQL to the JetStream events stream.
+
+It reads the event store in commit order (see ``parcours.eventstore``),
+publishes a batch without waiting for each acknowledgement (the replies are
+collected on one inbox), and saves its checkpoint in PostgreSQL once the whole
+batch is acknowledged. ``Nats-Msg-Id`` is the event id, so a batch published
+again after a crash or an outage is de-duplicated by JetStream. Ordering holds
+because one connection delivers its publishes in order. When NATS is down the
+batch is retried with backoff from the same checkpoint: ingestion never waits
+for NATS, and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+
+import asyncpg
+import msgspec
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from contracts.events import category_of
+from contracts.subjects import Subjects
+from parcours.eventstore import EventStore, StoredEvent
+
+log = structlog.get_logger("pathways.relay")
+
+CHECKPOINT = "relay"
+
+
+class PublishError(Exception):
+    pass
+
+
+class _Ack(msgspec.Struct):
+    stream: str | None = None
+    seq: int | None = None
+    duplicate: bool = False
+    error: dict | None = None
+
+
+_ack = msgspec.json.Decoder(_Ack)
+
+
+class Relay:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        nc: NATS,
+        subjects: Subjects,
+        database_url: str,
+        batch: int = 1000,
+        ack_timeout: float = 5.0,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.store = EventStore(pool)
+        self.nc, self.subjects, self.database_url = nc, subjects, database_url
+        self.batch, self.ack_timeout, self.poll_interval = batch, ack_timeout, poll_interval
+        self.published = 0
+        self._wake = asyncio.Event()
+        self._pending: dict[str, asyncio.Future[Msg]] = {}
+        self._inbox = ""
+        self._seq = 0
+
+    async def _on_ack(self, msg: Msg) -> None:
+        fut = self._pending.pop(msg.subject, None)
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """LISTEN for commits; reconnect when PostgreSQL goes away (polling covers the gap)."""
+        while not stop.is_set():
+            try:
+                conn = await asyncpg.connect(self.database_url)
+                try:
+                    await conn.add_listener("parcours_events", lambda *_: self._wake.set())
+                    while not stop.is_set():  # noqa: ASYNC110 - also probes the connection
+                        await asyncio.sleep(1.0)
+                        await conn.fetchval("SELECT 1")
+                        self._wake.set()  # a notification may have been lost meanwhile
+                finally:
+                    with suppress(Exception):
+                        await conn.close()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await asyncio.sleep(1.0)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
+        listener = asyncio.create_task(self._listen(stop))
+        backoff = 0.1
+        try:
+            while not stop.is_set():
+                try:
+                    moved = await self.relay_once()
+                    backoff = 0.1
+                except (
+                    PublishError,
+                    OSError,
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                ) as exc:
+                    log.warning("relay retrying", error=str(exc), backoff=backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                if moved == 0:
+                    self._wake.clear()
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+        finally:
+            listener.cancel()
+            with suppress(Exception):
+                await sub.unsubscribe()
+
+    async def relay_once(self) -> int:
+        """Publish the next batch; return how many events moved."""
+        checkpoint = await self.store.load_checkpoint(CHECKPOINT)
+        events = await self.store.read_all(checkpoint, limit=self.batch)
+        if not events:
+            return 0
+        await self.publish(events)
+        await self.store.save_checkpoint(CHECKPOINT, events[-1].checkpoint)
+        self.published += len(events)
+        return len(events)
+
+    async def publish(self, events: list[StoredEvent]) -> None:
+        if not self.nc.is_connected:
+            raise PublishError("NATS is not connected")
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Msg]] = []
+        for event in events:
+            self._seq += 1
+            reply = f"{self._inbox}.{self._seq}"
+            fut: asyncio.Future[Msg] = loop.create_future()
+            self._pending[reply] = fut
+            futures.append(fut)
+            await self.nc.publish(
+                self.subjects.events(event.cpts, category_of(event.type)),
+                event.wire(),
+                reply=reply,
+                headers={
+                    "Nats-Msg-Id": str(event.event_id),
+                    "Parcours-Correlation-Id": event.correlation_id,
+                    "Parcours-Event-Type": event.type,
+                },
+            )
+        await self.nc.flush(timeout=max(1, int(self.ack_timeout)))
+        try:
+            acks = await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)
+        except TimeoutError:
+            for fut in futures:
+                fut.cancel()
+            self._pending.clear()
+            raise PublishError("JetStream did not acknowledge the batch in time") from None
+        for msg in acks:
+            if msg.headers and msg.headers.get("Status") == "503":
+                raise PublishError("no JetStream stream answers the events subjects")
+            ack = _ack.decode(msg.data)
+            if ack.error:
+                raise PublishError(f"JetStream refused an event: {ack.error}")

@@ -1,0 +1,1 @@
+"""The projections service: read models (timelines, worklists, indicators) and the query API."""

@@ -1,0 +1,65 @@
+"""Query API of the projections service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Literal
+
+import msgspec
+from litestar import Request, get
+from litestar.datastructures import State
+
+from contracts.roles import PROFESSIONAL_ROLES, Role
+from parcours.auth import requires
+from parcours.service import Resources
+
+
+class TimelineEntry(msgspec.Struct, frozen=True):
+    event_id: uuid.UUID
+    type: str
+    occurred_at: dt.datetime
+    recorded_at: dt.datetime
+    label: str
+    data: dict[str, Any]
+
+
+class Timeline(msgspec.Struct, frozen=True):
+    patient_id: uuid.UUID
+    entries: list[TimelineEntry]
+
+
+@get(
+    "/v1/patients/{patient_id:uuid}/timeline",
+    guards=[requires(Role.COORDINATOR, Role.ADMIN, *PROFESSIONAL_ROLES)],
+    tags=["timeline"],
+    summary="A patient's timeline, in business-time order",
+)
+async def patient_timeline(
+    request: Request[Any, Any, Any],
+    state: State,
+    patient_id: uuid.UUID,
+    lang: Literal["fr", "en"] = "fr",
+) -> Timeline:
+    resources: Resources = state.resources
+    rows = await resources.pool.fetch(
+        f"""SELECT event_id, type, occurred_at, recorded_at, label_{lang} AS label, data::text AS data
+            FROM timeline WHERE cpts = $1 AND patient_id = $2
+            ORDER BY occurred_at, version""",
+        request.user.cpts,
+        patient_id,
+    )
+    return Timeline(
+        patient_id=patient_id,
+        entries=[
+            TimelineEntry(
+                event_id=r["event_id"],
+                type=r["type"],
+                occurred_at=r["occurred_at"],
+                recorded_at=r["recorded_at"],
+                label=r["label"],
+                data=msgspec.json.decode(r["data"]),
+            )
+            for r in rows
+        ],
+    )

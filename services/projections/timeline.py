@@ -1,0 +1,108 @@
+"""The patient timeline read model: pure row building, and its writer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+import msgspec
+
+from contracts.events import Envelope, patient_of_stream
+from parcours.consumer import Delivery
+
+_json = msgspec.json.Encoder()
+
+# (French, English) labels; {placeholders} are payload fields
+LABELS: dict[str, tuple[str, str]] = {
+    "AdmissionReported": ("Hospitalisation", "Hospital admission"),
+    "DischargeReported": ("Sortie d'hospitalisation", "Hospital discharge"),
+    "ReadmissionReported": ("Réhospitalisation", "Readmission"),
+    "DeathReported": ("Décès", "Death"),
+    "LabResultReported": ("Résultat de biologie {loinc}", "Lab result {loinc}"),
+    "ConsultationReported": ("Consultation ({role})", "Consultation ({role})"),
+    "NursingVisitReported": ("Visite infirmière", "Nursing visit"),
+    "DeliveryReported": ("Accouchement", "Delivery"),
+    "DispensingReported": ("Délivrance en pharmacie {atc}", "Dispensing {atc}"),
+    "VaccinationReported": ("Vaccination ({vaccine})", "Vaccination ({vaccine})"),
+    "RehabilitationStarted": ("Début de réhabilitation", "Rehabilitation started"),
+    "DiagnosisReported": ("Diagnostic {code}", "Diagnosis {code}"),
+    "GlucoseToleranceTestReported": ("HGPO 75 g", "75 g OGTT"),
+    "SelfMonitoringReported": ("Autosurveillance glycémique", "Glucose self-monitoring"),
+    "PatientEnrolled": ("Inclusion dans le parcours {protocol}", "Enrolled in {protocol}"),
+    "TaskScheduled": (
+        "Tâche planifiée : {activity} ({role})",
+        "Task scheduled: {activity} ({role})",
+    ),
+    "TaskAccepted": ("Tâche acceptée", "Task accepted"),
+    "TaskStarted": ("Tâche commencée", "Task started"),
+    "TaskCompleted": ("Tâche réalisée", "Task completed"),
+    "TaskRejected": ("Tâche refusée", "Task rejected"),
+    "TaskReassigned": ("Tâche réattribuée", "Task reassigned"),
+    "TaskCancelled": ("Tâche annulée", "Task cancelled"),
+    "TaskFailed": ("Tâche en échec", "Task failed"),
+    "TaskOverdue": ("Tâche en retard", "Task overdue"),
+    "EscalationRaised": ("Alerte au coordinateur", "Escalated to the coordinator"),
+    "ReminderDue": ("Rappel", "Reminder"),
+    "EnrolmentPaused": ("Parcours suspendu", "Pathway paused"),
+    "EnrolmentResumed": ("Parcours repris", "Pathway resumed"),
+    "EnrolmentClosed": ("Parcours clôturé ({reason})", "Pathway closed ({reason})"),
+    "ProtocolVersionChanged": ("Changement de version du protocole", "Protocol version changed"),
+    "TaskNotified": ("Notification reçue", "Notification delivered"),
+    "TaskSeen": ("Tâche consultée", "Task seen"),
+}
+
+
+class TimelineRow(msgspec.Struct, frozen=True):
+    event_id: uuid.UUID
+    cpts: str
+    patient_id: uuid.UUID
+    version: int
+    type: str
+    occurred_at: dt.datetime
+    recorded_at: dt.datetime
+    label_fr: str
+    label_en: str
+    data: str
+
+
+def _label(template: str, fields: dict) -> str:
+    try:
+        return template.format(**fields)
+    except (KeyError, IndexError):
+        return template.split(" {")[0]
+
+
+def timeline_row(envelope: Envelope) -> TimelineRow | None:
+    """The timeline line of an event, or None when it is not about a patient."""
+    patient_id = patient_of_stream(envelope.stream)
+    if patient_id is None:
+        return None
+    fields = msgspec.structs.asdict(envelope.data)
+    fr, en = LABELS.get(envelope.type, (envelope.type, envelope.type))
+    return TimelineRow(
+        event_id=envelope.event_id,
+        cpts=envelope.cpts,
+        patient_id=patient_id,
+        version=envelope.version,
+        type=envelope.type,
+        occurred_at=envelope.occurred_at,
+        recorded_at=envelope.recorded_at,
+        label_fr=_label(fr, fields),
+        label_en=_label(en, fields),
+        data=_json.encode(envelope.data).decode(),
+    )
+
+
+async def write_timeline(conn: asyncpg.Connection, deliveries: Sequence[Delivery]) -> None:
+    rows = [r for d in deliveries if (r := timeline_row(d.envelope)) is not None]
+    if not rows:
+        return
+    await conn.executemany(
+        """INSERT INTO timeline (event_id, cpts, patient_id, version, type, occurred_at,
+                                 recorded_at, label_fr, label_en, data)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)
+           ON CONFLICT (event_id) DO NOTHING""",
+        [tuple(msgspec.structs.astuple(r)) for r in rows],
+    )

@@ -1,0 +1,173 @@
+"""The event store: optimistic, idempotent appends; reads in commit order that never skip."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+
+import asyncpg
+import pytest
+
+from contracts.events import Actor, NewEvent
+from contracts.facts import DeathReported, DeliveryReported
+from parcours.eventstore import (
+    ANY,
+    NO_STREAM,
+    Checkpoint,
+    DuplicateEventError,
+    EventStore,
+    VersionConflictError,
+)
+
+T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+
+
+def event(i: int = 0, event_id: uuid.UUID | None = None) -> NewEvent:
+    return NewEvent(
+        event_id=event_id or uuid.uuid4(),
+        data=DeliveryReported(delivered_at=T0 + dt.timedelta(hours=i)),
+        occurred_at=T0 + dt.timedelta(hours=i),
+        correlation_id="corr-1",
+        actor=Actor(id="SYS-1", role="discharge-system"),
+        cpts="demo",
+    )
+
+
+@pytest.fixture
+async def pool(migrated_url: str):
+    pool = await asyncpg.create_pool(migrated_url, min_size=1, max_size=12)
+    await pool.execute("TRUNCATE events; DELETE FROM store_checkpoints")
+    yield pool
+    await pool.close()
+
+
+async def test_an_append_gets_consecutive_versions_and_positions(pool) -> None:
+    store = EventStore(pool)
+    result = await store.append("patient-a", NO_STREAM, [event(0), event(1), event(2)])
+    assert result.version == 3
+    assert result.positions == sorted(result.positions) and len(set(result.positions)) == 3
+    stored = await store.read_stream("patient-a")
+    assert [e.version for e in stored] == [1, 2, 3]
+    assert stored[0].envelope().data == DeliveryReported(delivered_at=T0)
+
+
+async def test_a_stale_expected_version_is_a_conflict_naming_the_actual_version(pool) -> None:
+    store = EventStore(pool)
+    await store.append("patient-b", NO_STREAM, [event(0), event(1)])
+    with pytest.raises(VersionConflictError) as err:
+        await store.append("patient-b", 1, [event(2)])
+    assert err.value.actual == 2 and err.value.expected == 1
+    assert "version 2" in str(err.value)
+    assert await store.stream_version("patient-b") == 2
+
+
+async def test_sending_the_same_event_again_returns_the_original_position_and_writes_nothing(
+    pool,
+) -> None:
+    store = EventStore(pool)
+    e = event(0)
+    first = await store.append("patient-c", ANY, [e])
+    again = await store.append("patient-c", ANY, [e])
+    assert again.duplicate and again.positions == first.positions
+    assert await pool.fetchval("SELECT count(*) FROM events WHERE stream = 'patient-c'") == 1
+
+
+async def test_the_same_id_with_different_content_is_a_conflict_not_an_overwrite(pool) -> None:
+    store = EventStore(pool)
+    e = event(0)
+    await store.append("patient-d", ANY, [e])
+    other = NewEvent(
+        **{**{f: getattr(e, f) for f in e.__struct_fields__}, "data": DeathReported(died_at=T0)}
+    )
+    with pytest.raises(DuplicateEventError):
+        await store.append("patient-d", ANY, [other])
+    with pytest.raises(DuplicateEventError):  # same id, same content, another patient
+        await store.append("patient-other", ANY, [e])
+    stored = await store.read_stream("patient-d")
+    assert [s.type for s in stored] == ["DeliveryReported"]
+
+
+async def test_concurrent_appends_with_any_version_all_land_without_gaps(pool) -> None:
+    store = EventStore(pool)
+
+    async def writer(i: int) -> None:
+        for _ in range(10):
+            try:
+                await store.append("patient-e", ANY, [event(i)])
+            except VersionConflictError:
+                await store.append("patient-e", ANY, [event(i)])
+
+    await asyncio.gather(*(writer(i) for i in range(4)), return_exceptions=True)
+    versions = [e.version for e in await store.read_stream("patient-e")]
+    assert versions == list(range(1, len(versions) + 1))
+
+
+async def test_reading_after_a_position_returns_only_later_events(pool) -> None:
+    store = EventStore(pool)
+    await store.append("patient-f", ANY, [event(i) for i in range(5)])
+    everything = await store.read_all()
+    middle = everything[2].checkpoint
+    rest = await store.read_all(middle)
+    assert [e.event_id for e in rest] == [e.event_id for e in everything[3:]]
+    assert await store.read_all(everything[-1].checkpoint) == []
+    assert await store.read_all(Checkpoint(), limit=2) == everything[:2]
+
+
+async def test_slow_transaction_is_not_skipped(pool) -> None:
+    """A transaction that took its position early and commits late is read, once, in order."""
+    store = EventStore(pool)
+    slow = await pool.acquire()
+    try:
+        tx = slow.transaction()
+        await tx.start()
+        slow_event = event(99)
+        await store.append("patient-slow", ANY, [slow_event], conn=slow)
+        # others commit meanwhile, with larger positions
+        for i in range(5):
+            await store.append(f"patient-fast-{i}", ANY, [event(i)])
+        seen: list[uuid.UUID] = []
+        checkpoint = Checkpoint()
+        batch = await store.read_all(checkpoint)
+        # nothing past the slow transaction may be handed out while it is open
+        assert slow_event.event_id not in {e.event_id for e in batch}
+        assert batch == []
+        await tx.commit()
+        while batch := await store.read_all(checkpoint, limit=2):
+            seen += [e.event_id for e in batch]
+            checkpoint = batch[-1].checkpoint
+        assert seen[0] == slow_event.event_id  # it took its transaction id first
+        assert len(seen) == len(set(seen)) == 6
+    finally:
+        await pool.release(slow)
+
+
+async def test_a_reader_racing_many_writers_sees_every_event_exactly_once(pool) -> None:
+    store = EventStore(pool)
+    written: list[uuid.UUID] = []
+
+    async def writer(w: int) -> None:
+        for i in range(25):
+            e = event(i)
+            await store.append(f"patient-w{w}-{i}", NO_STREAM, [e])
+            written.append(e.event_id)
+
+    async def reader(done: asyncio.Event) -> list[uuid.UUID]:
+        seen: list[uuid.UUID] = []
+        checkpoint = Checkpoint()
+        while True:
+            batch = await store.read_all(checkpoint, limit=7)
+            seen += [e.event_id for e in batch]
+            if batch:
+                checkpoint = batch[-1].checkpoint
+            elif done.is_set():
+                return seen
+            await asyncio.sleep(0)
+
+    done = asyncio.Event()
+    read = asyncio.create_task(reader(done))
+    await asyncio.gather(*(writer(w) for w in range(6)))
+    done.set()
+    seen = await read
+    assert len(seen) == len(set(seen)) == 150
+    assert set(seen) == set(written)
