@@ -27,6 +27,7 @@ class PatientEnrolled(EventPayload, frozen=True, tag="PatientEnrolled"):
     anchor_event_id: uuid.UUID | None = None
     zone: str | None = None  # sector used to route pool tasks
     enrolled_by: str | None = None
+    ends_at: dt.datetime | None = None  # the pathway closes (completed) at this instant
 
 
 class TaskScheduled(EventPayload, frozen=True, tag="TaskScheduled"):
@@ -110,18 +111,23 @@ class EnrolmentPaused(EventPayload, frozen=True, tag="EnrolmentPaused"):
     enrolment_id: uuid.UUID
     reason: str
     by_fact: uuid.UUID | None = None
+    at: dt.datetime | None = None  # business time of the pause (the readmission)
 
 
 class EnrolmentResumed(EventPayload, frozen=True, tag="EnrolmentResumed"):
     enrolment_id: uuid.UUID
     reason: str
     by_fact: uuid.UUID | None = None
+    at: dt.datetime | None = None  # business time of the resumption (the discharge)
+    ends_at: dt.datetime | None = None  # the end of the pathway, shifted by the pause
 
 
 class EnrolmentClosed(EventPayload, frozen=True, tag="EnrolmentClosed"):
     enrolment_id: uuid.UUID
     reason: CloseReason
     by_fact: uuid.UUID | None = None
+    detail: str | None = None  # e.g. "re-enrolled after readmission"
+    superseded_by: uuid.UUID | None = None  # the enrolment that replaces it (reason transferred)
 
 
 class ProtocolVersionChanged(EventPayload, frozen=True, tag="ProtocolVersionChanged"):

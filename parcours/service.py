@@ -29,6 +29,7 @@ from contracts.subjects import Subjects
 from parcours import natsio
 from parcours.auth import BearerAuthMiddleware, TokenVerifier
 from parcours.clock import Clock, VirtualClock, WallClock
+from parcours.eventstore import DuplicateEventError, VersionConflictError
 from parcours.problems import EXCEPTION_HANDLERS, Problem, problem_response
 from parcours.settings import Settings
 
@@ -143,6 +144,22 @@ async def ready(state: State) -> Any:
     return {"status": "ok", "checks": checks}
 
 
+def _store_conflict(request: Any, exc: Exception) -> Any:
+    if isinstance(exc, DuplicateEventError):
+        return problem_response(Problem(409, "Duplicate event id", str(exc)), request)
+    return problem_response(
+        Problem(409, "Version conflict", str(exc), actual_version=getattr(exc, "actual", None)),
+        request,
+    )
+
+
+HANDLERS = {
+    **EXCEPTION_HANDLERS,
+    DuplicateEventError: _store_conflict,
+    VersionConflictError: _store_conflict,
+}
+
+
 def build_app(
     settings: Settings,
     *,
@@ -178,7 +195,7 @@ def build_app(
     config = AppConfig(
         route_handlers=[live, ready, *route_handlers],
         lifespan=[lifespan],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=HANDLERS,
         middleware=[
             CorrelationMiddleware,
             lambda app: BearerAuthMiddleware(app, verifier),
