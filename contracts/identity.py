@@ -76,3 +76,12 @@ class CareTeamMember(msgspec.Struct, frozen=True, kw_only=True):
 
     role: str
     rpps: Rpps
+
+
+def synthetic_ins(n: int, sex: int = 2) -> str:
+    """A valid, synthetic INS for the n-th simulated patient (test OID only)."""
+    order = n % 1000
+    commune = (n // 1000) % 1000
+    year = (n // 1_000_000) % 100
+    number = f"{sex}{year:02d}0199{commune:03d}{order:03d}"
+    return number + ins_key(number)

@@ -68,6 +68,10 @@ class DuplicateEventError(EventStoreError):
         self.event_id = event_id
 
 
+class PreconditionFailedError(EventStoreError):
+    """The statement that was to run with the append (``before``) affected no row."""
+
+
 class AppendResult(msgspec.Struct, frozen=True):
     positions: list[int]
     version: int  # stream version after the append
@@ -206,17 +210,34 @@ class EventStore:
         events: Sequence[NewEvent],
         *,
         conn: asyncpg.Connection | None = None,
+        before: tuple[str, Sequence[Any]] | None = None,
     ) -> AppendResult:
+        """Append ``events`` to ``stream`` atomically, in one statement.
+
+        ``before`` is an optional ``(sql, args)`` run in the same statement, as a
+        data-modifying CTE whose parameters start at ``$12``: the events are only
+        written when it returns a row (else ``PreconditionFailedError``). The
+        pathways service records a new patient's identity row this way, so a
+        first fact costs one round trip and one commit.
+        """
         if not events:
             raise ValueError("an append needs at least one event")
         db = conn or self._db
+        sql, extra = _INSERT, ()
+        if before is not None:
+            sql = f"WITH before AS ({before[0]})\n" + _INSERT.replace(
+                "ORDER BY i.ord", "WHERE EXISTS (SELECT 1 FROM before)\nORDER BY i.ord"
+            )
+            extra = tuple(before[1])
         try:
-            rows = await db.fetch(_INSERT, stream, expected_version, *_columns(events))
+            rows = await db.fetch(sql, stream, expected_version, *_columns(events), *extra)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "events_event_id_key":
                 return await self._replayed(stream, events, db)
             actual = await self.stream_version(stream, conn=conn)
             raise VersionConflictError(stream, expected_version, actual) from None
+        if not rows:
+            raise PreconditionFailedError(stream)
         return AppendResult(positions=[r["position"] for r in rows], version=rows[-1]["version"])
 
     async def _replayed(self, stream: str, events: Sequence[NewEvent], db: Any) -> AppendResult:

@@ -36,6 +36,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     batch_max_bytes: int = 64 * 1024 * 1024
     db_pool_size: int = 20
     notification_retention_days: int = 30
+    protocols_dir: str | None = None  # protocol files (default: beside the pathways package)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

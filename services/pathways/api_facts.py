@@ -42,8 +42,8 @@ async def post_fact(
 ) -> Response[FactAccepted]:
     resources: Resources = state.resources
     now = await resources.clock.now()
-    consequences = resources.extra.get("consequences")
-    kwargs = {"consequences": consequences} if consequences else {}
+    decide = resources.extra.get("decide")
+    kwargs = {"decide": decide} if decide else {}
     accepted = await record_fact(
         resources.pool,
         request.user,

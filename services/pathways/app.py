@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 from litestar import Litestar
 
@@ -23,11 +25,13 @@ async def run_relay(resources: Resources, stop: asyncio.Event) -> None:
     await relay.run(stop)
 
 
-def create_app(settings: Settings, *, with_relay: bool = True) -> Litestar:
+def create_app(
+    settings: Settings, *, with_relay: bool = True, extra_routes: Sequence[Any] = ()
+) -> Litestar:
     return build_app(
         settings,
         name="pathways",
         title="Parcours pathways: ingestion, protocols, tasks",
-        route_handlers=[post_fact],
+        route_handlers=[post_fact, *extra_routes],
         workers=[run_relay] if with_relay else [],
     )

@@ -6,9 +6,6 @@ logged in the access log); they never enter an event or a log line.
 
 from __future__ import annotations
 
-import uuid
-
-import asyncpg
 import msgspec
 
 from contracts.identity import INS_OIDS, PatientIdentity, ins_problem
@@ -30,33 +27,9 @@ def check_identity(identity: PatientIdentity, field: str = "patient") -> None:
         )
 
 
-async def resolve_patient(
-    db: asyncpg.Pool | asyncpg.Connection, cpts: str, identity: PatientIdentity
-) -> tuple[uuid.UUID, str | None]:
-    """The patient id for this INS in this CPTS (created on first sight) and their commune."""
+def traits_json(identity: PatientIdentity) -> str:
+    """The identity traits (everything but the INS and its OID) as JSON, nulls left out."""
     traits = msgspec.structs.asdict(identity)
-    traits.pop("ins", None)
-    traits.pop("oid", None)
-    row = await db.fetchrow(
-        """INSERT INTO patient_identities (cpts, ins, ins_oid, patient_id, traits, commune)
-           VALUES ($1, $2, $3, $4, $5::jsonb, $6)
-           ON CONFLICT (cpts, ins) DO UPDATE
-              SET traits = patient_identities.traits || excluded.traits,
-                  commune = coalesce(excluded.commune, patient_identities.commune),
-                  updated_at = now()
-              WHERE excluded.traits <> '{}'::jsonb AND patient_identities.traits IS DISTINCT FROM patient_identities.traits || excluded.traits
-           RETURNING patient_id, commune""",
-        cpts,
-        identity.ins.upper(),
-        identity.oid,
-        uuid.uuid4(),
-        _traits.encode({k: v for k, v in traits.items() if v is not None}).decode(),
-        identity.commune,
-    )
-    if row is None:  # nothing new to record: read the existing row
-        row = await db.fetchrow(
-            "SELECT patient_id, commune FROM patient_identities WHERE cpts = $1 AND ins = $2",
-            cpts,
-            identity.ins.upper(),
-        )
-    return row["patient_id"], row["commune"]
+    for key in ("ins", "oid"):
+        traits.pop(key, None)
+    return _traits.encode({k: v for k, v in traits.items() if v is not None}).decode()

@@ -1,24 +1,39 @@
-"""Recording a fact: identity to patient id, then an idempotent append to the patient's stream.
+"""Recording a fact: one read, one decision, one write.
 
-``FactRecorder`` is the seam where the pathway decider plugs in: it turns an
-accepted fact into the events to append (the fact itself, then whatever the
-protocols decide follows from it).
+1. One round trip reads the patient's identity row and the events of their
+   stream (``load_patient``).
+2. ``decide`` (pure; the pathway engine plugs in here) turns the fact and the
+   patient's history into the events that follow from it.
+3. One statement appends the fact and its consequences at the version the
+   decision was made on; a first fact for an INS writes the identity row in the
+   same statement, so it costs one commit. A concurrent writer on the same
+   patient makes the append conflict, and the whole thing is decided again.
+
+Re-sending a fact with the same ``event_id`` returns the original answer and
+writes nothing; the same id with different content is a conflict.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 
 import asyncpg
 import msgspec
 
 from contracts.events import Actor, NewEvent, patient_stream
 from contracts.facts import occurred_at, payload_of
+from contracts.identity import PatientIdentity
 from parcours.auth import Principal
-from parcours.eventstore import ANY, AppendResult, EventStore, VersionConflictError
-from pathways.identity import check_identity, resolve_patient
+from parcours.eventstore import (
+    NO_STREAM,
+    EventStore,
+    PreconditionFailedError,
+    StoredEvent,
+    VersionConflictError,
+)
+from pathways.identity import check_identity, traits_json
 
 
 class FactAccepted(msgspec.Struct, frozen=True):
@@ -30,18 +45,80 @@ class FactAccepted(msgspec.Struct, frozen=True):
     consequences: int = 0  # events the protocols derived from the fact
 
 
-# (conn, stream, fact event, zone, now) -> events to append after the fact, and the
-# version of the stream they were decided on (ANY when nothing was decided)
-Consequences = Callable[
-    [asyncpg.Connection, str, NewEvent, str | None, dt.datetime],
-    Awaitable[tuple[list[NewEvent], int]],
-]
+class PatientHistory(msgspec.Struct, frozen=True):
+    patient_id: uuid.UUID
+    known: bool  # False: first fact for this INS, the identity row is still to be written
+    zone: str | None
+    traits: str
+    events: list[StoredEvent]
+
+    @property
+    def version(self) -> int:
+        return self.events[-1].version if self.events else NO_STREAM
 
 
-async def no_consequences(
-    conn: asyncpg.Connection, stream: str, fact: NewEvent, zone: str | None, now: dt.datetime
-) -> tuple[list[NewEvent], int]:
-    return [], ANY
+# (history, fact, zone, now) -> the events that follow from the fact
+Decide = Callable[[PatientHistory, NewEvent, dt.datetime], list[NewEvent]]
+
+
+def no_consequences(history: PatientHistory, fact: NewEvent, now: dt.datetime) -> list[NewEvent]:
+    return []
+
+
+_LOAD = """
+SELECT i.patient_id, i.commune, i.traits::text AS traits,
+       e.position, e.txid::text::bigint AS txid, e.event_id, e.stream, e.version, e.type, e.cpts,
+       e.occurred_at, e.recorded_at, e.correlation_id, e.causation_id, e.actor_id,
+       e.actor_role, e.schema_version, e.data::text AS data
+FROM patient_identities i
+LEFT JOIN events e ON e.stream = 'patient-' || i.patient_id::text
+WHERE i.cpts = $1 AND i.ins = $2
+ORDER BY e.version
+"""
+
+_NEW_IDENTITY = """INSERT INTO patient_identities (cpts, ins, ins_oid, patient_id, traits, commune)
+VALUES ($12, $13, $14, $15, $16::jsonb, $17)
+ON CONFLICT (cpts, ins) DO NOTHING
+RETURNING 1"""
+
+_EVENT_FIELDS = StoredEvent.__struct_fields__
+
+
+async def load_patient(
+    conn: asyncpg.Connection, cpts: str, identity: PatientIdentity
+) -> PatientHistory:
+    rows = await conn.fetch(_LOAD, cpts, identity.ins.upper())
+    if not rows:
+        return PatientHistory(
+            patient_id=uuid.uuid4(), known=False, zone=identity.commune, traits="{}", events=[]
+        )
+    first = rows[0]
+    events = [
+        StoredEvent(*(r[f] for f in _EVENT_FIELDS)) for r in rows if r["position"] is not None
+    ]
+    return PatientHistory(
+        patient_id=first["patient_id"],
+        known=True,
+        zone=first["commune"] or identity.commune,
+        traits=first["traits"],
+        events=events,
+    )
+
+
+async def _update_traits(
+    conn: asyncpg.Connection, cpts: str, identity: PatientIdentity, stored: str
+) -> None:
+    fresh = traits_json(identity)
+    if fresh != "{}" and msgspec.json.decode(fresh).items() - msgspec.json.decode(stored).items():
+        await conn.execute(
+            """UPDATE patient_identities SET traits = traits || $3::jsonb,
+                      commune = coalesce($4, commune), updated_at = now()
+               WHERE cpts = $1 AND ins = $2""",
+            cpts,
+            identity.ins.upper(),
+            fresh,
+            identity.commune,
+        )
 
 
 async def record_fact(
@@ -50,14 +127,13 @@ async def record_fact(
     body: msgspec.Struct,
     correlation_id: str,
     now: dt.datetime,
-    consequences: Consequences = no_consequences,
+    decide: Decide = no_consequences,
 ) -> FactAccepted:
-    identity = body.patient  # type: ignore[attr-defined]
+    identity: PatientIdentity = body.patient  # type: ignore[attr-defined]
     check_identity(identity)
     payload = payload_of(body)
-    event_id = body.event_id or uuid.uuid4()  # type: ignore[attr-defined]
     fact = NewEvent(
-        event_id=event_id,
+        event_id=body.event_id or uuid.uuid4(),  # type: ignore[attr-defined]
         data=payload,
         occurred_at=occurred_at(payload),
         correlation_id=correlation_id,
@@ -65,26 +141,49 @@ async def record_fact(
         actor=Actor(id=principal.sub, role=principal.actor_role),
         cpts=principal.cpts,
     )
-    store = EventStore(pool)
     async with pool.acquire() as conn:
-        patient_id, zone = await resolve_patient(conn, principal.cpts, identity)
-        stream = patient_stream(patient_id)
-        for _attempt in range(5):
-            derived, expected = await consequences(conn, stream, fact, zone, now)
-            try:
-                result: AppendResult = await store.append(
-                    stream, expected, [fact, *derived], conn=conn
-                )
-                break
-            except VersionConflictError:  # a concurrent writer moved the stream: decide again
-                continue
-        else:  # pragma: no cover - five concurrent writers in a row on one patient
-            raise RuntimeError("the patient's stream kept moving; try again")
-    return FactAccepted(
-        event_id=event_id,
-        stream=stream,
-        position=result.positions[0],
-        version=result.version,
-        duplicate=result.duplicate,
-        consequences=0 if result.duplicate else len(derived),
+        return await append_fact(conn, principal.cpts, identity, fact, now, decide)
+
+
+async def append_fact(
+    conn: asyncpg.Connection,
+    cpts: str,
+    identity: PatientIdentity,
+    fact: NewEvent,
+    now: dt.datetime,
+    decide: Decide = no_consequences,
+) -> FactAccepted:
+    store = EventStore(conn)
+    for _attempt in range(8):
+        history = await load_patient(conn, cpts, identity)
+        derived = decide(history, fact, now)
+        stream = patient_stream(history.patient_id)
+        before = None
+        if not history.known:
+            before = (_NEW_IDENTITY, _identity_args(cpts, identity, history.patient_id))
+        try:
+            result = await store.append(stream, history.version, [fact, *derived], before=before)
+        except (VersionConflictError, PreconditionFailedError):
+            continue  # another writer moved this patient's stream: decide again
+        if history.known and not result.duplicate:
+            await _update_traits(conn, cpts, identity, history.traits)
+        return FactAccepted(
+            event_id=fact.event_id,
+            stream=stream,
+            position=result.positions[0],
+            version=result.version,
+            duplicate=result.duplicate,
+            consequences=0 if result.duplicate else len(derived),
+        )
+    raise VersionConflictError(patient_stream(history.patient_id), history.version, -1)
+
+
+def _identity_args(cpts: str, identity: PatientIdentity, patient_id: uuid.UUID) -> Sequence[object]:
+    return (
+        cpts,
+        identity.ins.upper(),
+        identity.oid,
+        patient_id,
+        traits_json(identity),
+        identity.commune,
     )

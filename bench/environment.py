@@ -1,0 +1,81 @@
+"""The servers a benchmark runs against: embedded ones in a scratch directory,
+or the ones named by ``PARCOURS_DATABASE_URL`` / ``PARCOURS_NATS_URL``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from parcours.devstack import EmbeddedNats, EmbeddedPostgres, create_database, free_port
+from parcours.migrations import apply
+from parcours.settings import Settings
+
+
+@contextlib.contextmanager
+def bench_settings(*, durable: bool = True, **overrides: object) -> Iterator[Settings]:
+    """Fresh database (and NATS prefix) for one benchmark run; durable PostgreSQL by default."""
+    with contextlib.ExitStack() as stack:
+        home = Path(tempfile.mkdtemp(prefix="parcours-bench-"))
+        home.chmod(0o755)
+        stack.callback(shutil.rmtree, home, True)
+        admin = os.environ.get("PARCOURS_DATABASE_URL")
+        if not admin:
+            pg = stack.enter_context(EmbeddedPostgres(home / "pg", fast=not durable))
+            admin = pg.url
+        nats_url = os.environ.get("PARCOURS_NATS_URL")
+        if not nats_url:
+            nats_url = stack.enter_context(EmbeddedNats(home / "nats")).url
+        db = f"bench_{secrets.token_hex(4)}"
+        url = asyncio.run(create_database(admin, db))
+        asyncio.run(apply(url))
+        values = {
+            "database_url": url,
+            "nats_url": nats_url,
+            "nats_prefix": f"b{secrets.token_hex(3)}",
+            "environment": "test",
+            "log_level": "warning",
+            "pathways_port": free_port(),
+            "notifications_port": free_port(),
+            "projections_port": free_port(),
+        }
+        values.update(overrides)
+        yield Settings.from_env({}, **values)
+
+
+@contextlib.contextmanager
+def service_process(settings: Settings, module: str, port: int, *args: str) -> Iterator[str]:
+    """Run ``python -m <module> <args>`` with these settings until it answers /health/ready."""
+    env = {**os.environ, **settings.env()}
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], env=env)
+    base = f"http://{settings.host}:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{module} exited with {proc.returncode}")
+            try:
+                with urllib.request.urlopen(base + "/health/ready", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{module} did not become ready")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,135 @@
+"""``parcours bench ingest``: how fast facts are durably accepted.
+
+In one run, on one machine, against the same durable PostgreSQL (fsync on):
+1. the ceiling: a no-op POST on the same HTTP stack (same auth, same body decoding);
+2. durable single-fact ``POST /v1/facts`` with 32 concurrent clients;
+3. the floor: appends in batches of 500 through the event store against raw
+   asyncpg ``executemany`` into an identical table.
+Targets: 2 >= 0.5 x 1, and batched append >= 0.5 x raw executemany.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import time
+import uuid
+
+import asyncpg
+import msgspec
+
+from bench.environment import bench_settings, service_process
+from bench.httpload import closed_loop
+from contracts.events import Actor, NewEvent
+from contracts.facts import DischargeReported
+from contracts.identity import INS_TEST_OID, synthetic_ins
+from parcours.auth import mint
+from parcours.eventstore import NO_STREAM, EventStore
+
+T0 = dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)
+
+
+def discharge_body(n: int) -> bytes:
+    return msgspec.json.encode(
+        {
+            "type": "DischargeReported",
+            "patient": {"ins": synthetic_ins(n), "oid": INS_TEST_OID},
+            "admitted_at": "2026-03-01T09:00:00Z",
+            "discharged_at": "2026-03-08T14:00:00Z",
+            "diagnoses": ["I50.1"],
+            "finess": "750712184",
+        }
+    )
+
+
+def _event(i: int) -> NewEvent:
+    return NewEvent(
+        event_id=uuid.uuid4(),
+        data=DischargeReported(
+            admitted_at=T0, discharged_at=T0, diagnoses=["I50.1"], finess="750712184"
+        ),
+        occurred_at=T0,
+        correlation_id=f"bench-{i}",
+        actor=Actor(id="BENCH", role="discharge-system"),
+        cpts="demo",
+    )
+
+
+async def batched_appends(url: str, batches: int, size: int) -> tuple[float, float]:
+    """events/s through EventStore.append vs raw executemany, alternating batches."""
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    await pool.execute(
+        """CREATE TABLE events_raw (LIKE events INCLUDING ALL);
+           CREATE TRIGGER events_raw_notify AFTER INSERT ON events_raw
+               FOR EACH STATEMENT EXECUTE FUNCTION parcours_events_notify();"""
+    )
+    store = EventStore(pool)
+    ours = raw = 0.0
+    insert_raw = """INSERT INTO events_raw (event_id, stream, version, type, cpts, occurred_at,
+                    correlation_id, causation_id, actor_id, actor_role, data)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)"""
+    for b in range(batches):
+        events = [_event(i) for i in range(size)]
+        stream = f"bench-{b}"
+        rows = [
+            (
+                e.event_id,
+                stream,
+                i + 1,
+                "DischargeReported",
+                e.cpts,
+                e.occurred_at,
+                e.correlation_id,
+                None,
+                e.actor.id,
+                e.actor.role,
+                msgspec.json.encode(e.data).decode(),
+            )
+            for i, e in enumerate(events)
+        ]
+        start = time.perf_counter()
+        async with pool.acquire() as conn:
+            await conn.executemany(insert_raw, rows)
+        raw += time.perf_counter() - start
+        start = time.perf_counter()
+        await store.append(stream, NO_STREAM, events)
+        ours += time.perf_counter() - start
+    await pool.close()
+    total = batches * size
+    return total / ours, total / raw
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="parcours bench ingest", description=__doc__)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per HTTP phase")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--batches", type=int, default=60)
+    parser.add_argument("--batch-size", type=int, default=500)
+    args = parser.parse_args(argv)
+
+    with bench_settings(durable=True) as settings:
+        token = mint(settings, sub="BENCH-DPI", role="discharge-system", cpts="demo")
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        port = settings.pathways_port
+        with service_process(settings, "bench.ingest_server", port):
+            host = settings.host
+            noop = asyncio.run(
+                closed_loop(host, port, path="/bench/noop", make_body=discharge_body,
+                            headers=headers, concurrency=args.concurrency, duration=args.duration)
+            )  # fmt: skip
+            durable = asyncio.run(
+                closed_loop(host, port, path="/v1/facts", make_body=lambda n: discharge_body(10**6 + n),
+                            headers=headers, concurrency=args.concurrency, duration=args.duration)
+            )  # fmt: skip
+        ours, raw = asyncio.run(
+            batched_appends(settings.database_url, args.batches, args.batch_size)
+        )
+
+    print(f"no-op POST (ceiling)      {noop.summary()}")
+    print(f"POST /v1/facts (durable)  {durable.summary()}")
+    print(f"  ratio durable / no-op   {durable.rate / noop.rate:.2f}  (target >= 0.50)")
+    print(f"batched append x{args.batch_size}     {ours:9.0f} events/s")
+    print(f"raw executemany x{args.batch_size}    {raw:9.0f} events/s")
+    print(f"  ratio append / raw      {ours / raw:.2f}  (target >= 0.50)")
+    return 0

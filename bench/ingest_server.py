@@ -1,0 +1,40 @@
+"""The pathways service plus a no-op POST on the same HTTP stack (the ceiling)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import uvicorn
+from litestar import Response, post
+from litestar.params import Body
+from pathways.api_facts import REPORTERS, FactBody
+from pathways.app import create_app
+
+from parcours.auth import requires
+from parcours.logs import configure_logging
+from parcours.settings import Settings
+
+
+@post("/bench/noop", guards=[requires(*REPORTERS)], status_code=201)
+async def noop(data: Annotated[FactBody, Body()]) -> Response[dict]:  # type: ignore[valid-type]
+    """Same auth, same body decoding, no IO."""
+    return Response({"event_id": None}, status_code=201)
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    configure_logging("json", "warning")
+    app = create_app(settings, extra_routes=[noop])
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.pathways_port,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+if __name__ == "__main__":
+    main()
