@@ -71,6 +71,11 @@ def run_dev(args: argparse.Namespace) -> int:
     from parcours.devstack import EmbeddedNats, EmbeddedPostgres, free_port
 
     data = Path(args.data).absolute()
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     env = dict(os.environ)
     with ExitStack() as stack:
         if "PARCOURS_DATABASE_URL" not in env:
