@@ -197,6 +197,32 @@ def _columns(events: Sequence[NewEvent]) -> list[list[Any]]:
     return cols
 
 
+_INSERT_MANY = """
+INSERT INTO events (event_id, stream, version, type, cpts, occurred_at, correlation_id,
+                    causation_id, actor_id, actor_role, data)
+SELECT i.event_id, i.stream,
+       CASE WHEN i.expected >= 0 THEN i.expected
+            ELSE (SELECT coalesce(max(e.version), 0) FROM events e WHERE e.stream = i.stream)
+       END + i.rank,
+       i.type, i.cpts, i.occurred_at, i.correlation_id, i.causation_id, i.actor_id,
+       i.actor_role, i.data::jsonb
+FROM unnest($1::text[], $2::int[], $3::int[], $4::uuid[], $5::text[], $6::text[],
+            $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+     WITH ORDINALITY AS i(stream, expected, rank, event_id, type, cpts, occurred_at,
+                          correlation_id, causation_id, actor_id, actor_role, data, ord)
+ORDER BY i.ord
+RETURNING position, stream, version
+"""
+
+
+class AppendRequest(msgspec.Struct, frozen=True):
+    """One stream's share of a multi-stream append."""
+
+    stream: str
+    expected_version: int
+    events: Sequence[NewEvent]
+
+
 class EventStore:
     """Appends and reads events. Pass a pool, or a connection inside a transaction."""
 
@@ -229,8 +255,13 @@ class EventStore:
                 "ORDER BY i.ord", "WHERE EXISTS (SELECT 1 FROM before)\nORDER BY i.ord"
             )
             extra = tuple(before[1])
+        args = (stream, expected_version, *_columns(events), *extra)
         try:
-            rows = await db.fetch(sql, stream, expected_version, *_columns(events), *extra)
+            if conn is not None and conn.is_in_transaction():
+                async with conn.transaction():  # a savepoint: a conflict must not abort the caller
+                    rows = await db.fetch(sql, *args)
+            else:
+                rows = await db.fetch(sql, *args)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "events_event_id_key":
                 return await self._replayed(stream, events, db)
@@ -239,6 +270,56 @@ class EventStore:
         if not rows:
             raise PreconditionFailedError(stream)
         return AppendResult(positions=[r["position"] for r in rows], version=rows[-1]["version"])
+
+    async def append_many(
+        self, requests: Sequence[AppendRequest], *, conn: asyncpg.Connection | None = None
+    ) -> list[AppendResult | EventStoreError]:
+        """Append to many streams in ONE statement (one round trip, one commit).
+
+        Each request keeps its own optimistic check. When any of them conflicts
+        (a stale version, a re-sent event id), the statement changes nothing and
+        every request is appended on its own instead, so each gets its own
+        answer: an ``AppendResult`` or the ``EventStoreError`` it raised. Inside
+        a caller's transaction the attempt runs under a savepoint.
+        """
+        if not requests:
+            return []
+        streams: list[str] = []
+        expected: list[int] = []
+        ranks: list[int] = []
+        events: list[NewEvent] = []
+        for req in requests:
+            for rank, event in enumerate(req.events, start=1):
+                streams.append(req.stream)
+                expected.append(req.expected_version)
+                ranks.append(rank)
+                events.append(event)
+        db = conn or self._db
+        try:
+            if conn is not None and conn.is_in_transaction():
+                async with conn.transaction():
+                    rows = await db.fetch(_INSERT_MANY, streams, expected, ranks, *_columns(events))
+            else:
+                rows = await db.fetch(_INSERT_MANY, streams, expected, ranks, *_columns(events))
+        except asyncpg.UniqueViolationError:
+            return [await self._append_alone(req, conn) for req in requests]
+        results: list[AppendResult | EventStoreError] = []
+        at = 0
+        for req in requests:
+            mine = rows[at : at + len(req.events)]
+            at += len(req.events)
+            results.append(
+                AppendResult(positions=[r["position"] for r in mine], version=mine[-1]["version"])
+            )
+        return results
+
+    async def _append_alone(
+        self, req: AppendRequest, conn: asyncpg.Connection | None
+    ) -> AppendResult | EventStoreError:
+        try:
+            return await self.append(req.stream, req.expected_version, req.events, conn=conn)
+        except EventStoreError as exc:
+            return exc
 
     async def _replayed(self, stream: str, events: Sequence[NewEvent], db: Any) -> AppendResult:
         """The append reused event ids.

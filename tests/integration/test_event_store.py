@@ -171,3 +171,43 @@ async def test_a_reader_racing_many_writers_sees_every_event_exactly_once(pool) 
     seen = await read
     assert len(seen) == len(set(seen)) == 150
     assert set(seen) == set(written)
+
+
+async def test_appending_to_many_streams_at_once_keeps_each_streams_versions(pool) -> None:
+    from parcours.eventstore import AppendRequest
+
+    store = EventStore(pool)
+    await store.append("patient-m1", NO_STREAM, [event(0)])
+    results = await store.append_many(
+        [
+            AppendRequest("patient-m1", 1, [event(1), event(2)]),
+            AppendRequest("patient-m2", NO_STREAM, [event(3)]),
+            AppendRequest("patient-m3", ANY, [event(4), event(5), event(6)]),
+        ]
+    )
+    assert [r.version for r in results] == [3, 1, 3]
+    assert [e.version for e in await store.read_stream("patient-m1")] == [1, 2, 3]
+
+
+async def test_one_conflicting_stream_does_not_sink_the_others_in_a_multi_stream_append(
+    pool,
+) -> None:
+    from parcours.eventstore import AppendRequest
+
+    store = EventStore(pool)
+    replayed = event(0)
+    await store.append("patient-n1", NO_STREAM, [replayed, event(1)])
+    async with pool.acquire() as conn, conn.transaction():
+        results = await store.append_many(
+            [
+                AppendRequest("patient-n1", 1, [event(2)]),  # stale: the stream is at 2
+                AppendRequest("patient-n2", NO_STREAM, [event(3)]),
+                AppendRequest("patient-n1", ANY, [replayed]),  # sent again
+            ],
+            conn=conn,
+        )
+    assert isinstance(results[0], VersionConflictError) and results[0].actual == 2
+    assert results[1].version == 1
+    assert results[2].duplicate
+    assert await store.stream_version("patient-n2") == 1
+    assert await store.stream_version("patient-n1") == 2
