@@ -52,7 +52,7 @@ class Resources:
 
 
 def make_clock(settings: Settings, pool: asyncpg.Pool) -> Clock:
-    return VirtualClock(pool) if settings.clock == "virtual" else WallClock()
+    return VirtualClock(pool, settings.clock_start) if settings.clock == "virtual" else WallClock()
 
 
 @asynccontextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from typing import Literal
@@ -28,6 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_audience: str | None = None
     pseudonym_secret: str = "parcours-development-pseudonym-key"
     clock: Literal["wall", "virtual"] = "wall"
+    clock_start: dt.datetime | None = None  # where a new virtual clock starts (else: now)
     host: str = "127.0.0.1"
     pathways_port: int = 8000
     notifications_port: int = 8001
@@ -36,6 +38,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     batch_max_bytes: int = 64 * 1024 * 1024
     db_pool_size: int = 20
     notification_retention_days: int = 30
+    notification_default_zone: str = (
+        "sector"  # pool zone of tasks without one (per CPTS: PUT /v1/directory/sector)
+    )
+    digest_hour: int = 7  # local hour (Europe/Paris) of the daily digest
+    digest_interval_seconds: float = 30.0  # how often the digest worker reads the clock
     protocols_dir: str | None = None  # protocol files (default: beside the pathways package)
 
     @classmethod

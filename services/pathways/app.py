@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar
 
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
+from pathways.api_admin import advance_clock, read_clock
+from pathways.api_enrolments import enrol, get_enrolment, get_protocol, list_protocols
 from pathways.api_facts import post_fact
+from pathways.api_tasks import task_command
+from pathways.decider import PathwayDecider
+from pathways.domain import ProtocolCatalog
 from pathways.relay import Relay
+from pathways.scheduler import Scheduler
+
+PROTOCOLS_DIR = Path(__file__).parent / "protocols"
+
+
+def load_catalog(settings: Settings) -> ProtocolCatalog:
+    """Every protocol file, validated; a bad file stops the service with its path and reason."""
+    return ProtocolCatalog.load_dir(getattr(settings, "protocols_dir", None) or PROTOCOLS_DIR)
 
 
 async def run_relay(resources: Resources, stop: asyncio.Event) -> None:
@@ -25,13 +39,44 @@ async def run_relay(resources: Resources, stop: asyncio.Event) -> None:
     await relay.run(stop)
 
 
+async def run_scheduler(resources: Resources, stop: asyncio.Event) -> None:
+    await resources.extra["scheduler"].run(stop)
+
+
 def create_app(
-    settings: Settings, *, with_relay: bool = True, extra_routes: Sequence[Any] = ()
+    settings: Settings,
+    *,
+    with_relay: bool = True,
+    with_scheduler: bool = True,
+    extra_routes: Sequence[Any] = (),
 ) -> Litestar:
+    decider = PathwayDecider(load_catalog(settings))
+
+    async def on_ready(resources: Resources) -> None:
+        resources.extra["decider"] = decider
+        resources.extra["decide"] = decider.consequences
+        resources.extra["scheduler"] = Scheduler(resources.pool, decider, resources.clock)
+
+    workers = []
+    if with_relay:
+        workers.append(run_relay)
+    if with_scheduler:
+        workers.append(run_scheduler)
     return build_app(
         settings,
         name="pathways",
         title="Parcours pathways: ingestion, protocols, tasks",
-        route_handlers=[post_fact, *extra_routes],
-        workers=[run_relay] if with_relay else [],
+        route_handlers=[
+            post_fact,
+            enrol,
+            get_enrolment,
+            list_protocols,
+            get_protocol,
+            task_command,
+            read_clock,
+            advance_clock,
+            *extra_routes,
+        ],
+        workers=workers,
+        on_ready=on_ready,
     )

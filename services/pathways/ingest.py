@@ -153,27 +153,40 @@ async def append_fact(
     now: dt.datetime,
     decide: Decide = no_consequences,
 ) -> FactAccepted:
+    return await append_for_patient(
+        conn, cpts, identity, lambda history: [fact, *decide(history, fact, now)]
+    )
+
+
+async def append_for_patient(
+    conn: asyncpg.Connection,
+    cpts: str,
+    identity: PatientIdentity,
+    events_for: Callable[[PatientHistory], list[NewEvent]],
+) -> FactAccepted:
+    """Append what ``events_for(history)`` decides to the patient's stream, deciding
+    again when another writer moved it; the first event answers for the append."""
     store = EventStore(conn)
     for _attempt in range(8):
         history = await load_patient(conn, cpts, identity)
-        derived = decide(history, fact, now)
+        events = events_for(history)
         stream = patient_stream(history.patient_id)
         before = None
         if not history.known:
             before = (_NEW_IDENTITY, _identity_args(cpts, identity, history.patient_id))
         try:
-            result = await store.append(stream, history.version, [fact, *derived], before=before)
+            result = await store.append(stream, history.version, events, before=before)
         except (VersionConflictError, PreconditionFailedError):
             continue  # another writer moved this patient's stream: decide again
         if history.known and not result.duplicate:
             await _update_traits(conn, cpts, identity, history.traits)
         return FactAccepted(
-            event_id=fact.event_id,
+            event_id=events[0].event_id,
             stream=stream,
             position=result.positions[0],
             version=result.version,
             duplicate=result.duplicate,
-            consequences=0 if result.duplicate else len(derived),
+            consequences=0 if result.duplicate else len(events) - 1,
         )
     raise VersionConflictError(patient_stream(history.patient_id), history.version, -1)
 

@@ -1,0 +1,213 @@
+"""Enrolments and protocols: ``POST /v1/enrolments`` (coordinator), ``GET /v1/enrolments/{id}``,
+``GET /v1/protocols``, ``GET /v1/protocols/{id}/{version}``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, get, post
+from litestar.datastructures import State
+from litestar.params import Body
+
+from contracts.events import Actor
+from contracts.facts import Instant
+from contracts.identity import CareTeamMember, PatientIdentity
+from contracts.roles import PROFESSIONAL_ROLES, Role
+from parcours.auth import Principal, requires
+from parcours.eventstore import EventStore
+from parcours.problems import Problem
+from parcours.service import Resources, correlation_id
+from pathways.decider import state_of, wrap
+from pathways.domain import EnrolPatient, decide
+from pathways.errors import domain_problem
+from pathways.identity import check_identity
+from pathways.ingest import PatientHistory, append_for_patient
+
+READERS = (Role.COORDINATOR, Role.ADMIN, Role.AUDITOR, *PROFESSIONAL_ROLES)
+
+
+class EnrolmentBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    patient: PatientIdentity
+    protocol: str
+    anchor_at: Instant
+    version: int | None = None
+    care_team: list[CareTeamMember] = []
+    expected_delivery: dt.date | None = None
+
+
+class EnrolmentAccepted(msgspec.Struct, frozen=True):
+    enrolment_id: uuid.UUID | None
+    stream: str
+    position: int
+    tasks: int
+
+
+class TaskView(msgspec.Struct, frozen=True):
+    task_id: uuid.UUID
+    activity: str
+    occurrence: int
+    role: str
+    status: str
+    earliest: dt.datetime
+    due: dt.datetime
+    assignee: str | None
+
+
+class EnrolmentView(msgspec.Struct, frozen=True):
+    enrolment_id: uuid.UUID
+    patient_stream: str
+    protocol: str
+    version: int
+    status: str
+    anchor_type: str
+    anchor_at: dt.datetime
+    ends_at: dt.datetime | None
+    close_reason: str | None
+    tasks: list[TaskView]
+
+
+@post(
+    "/v1/enrolments",
+    guards=[requires(Role.COORDINATOR, Role.ADMIN)],
+    tags=["enrolments"],
+    summary="Enrol a patient explicitly in a protocol (coordinator)",
+    status_code=201,
+)
+async def enrol(
+    request: Request[Any, Any, Any], state: State, data: Annotated[EnrolmentBody, Body()]
+) -> EnrolmentAccepted:
+    resources: Resources = state.resources
+    who: Principal = request.user
+    check_identity(data.patient)
+    now = await resources.clock.now()
+    decider = resources.extra["decider"]
+    command = EnrolPatient(
+        actor_id=who.sub,
+        actor_role=who.actor_role,
+        protocol=data.protocol,
+        anchor_at=data.anchor_at,
+        version=data.version,
+        zone=data.patient.commune,
+        care_team=data.care_team,
+        expected_delivery=data.expected_delivery,
+    )
+
+    decided: dict[str, uuid.UUID] = {}
+
+    def events_for(history: PatientHistory) -> list:
+        payloads = decide(command, state_of(history.events), decider.context(now))
+        enrolled = [p for p in payloads if type(p).__name__ == "PatientEnrolled"]
+        if enrolled:
+            decided["enrolment_id"] = enrolled[0].enrolment_id
+        return wrap(
+            payloads,
+            cpts=who.cpts,
+            correlation_id=correlation_id(request.scope.get("state", {})),
+            causation_id=None,
+            actor=Actor(id=who.sub, role=who.actor_role),
+            occurred_at=data.anchor_at,
+        )
+
+    async with resources.pool.acquire() as conn:
+        try:
+            accepted = await append_for_patient(conn, who.cpts, data.patient, events_for)
+        except Exception as exc:
+            raise domain_problem(exc) from exc
+    return EnrolmentAccepted(
+        enrolment_id=decided.get("enrolment_id"),
+        stream=accepted.stream,
+        position=accepted.position,
+        tasks=accepted.consequences,
+    )
+
+
+@get(
+    "/v1/enrolments/{enrolment_id:uuid}",
+    guards=[requires(*READERS)],
+    tags=["enrolments"],
+    summary="An enrolment with its tasks",
+)
+async def get_enrolment(
+    request: Request[Any, Any, Any], state: State, enrolment_id: uuid.UUID
+) -> EnrolmentView:
+    resources: Resources = state.resources
+    who: Principal = request.user
+    row = await resources.pool.fetchrow(
+        "SELECT cpts, stream FROM enrolment_index WHERE enrolment_id = $1", enrolment_id
+    )
+    if row is None:
+        await resources.extra["scheduler"].index.catch_up()
+        row = await resources.pool.fetchrow(
+            "SELECT cpts, stream FROM enrolment_index WHERE enrolment_id = $1", enrolment_id
+        )
+    if row is None or row["cpts"] != who.cpts:
+        raise Problem(404, "Unknown enrolment", f"no enrolment {enrolment_id} in this CPTS")
+    patient = state_of(await EventStore(resources.pool).read_stream(row["stream"]))
+    e = patient.enrolments[enrolment_id]
+    tasks = [patient.tasks[t] for t in e.task_ids]
+    return EnrolmentView(
+        enrolment_id=e.enrolment_id,
+        patient_stream=row["stream"],
+        protocol=e.protocol,
+        version=e.version,
+        status=e.status,
+        anchor_type=e.anchor_type,
+        anchor_at=e.anchor_at,
+        ends_at=e.ends_at,
+        close_reason=e.close_reason,
+        tasks=[
+            TaskView(
+                task_id=t.task_id,
+                activity=t.activity,
+                occurrence=t.occurrence,
+                role=t.role,
+                status=t.status,
+                earliest=t.earliest,
+                due=t.due,
+                assignee=t.assignee,
+            )
+            for t in tasks
+        ],
+    )
+
+
+class ProtocolSummary(msgspec.Struct, frozen=True):
+    id: str
+    version: int
+    status: str
+    title: dict[str, str]
+    latest: bool
+
+
+@get("/v1/protocols", guards=[requires(*READERS, Role.DISCHARGE_SYSTEM)], tags=["protocols"])
+async def list_protocols(state: State) -> list[ProtocolSummary]:
+    catalog = state.resources.extra["decider"].catalog
+    latest = {(p.id, p.version) for p in catalog.latest_all()}
+    return [
+        ProtocolSummary(
+            id=p.id,
+            version=p.version,
+            status=p.status,
+            title=msgspec.to_builtins(p.title),
+            latest=(p.id, p.version) in latest,
+        )
+        for p in catalog.all()
+    ]
+
+
+@get(
+    "/v1/protocols/{protocol_id:str}/{version:int}",
+    guards=[requires(*READERS, Role.DISCHARGE_SYSTEM)],
+    tags=["protocols"],
+)
+async def get_protocol(state: State, protocol_id: str, version: int) -> dict[str, Any]:
+    catalog = state.resources.extra["decider"].catalog
+    try:
+        return msgspec.to_builtins(catalog.get(protocol_id, version))
+    except LookupError:
+        raise Problem(
+            404, "Unknown protocol", f"no protocol {protocol_id} version {version}"
+        ) from None

@@ -1,0 +1,72 @@
+"""The pure core of the pathways service: protocols as data and the decider.
+
+No IO here (no asyncpg, nats, litestar, structlog), no wall clock, no random
+ids: time and ids come in through ``DecideContext``.
+
+- ``protocol`` / ``catalog``: the protocol model, ``ProtocolCatalog.load_dir``,
+  ``ProtocolError`` (file, path inside it, reason).
+- ``engine.decide(command, state, ctx) -> list[EventPayload]`` and
+  ``state.evolve(state, event, event_id=None) -> PatientState`` (per patient stream).
+- ``commands``: ``RecordFact``, ``EnrolPatient``, task commands, ``FireTimer``,
+  ``MigrateProtocol``, and ``DecideContext``.
+- ``timers``: ``Timer``, ``timers_for(event)``, ``timers_cancelled_by(event)``.
+- ``errors``: what the HTTP layer maps to 403, 404, 409.
+"""
+
+from pathways.domain.catalog import ProtocolCatalog, ProtocolError, UnknownProtocolError
+from pathways.domain.commands import (
+    AcceptTask,
+    CancelTask,
+    CompleteTask,
+    DecideContext,
+    EnrolPatient,
+    FailTask,
+    FireTimer,
+    MigrateProtocol,
+    ReassignTask,
+    RecordFact,
+    RejectTask,
+    StartTask,
+)
+from pathways.domain.engine import decide
+from pathways.domain.errors import (
+    DomainError,
+    EnrolmentConflictError,
+    IllegalTransitionError,
+    NotAllowedError,
+    UnknownEnrolmentError,
+    UnknownTaskError,
+)
+from pathways.domain.state import PatientState, evolve, fold
+from pathways.domain.timers import Timer, timers_cancelled_by, timers_for
+
+__all__ = [
+    "AcceptTask",
+    "CancelTask",
+    "CompleteTask",
+    "DecideContext",
+    "DomainError",
+    "EnrolPatient",
+    "EnrolmentConflictError",
+    "FailTask",
+    "FireTimer",
+    "IllegalTransitionError",
+    "MigrateProtocol",
+    "NotAllowedError",
+    "PatientState",
+    "ProtocolCatalog",
+    "ProtocolError",
+    "ReassignTask",
+    "RecordFact",
+    "RejectTask",
+    "StartTask",
+    "Timer",
+    "UnknownEnrolmentError",
+    "UnknownProtocolError",
+    "UnknownTaskError",
+    "decide",
+    "evolve",
+    "fold",
+    "timers_cancelled_by",
+    "timers_for",
+]

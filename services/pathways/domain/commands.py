@@ -1,0 +1,108 @@
+"""Commands of the pathway decider and the context every decision receives.
+
+Actors are identified by ``actor_id`` (an RPPS for professionals, a system or
+coordinator id otherwise) and ``actor_role`` (a ``contracts.roles.Role`` value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Union
+from uuid import UUID
+
+from contracts.base import Command
+from contracts.facts import FACT_PAYLOADS
+from contracts.identity import CareTeamMember
+from pathways.domain.catalog import ProtocolCatalog
+from pathways.domain.timers import Timer
+
+FactPayload = Union[FACT_PAYLOADS]  # type: ignore[valid-type]  # noqa: UP007
+
+
+@dataclass(frozen=True, slots=True)
+class DecideContext:
+    """What a decision may know besides the state: the time, fresh ids, the protocols."""
+
+    now: datetime
+    new_id: Callable[[], UUID]
+    catalog: ProtocolCatalog
+
+
+class _ByActor(Command, frozen=True):
+    actor_id: str
+    actor_role: str
+
+
+class RecordFact(_ByActor, frozen=True, tag="RecordFact"):
+    """A fact was reported. The caller appends the fact itself (``event_id``) together
+    with what ``decide`` returns: its consequences."""
+
+    event_id: UUID
+    fact: FactPayload  # type: ignore[valid-type]
+    zone: str | None = None  # the patient's commune (routes pool tasks)
+
+
+class EnrolPatient(_ByActor, frozen=True, tag="EnrolPatient"):
+    """Explicit enrolment by a coordinator, from an anchor date."""
+
+    protocol: str
+    anchor_at: datetime
+    version: int | None = None  # default: the latest
+    zone: str | None = None
+    care_team: list[CareTeamMember] = []
+    expected_delivery: date | None = None
+
+
+class AcceptTask(_ByActor, frozen=True, tag="AcceptTask"):
+    task_id: UUID
+
+
+class StartTask(_ByActor, frozen=True, tag="StartTask"):
+    task_id: UUID
+
+
+class CompleteTask(_ByActor, frozen=True, tag="CompleteTask"):
+    task_id: UUID
+    findings: str | None = None
+
+
+class RejectTask(_ByActor, frozen=True, tag="RejectTask"):
+    task_id: UUID
+    reason: str | None = None
+
+
+class FailTask(_ByActor, frozen=True, tag="FailTask"):
+    task_id: UUID
+    reason: str
+
+
+class ReassignTask(_ByActor, frozen=True, tag="ReassignTask"):
+    task_id: UUID
+    assignee: str | None  # None puts the task back in its pool
+
+
+class CancelTask(_ByActor, frozen=True, tag="CancelTask"):
+    task_id: UUID
+    reason: str
+
+
+class FireTimer(Command, frozen=True, tag="FireTimer"):
+    timer: Timer
+
+
+class MigrateProtocol(_ByActor, frozen=True, tag="MigrateProtocol"):
+    enrolment_id: UUID
+    to_version: int
+
+
+TASK_COMMANDS = (
+    AcceptTask,
+    StartTask,
+    CompleteTask,
+    RejectTask,
+    FailTask,
+    ReassignTask,
+    CancelTask,
+)

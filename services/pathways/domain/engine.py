@@ -1,0 +1,62 @@
+"""``decide``: the one entry point of the pathway decider.
+
+``decide(command, state, ctx)`` validates a command against a patient's state and
+returns the events that follow (for ``RecordFact``: the consequences, not the
+fact itself, which the caller appends first). It never does IO: the time and
+new ids come from ``ctx``. Errors are ``pathways.domain.errors`` classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from contracts.base import EventPayload
+from pathways.domain.commands import (
+    AcceptTask,
+    CancelTask,
+    CompleteTask,
+    DecideContext,
+    EnrolPatient,
+    FailTask,
+    FireTimer,
+    MigrateProtocol,
+    ReassignTask,
+    RecordFact,
+    RejectTask,
+    StartTask,
+)
+from pathways.domain.deadlines import fire_timer
+from pathways.domain.decision import Decision
+from pathways.domain.migration import migrate
+from pathways.domain.recording import enrol_patient, record_fact
+from pathways.domain.state import PatientState
+from pathways.domain.tasks import handle_task_command
+
+_HANDLERS: dict[type, Callable[[Any, Decision], None]] = {
+    RecordFact: record_fact,
+    EnrolPatient: enrol_patient,
+    FireTimer: fire_timer,
+    MigrateProtocol: migrate,
+    **{
+        c: handle_task_command
+        for c in (
+            AcceptTask,
+            StartTask,
+            CompleteTask,
+            RejectTask,
+            FailTask,
+            ReassignTask,
+            CancelTask,
+        )
+    },
+}
+
+
+def decide(command: object, state: PatientState, ctx: DecideContext) -> list[EventPayload]:
+    handler = _HANDLERS.get(type(command))
+    if handler is None:
+        raise TypeError(f"the pathway decider has no handler for {type(command).__name__}")
+    decision = Decision(state, ctx)
+    handler(command, decision)
+    return decision.events

@@ -1,0 +1,85 @@
+"""Timers as data: which timers an event creates, and which it makes moot.
+
+The timer adapter (PostgreSQL, ``FOR UPDATE SKIP LOCKED``) stores what
+``timers_for`` returns after the events commit, deletes the timers of a task
+named by ``timers_cancelled_by``, and fires each due timer through ``decide``
+as ``FireTimer(timer)``. Firing is idempotent: a timer of a task that is no
+longer open, or of an enrolment already closed, decides nothing.
+
+- ``TaskScheduled`` → a ``reminder`` at 08:00 Europe/Paris on the due day (when
+  that falls after the earliest instant and before the due instant) and an
+  ``overdue`` check at the due instant.
+- ``PatientEnrolled`` / ``EnrolmentResumed`` with ``ends_at`` → an
+  ``enrolment-end`` timer (a resumed enrolment's end moves: the older timer
+  then fires for nothing).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Literal
+from uuid import UUID
+
+import msgspec
+
+from contracts import pathway as ev
+from contracts.base import EventPayload
+from pathways.domain.planning import LOCAL_TZ, local_date
+
+TimerKind = Literal["reminder", "overdue", "enrolment-end"]
+REMINDER_TIME = time(8, 0)
+
+
+class Timer(msgspec.Struct, frozen=True, kw_only=True):
+    fire_at: datetime
+    kind: TimerKind
+    enrolment_id: UUID | None = None
+    task_id: UUID | None = None
+
+    @property
+    def key(self) -> str:
+        """A natural key for the timer table (one timer of a kind per task or enrolment)."""
+        return f"{self.kind}:{self.task_id or self.enrolment_id}:{self.fire_at.isoformat()}"
+
+
+def reminder_at(earliest: datetime, due: datetime) -> datetime | None:
+    at = datetime.combine(local_date(due), REMINDER_TIME, LOCAL_TZ).astimezone(UTC)
+    return at if earliest <= at < due else None
+
+
+def timers_for(event: EventPayload) -> list[Timer]:
+    match event:
+        case ev.TaskScheduled():
+            timers = []
+            remind = reminder_at(event.earliest, event.due)
+            if remind is not None:
+                timers.append(
+                    Timer(
+                        fire_at=remind,
+                        kind="reminder",
+                        task_id=event.task_id,
+                        enrolment_id=event.enrolment_id,
+                    )
+                )
+            timers.append(
+                Timer(
+                    fire_at=event.due,
+                    kind="overdue",
+                    task_id=event.task_id,
+                    enrolment_id=event.enrolment_id,
+                )
+            )
+            return timers
+        case ev.PatientEnrolled() | ev.EnrolmentResumed() if event.ends_at is not None:
+            return [
+                Timer(fire_at=event.ends_at, kind="enrolment-end", enrolment_id=event.enrolment_id)
+            ]
+    return []
+
+
+def timers_cancelled_by(event: EventPayload) -> UUID | None:
+    """The task whose timers become moot (it reached a final status), if any."""
+    match event:
+        case ev.TaskCompleted() | ev.TaskCancelled() | ev.TaskRejected() | ev.TaskFailed():
+            return event.task_id
+    return None
