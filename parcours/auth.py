@@ -9,7 +9,7 @@ JWKS URL. ``mint`` makes development tokens (``parcours token``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import jwt
@@ -127,11 +127,14 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=principal, auth=token)
 
 
-def requires(*roles: str | Role) -> Callable[[ASGIConnection, BaseRouteHandler], None]:
+def requires(
+    *roles: str | Role,
+) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:
     """A guard: the caller's role must be one of ``roles``."""
     allowed = frozenset(str(r) for r in roles)
 
-    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        # async on purpose: Litestar runs a sync guard in a worker thread, on every request
         principal: Principal = connection.user
         if principal.role not in allowed:
             raise PermissionDeniedException(
