@@ -126,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dev", help="start PostgreSQL, NATS and the three services")
     p.add_argument("--data", default=".parcours", help="where embedded servers keep data")
-    p.add_argument("--virtual-clock", action="store_true", help="simulation mode")
+    p.add_argument(
+        "--wall-clock", action="store_true", help="real time instead of the virtual clock"
+    )
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("token", help="mint a development token (HS256)")
@@ -149,7 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
 
-    for extension in ("pathways.cli", "projections.cli", "notifications.cli", "bench.cli"):
+    for extension in (
+        "pathways.cli",
+        "projections.cli",
+        "notifications.cli",
+        "simulator.cli",
+    ):
         try:
             module = __import__(extension, fromlist=["add_commands"])
         except ModuleNotFoundError as exc:

@@ -89,8 +89,8 @@ def run_dev(args: argparse.Namespace) -> int:
             print(f"NATS (embedded)        {nats.url}")
         env.setdefault("PARCOURS_LOG_FORMAT", "console")
         env.setdefault("PARCOURS_ENVIRONMENT", "development")
-        if args.virtual_clock:
-            env["PARCOURS_CLOCK"] = "virtual"
+        if not args.wall_clock:
+            env.setdefault("PARCOURS_CLOCK", "virtual")
         ports = {}
         for service in SERVICES:
             key = f"PARCOURS_{service.upper()}_PORT"
@@ -162,6 +162,12 @@ Post a discharge (token for the discharge system of CPTS "demo"):
          "admitted_at": "2026-11-02T09:00:00Z", "discharged_at": "2026-11-09T14:00:00Z",
          "diagnoses": ["I50.1"], "finess": "750712184"}}'
 
+Fill the dashboard with a simulated territory (six months in a few minutes):
+
+  .venv/bin/parcours simulate --cpts demo --patients 2000 --months 6 --seed 1 --pathways-url http://{host}:{p}
+
+The clock is virtual (simulation mode): time moves with `parcours simulate` or
+`curl -X POST http://{host}:{p}/v1/admin/clock/advance -d '{{"by": "7d"}}'` (admin token).
 More tokens: .venv/bin/parcours token --role coordinator --cpts demo --sub COORD-1
 """
     )

@@ -1,0 +1,84 @@
+"""``parcours simulate``: fill a running Parcours with a synthetic territory."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import random
+import sys
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("simulate", help="play a synthetic CPTS territory through the HTTP API")
+    p.add_argument("--cpts", default="demo")
+    p.add_argument("--patients", type=int, default=2000)
+    p.add_argument("--months", type=float, default=6)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--inhabitants", type=int, default=150_000)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument(
+        "--pathways-url", default=None, help="default: http://127.0.0.1:$PARCOURS_PATHWAYS_PORT"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from parcours.auth import mint
+    from parcours.settings import Settings
+    from simulator.behaviour import simulate
+    from simulator.driver import Progress, play
+    from simulator.territory import make_territory
+
+    env = dict(os.environ)
+    env.setdefault("PARCOURS_DATABASE_URL", "unused")
+    env.setdefault("PARCOURS_NATS_URL", "unused")
+    settings = Settings.from_env(env)
+    url = args.pathways_url or f"http://{settings.host}:{settings.pathways_port}"
+    territory = make_territory(args.cpts, args.inhabitants, random.Random(args.seed))
+    days = int(args.months * 30.4)
+    start = _start_day(url, mint(settings, sub="SIM-ADMIN", role="admin", cpts=args.cpts))
+    facts = simulate(territory, patients=args.patients, start=start, days=days, seed=args.seed)
+    print(
+        f"territory {args.cpts}: {len(territory.professionals)} professionals, "
+        f"{args.patients} patients, {len(facts)} facts over {days} days from {start.date()}",
+        file=sys.stderr,
+    )
+    outcome = asyncio.run(
+        play(
+            facts,
+            pathways_url=url,
+            token=mint(
+                settings,
+                sub="SIM-HUB",
+                role="discharge-system",
+                cpts=args.cpts,
+                ttl_seconds=7 * 86400,
+            ),
+            admin_token=mint(
+                settings, sub="SIM-ADMIN", role="admin", cpts=args.cpts, ttl_seconds=7 * 86400
+            ),
+            end=start + dt.timedelta(days=days),
+            concurrency=args.concurrency,
+            progress=Progress(len(facts)),
+        )
+    )
+    print(
+        f"posted {outcome.posted} facts in {outcome.seconds:.0f}s: {outcome.accepted} accepted, "
+        f"{outcome.duplicates} already recorded, refused {outcome.refused or 'none'}; "
+        f"{outcome.timers_fired} timers fired over {outcome.days} days"
+    )
+    for problem in outcome.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 0 if not outcome.refused else 1
+
+
+def _start_day(url: str, admin_token: str) -> dt.datetime:
+    """The next midnight (UTC) of the service's virtual clock."""
+    import httpx
+
+    answer = httpx.get(f"{url}/v1/admin/clock", headers={"Authorization": f"Bearer {admin_token}"})
+    answer.raise_for_status()
+    now = dt.datetime.fromisoformat(answer.json()["now"])
+    return dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
