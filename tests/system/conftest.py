@@ -1,0 +1,132 @@
+"""The three services as real processes (``parcours serve …``), with their logs in files,
+on private PostgreSQL and NATS servers that a test may stop, kill and restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from parcours.auth import mint
+from parcours.devstack import create_database, free_port
+from parcours.migrations import apply
+from parcours.settings import Settings
+from tests.conftest import _run
+
+SERVICES = ("pathways", "notifications", "projections")
+
+
+class System:
+    def __init__(self, settings: Settings, logs: Path) -> None:
+        self.settings, self.logs = settings, logs
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.ports = {
+            "pathways": settings.pathways_port,
+            "notifications": settings.notifications_port,
+            "projections": settings.projections_port,
+        }
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def token(self, role: str, sub: str = "SYS-TEST", cpts: str = "demo", **claims: Any) -> str:
+        return mint(self.settings, sub=sub, role=role, cpts=cpts, **claims)
+
+    def start(self, service: str, wait: bool = True) -> None:
+        log = open(self.logs / f"{service}.log", "ab")  # noqa: SIM115 - the child owns it
+        env = {**os.environ, **self.settings.env(), "PARCOURS_LOG_FORMAT": "json"}
+        self.procs[service] = subprocess.Popen(
+            [sys.executable, "-m", "parcours.cli", "serve", service],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        if wait:
+            self.wait_ready(service)
+
+    def wait_ready(self, service: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.procs[service]
+            if proc.poll() is not None:
+                raise RuntimeError(f"{service} exited ({proc.returncode}); see {self.logs}")
+            try:
+                with urllib.request.urlopen(self.url(service) + "/health/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{service} not ready in {timeout}s")
+
+    def kill(self, service: str) -> None:
+        """kill -9: no shutdown, no flush, nothing."""
+        proc = self.procs.pop(service)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs.clear()
+
+    def log_text(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.logs.glob("*.log")))
+
+
+@pytest.fixture
+def system(pg_factory, nats_factory, tmp_path: Path) -> Iterator[System]:
+    """Private PostgreSQL and NATS (``system.pg`` / ``system.nats`` can be stopped),
+    the three services running on the virtual clock."""
+    pg = pg_factory(fast=True)
+    nats = nats_factory()
+    url = _run(create_database(pg.url, "parcours"))
+    _run(apply(url))
+    settings = Settings.from_env(
+        {},
+        database_url=url,
+        nats_url=nats.url,
+        environment="test",
+        log_level="info",
+        clock="virtual",
+        pathways_port=free_port(),
+        notifications_port=free_port(),
+        projections_port=free_port(),
+    )
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    running = System(settings, logs)
+    running.pg, running.nats = pg, nats  # type: ignore[attr-defined]
+    try:
+        for service in SERVICES:
+            running.start(service, wait=False)
+        for service in SERVICES:
+            running.wait_ready(service)
+        yield running
+    finally:
+        running.stop_all()
+
+
+def json_lines(text: str) -> list[dict]:
+    out = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                out.append(msgspec.json.decode(line))
+            except msgspec.DecodeError:
+                pass
+    return out
