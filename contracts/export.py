@@ -14,6 +14,7 @@ import msgspec
 
 from contracts.events import ALL_PAYLOADS, Envelope
 from contracts.facts import INBOUND_FACTS
+from contracts.notifications import Notification
 from contracts.subjects import Subjects
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
@@ -48,8 +49,9 @@ def asyncapi(extra_messages: dict[str, Any] | None = None) -> dict[str, Any]:
     s = Subjects()
     envelope_ref = {"$ref": "#/components/schemas/Envelope"}
     (_, components) = msgspec.json.schema_components(
-        [Envelope], ref_template="#/components/schemas/{name}"
+        [Envelope, Notification], ref_template="#/components/schemas/{name}"
     )
+    notification = {"notification": {"$ref": "#/components/messages/Notification"}}
     channels = {
         "events": {
             "address": f"{s.prefix}.{{cpts}}.events.{{category}}",
@@ -68,16 +70,25 @@ def asyncapi(extra_messages: dict[str, Any] | None = None) -> dict[str, Any]:
             "description": "Task notifications for one professional "
             f"(stream {s.notifications_stream}, replayable).",
             "parameters": {"cpts": {}, "role": {}, "rpps": {}},
+            "messages": notification,
         },
         "pool": {
             "address": f"{s.prefix}.{{cpts}}.pool.{{role}}.{{zone}}",
             "description": "Task notifications for the pool of a role in a zone.",
-            "parameters": {"cpts": {}, "role": {}, "zone": {}},
+            "parameters": {
+                "cpts": {},
+                "role": {},
+                "zone": {
+                    "description": "contracts.notifications.zone_token of the patient's zone, or the CPTS sector"
+                },
+            },
+            "messages": notification,
         },
         "coordinators": {
             "address": f"{s.prefix}.{{cpts}}.coord",
             "description": "Escalations and alerts for the CPTS coordinators.",
             "parameters": {"cpts": {}},
+            "messages": notification,
         },
     }
     doc: dict[str, Any] = {
@@ -91,6 +102,15 @@ def asyncapi(extra_messages: dict[str, Any] | None = None) -> dict[str, Any]:
         "channels": channels,
         "operations": {
             "receiveEvents": {"action": "receive", "channel": {"$ref": "#/channels/events"}},
+            **{
+                f"receive{name.capitalize()}Notifications": {
+                    "action": "receive",
+                    "channel": {"$ref": f"#/channels/{name}"},
+                    "description": "Replayable: create a consumer with deliver_policy "
+                    "by_start_sequence from the last sequence seen + 1 (see deploy/nats).",
+                }
+                for name in ("professional", "pool", "coordinators")
+            },
         },
         "components": {
             "messages": {
@@ -105,6 +125,22 @@ def asyncapi(extra_messages: dict[str, Any] | None = None) -> dict[str, Any]:
                         },
                     },
                     "payload": envelope_ref,
+                },
+                "Notification": {
+                    "name": "Notification",
+                    "summary": "A line for a professional's app: task, kind, window, status, "
+                    "patient reference (internal id, never identity).",
+                    "headers": {
+                        "type": "object",
+                        "properties": {
+                            "Nats-Msg-Id": {
+                                "type": "string",
+                                "description": "= notification_id (dedup key)",
+                            },
+                            "Parcours-Notification-Kind": {"type": "string"},
+                        },
+                    },
+                    "payload": {"$ref": "#/components/schemas/Notification"},
                 },
                 **(extra_messages or {}),
             },

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import (
@@ -118,6 +119,21 @@ def _problem(request: Request, exc: Problem) -> Response[Any]:
     return problem_response(exc, request)
 
 
+def _unstorable_text(request: Request, exc: Exception) -> Response[Any]:
+    """PostgreSQL refuses the NUL character in text and jsonb (SQLSTATE 22021, 22P05): only a
+    client can have sent it, in a path, a query parameter or a JSON string, so it is a 422."""
+    return problem_response(
+        Problem(
+            422,
+            "Invalid character",
+            "a text value contains the NUL character (\\u0000), which cannot be stored; "
+            "remove it and send again",
+            reason="nul-character",
+        ),
+        request,
+    )
+
+
 def _internal(request: Request, exc: Exception) -> Response[Any]:
     log.error("unhandled error", error_type=type(exc).__name__, path=request.url.path)
     return problem_response(
@@ -134,5 +150,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     Problem: _problem,
     ValidationException: _validation,
     HTTPException: _http,
+    asyncpg.CharacterNotInRepertoireError: _unstorable_text,
+    asyncpg.UntranslatableCharacterError: _unstorable_text,
     Exception: _internal,
 }

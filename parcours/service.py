@@ -167,11 +167,80 @@ def _store_conflict(request: Any, exc: Exception) -> Any:
     )
 
 
+def _database_unavailable(request: Any, exc: Exception) -> Any:
+    log.warning("database unavailable", error_type=type(exc).__name__)
+    return problem_response(
+        Problem(
+            503,
+            "Service unavailable",
+            "a service this one depends on (PostgreSQL) is unavailable; nothing was recorded: send the request again",
+            headers={"Retry-After": "2"},
+        ),
+        request,
+    )
+
+
 HANDLERS = {
     **EXCEPTION_HANDLERS,
     DuplicateEventError: _store_conflict,
     VersionConflictError: _store_conflict,
+    # PostgreSQL down or restarting: answer at once, never a 500, never a hang
+    OSError: _database_unavailable,
+    asyncpg.PostgresConnectionError: _database_unavailable,
+    asyncpg.InterfaceError: _database_unavailable,
+    asyncpg.CannotConnectNowError: _database_unavailable,
+    asyncpg.AdminShutdownError: _database_unavailable,
+    TimeoutError: _database_unavailable,
 }
+
+
+def _streaming(scope: Scope) -> bool:
+    """A live feed (Server-Sent Events) stays open for hours: it is not load in flight."""
+    for key, value in scope["headers"]:
+        if key == b"accept" and b"text/event-stream" in value:
+            return True
+    return scope["path"].endswith("/stream")
+
+
+class LoadShedMiddleware:
+    """Past ``limit`` requests in flight, answer 503 with Retry-After at once.
+
+    An overloaded service that queues without bound answers everyone late and
+    then times out; shedding the excess keeps the accepted requests fast and
+    tells clients when to come back. Health checks are never shed.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/health") or _streaming(scope):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            body = (
+                b'{"type":"https://parcours.example/problems/overloaded","title":"Overloaded",'
+                b'"status":503,"detail":"too many requests in flight; retry after the delay"}'
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        (b"content-type", b"application/problem+json"),
+                        (b"retry-after", b"1"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 def build_app(
@@ -211,6 +280,7 @@ def build_app(
         lifespan=[lifespan],
         exception_handlers=HANDLERS,
         middleware=[
+            lambda app: LoadShedMiddleware(app, settings.max_in_flight),
             CorrelationMiddleware,
             lambda app: BearerAuthMiddleware(app, verifier),
         ],

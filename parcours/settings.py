@@ -37,11 +37,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 1024 * 1024
     batch_max_bytes: int = 64 * 1024 * 1024
     db_pool_size: int = 20
+    max_in_flight: int = 512  # requests in flight per process before shedding with 503
     notification_retention_days: int = 30
     notification_default_zone: str = (
         "sector"  # pool zone of tasks without one (per CPTS: PUT /v1/directory/sector)
     )
-    digest_hour: int = 7  # local hour (Europe/Paris) of the daily digest
+    digest_hour: int = 7  # local hour (Europe/Paris) of the daily digest; -1: no digests
     digest_interval_seconds: float = 30.0  # how often the digest worker reads the clock
     protocols_dir: str | None = None  # protocol files (default: beside the pathways package)
 

@@ -1,0 +1,206 @@
+"""Publishing notifications exactly once: a transactional outbox and its publisher.
+
+Why an outbox
+    The router's effect (task views, checkpoint) commits in PostgreSQL, and
+    its notifications go to JetStream: two systems, no shared transaction.
+    Publishing *before* the commit would rely on ``Nats-Msg-Id`` dedup alone
+    and keep the router's transaction open while waiting for JetStream acks;
+    in this database an open writing transaction holds back every reader of
+    the event store (``txid < pg_snapshot_xmin``, see ``parcours.eventstore``),
+    so a slow NATS would stall the relay. Publishing *after* the commit from
+    memory would lose the notifications of a crash between the two.
+
+    So the router writes each notification as a row of ``notification_outbox``
+    in the same transaction as its checkpoint (``enqueue``): the notification
+    exists exactly when the event counts as consumed. The publisher, woken
+    in-process the moment the router commits (and every second anyway, for
+    rows left by a previous process), reads rows in id order, publishes them
+    pipelined on one connection (so each subject keeps the order of events),
+    waits for every JetStream ack, and only then deletes the rows.
+
+Exactly once, as the stream sees it
+    A crash after JetStream stored a message but before its row was deleted
+    (deletes commit without waiting for the disk: ``synchronous_commit = off``
+    on the publisher's connection) publishes it again on restart, with the same ``Nats-Msg-Id`` (the
+    deterministic ``notification_id``: ``<event_id>:<subject>``): JetStream
+    drops it within the notifications stream's duplicate window (1 h), far
+    longer than a restart. A redelivered event is below the router's
+    checkpoint and enqueues nothing. Apps still de-duplicate by
+    ``notification_id`` (at-least-once is what a network promises them).
+
+One publisher at a time
+    The publisher holds a session advisory lock on a connection of its own
+    (no transaction stays open), so two service instances never interleave
+    and reorder; the second one waits as a standby.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from contextlib import suppress
+
+import asyncpg
+import msgspec
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from contracts.notifications import notification_encoder
+from notifications.routing import Addressed
+
+log = structlog.get_logger("notifications.outbox")
+
+LOCK_KEY = 7_264_881_404
+
+
+async def enqueue(conn: asyncpg.Connection, out: Sequence[Addressed]) -> None:
+    if out:
+        await conn.executemany(
+            "INSERT INTO notification_outbox (subject, msg_id, kind, payload) VALUES ($1, $2, $3, $4)",
+            [
+                (
+                    a.subject,
+                    a.notification.notification_id,
+                    a.notification.kind,
+                    notification_encoder.encode(a.notification),
+                )
+                for a in out
+            ],
+        )
+
+
+class PublishError(Exception):
+    pass
+
+
+class _Ack(msgspec.Struct):
+    stream: str | None = None
+    seq: int | None = None
+    duplicate: bool = False
+    error: dict | None = None
+
+
+_ack = msgspec.json.Decoder(_Ack)
+
+
+class OutboxPublisher:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        nc: NATS,
+        batch: int = 500,
+        ack_timeout: float = 5.0,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.pool, self.nc = pool, nc
+        self.batch, self.ack_timeout, self.poll_interval = batch, ack_timeout, poll_interval
+        self.wake = asyncio.Event()
+        self.published = 0
+        self._pending: dict[str, asyncio.Future[Msg]] = {}
+        self._inbox = ""
+        self._seq = 0
+
+    async def _on_ack(self, msg: Msg) -> None:
+        fut = self._pending.pop(msg.subject, None)
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
+        try:
+            while not stop.is_set():
+                try:
+                    async with self.pool.acquire() as lock_conn:
+                        if not await lock_conn.fetchval(
+                            "SELECT pg_try_advisory_lock($1)", LOCK_KEY
+                        ):
+                            await _wait(stop, self.wake, 2.0)
+                            continue
+                        # Deleting published rows need not wait for the disk: a delete lost
+                        # in a PostgreSQL crash only republishes rows that Msg-Id dedup drops.
+                        await lock_conn.execute("SET synchronous_commit = off")
+                        try:
+                            await self._publish_loop(lock_conn, stop)
+                        finally:
+                            with suppress(Exception):
+                                await lock_conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("outbox publisher waiting for PostgreSQL", error=str(exc))
+                    await _wait(stop, None, 1.0)
+        finally:
+            with suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _publish_loop(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
+        backoff = 0.1
+        while not stop.is_set():
+            self.wake.clear()
+            try:
+                moved = await self.publish_once(conn)
+                backoff = 0.1
+            except PublishError as exc:
+                log.warning("outbox publisher retrying", error=str(exc), backoff=backoff)
+                await _wait(stop, None, backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if moved == 0:
+                await _wait(stop, self.wake, self.poll_interval)
+
+    async def publish_once(self, conn: asyncpg.Connection) -> int:
+        rows = await conn.fetch(
+            "SELECT id, subject, msg_id, kind, payload FROM notification_outbox ORDER BY id LIMIT $1",
+            self.batch,
+        )
+        if not rows:
+            return 0
+        await self._publish(rows)
+        await conn.execute(
+            "DELETE FROM notification_outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+        )
+        self.published += len(rows)
+        return len(rows)
+
+    async def _publish(self, rows: Sequence[asyncpg.Record]) -> None:
+        if not self.nc.is_connected:
+            raise PublishError("NATS is not connected")
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Msg]] = []
+        for row in rows:
+            self._seq += 1
+            reply = f"{self._inbox}.{self._seq}"
+            fut: asyncio.Future[Msg] = loop.create_future()
+            self._pending[reply] = fut
+            futures.append(fut)
+            await self.nc.publish(
+                row["subject"],
+                row["payload"],
+                reply=reply,
+                headers={"Nats-Msg-Id": row["msg_id"], "Parcours-Notification-Kind": row["kind"]},
+            )
+        try:
+            acks = await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)
+        except TimeoutError:
+            for fut in futures:
+                fut.cancel()
+            self._pending.clear()
+            raise PublishError("JetStream did not acknowledge the notifications in time") from None
+        for msg in acks:
+            if msg.headers and msg.headers.get("Status") == "503":
+                raise PublishError("no JetStream stream answers the notification subjects")
+            ack = _ack.decode(msg.data)
+            if ack.error:
+                raise PublishError(f"JetStream refused a notification: {ack.error}")
+
+
+async def _wait(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waiters.append(asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
