@@ -7,6 +7,12 @@ at or below the checkpoint is acked and ignored, so redelivery changes nothing.
 When the effect fails (PostgreSQL down), the same batch is retried with backoff
 and nothing newer is fetched meanwhile, so no event is ever skipped.
 
+Latency: nats-py's ``fetch(n, timeout)`` waits, after the first message, until
+the batch is full or the request expires, so a lone event could wait a second.
+``Puller`` keeps one pull request outstanding at the server and hands messages
+over the moment they arrive, with whatever else has arrived too (natural
+batching under load).
+
 Each durable consumer runs as one instance at a time (the checkpoint row is
 locked FOR UPDATE, so a second instance would only wait).
 """
@@ -14,12 +20,15 @@ locked FOR UPDATE, so a second instance would only wait).
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 import msgspec
 import structlog
-from nats.errors import TimeoutError as NatsTimeoutError
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -46,6 +55,62 @@ async def load_checkpoint(conn: asyncpg.Connection, name: str, *, lock: bool = F
     )
 
 
+class Puller:
+    """One outstanding pull request; messages handed over as soon as they arrive."""
+
+    def __init__(self, nc: NATS, next_subject: str, batch: int, expires: float = 5.0) -> None:
+        self.nc, self.next_subject, self.batch, self.expires = nc, next_subject, batch, expires
+        self.queue: asyncio.Queue[Msg] = asyncio.Queue()
+        self._credits = 0
+        self._asked_at = 0.0
+        self._sub = None
+        self._inbox = ""
+
+    async def _on_msg(self, msg: Msg) -> None:
+        self.queue.put_nowait(msg)
+
+    async def start(self) -> None:
+        self._inbox = self.nc.new_inbox()
+        self._sub = await self.nc.subscribe(self._inbox, cb=self._on_msg)
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except Exception:  # noqa: BLE001 - closing on a dead connection
+                pass
+
+    async def _ask(self) -> None:
+        request = {"batch": self.batch, "expires": int(self.expires * 1e9)}
+        await self.nc.publish(self.next_subject, json.dumps(request).encode(), reply=self._inbox)
+        self._credits, self._asked_at = self.batch, time.monotonic()
+
+    async def next_batch(self, wait: float) -> list[Msg]:
+        deadline = time.monotonic() + wait
+        while True:
+            if self._credits <= 0 or time.monotonic() - self._asked_at > self.expires + 1.0:
+                await self._ask()  # used up, expired, or lost in a reconnect
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            try:
+                first = await asyncio.wait_for(self.queue.get(), remaining)
+            except TimeoutError:
+                return []
+            msgs: list[Msg] = []
+            msg: Msg | None = first
+            while msg is not None:
+                status = JetStreamContext.is_status_msg(msg)
+                if status is None:
+                    msgs.append(msg)
+                    self._credits -= 1
+                elif status != "100":  # 404/408/409: this request is over
+                    self._credits = 0
+                msg = self.queue.get_nowait() if not self.queue.empty() else None
+            if msgs:
+                return msgs
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -63,7 +128,7 @@ class EventConsumer:
         self.applied = 0
         self.last_seq = 0
 
-    async def _subscribe(self):  # type: ignore[no-untyped-def]
+    async def _subscribe(self) -> Puller:
         config = ConsumerConfig(
             durable_name=self.name,
             ack_policy=AckPolicy.EXPLICIT,
@@ -73,7 +138,13 @@ class EventConsumer:
             filter_subject=self.filter_subject,
         )
         await self.js.add_consumer(self.stream, config)
-        return await self.js.pull_subscribe_bind(self.name, stream=self.stream)
+        puller = Puller(
+            self.js._nc,  # the connection the JetStream context speaks through
+            f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.name}",
+            self.batch,
+        )
+        await puller.start()
+        return puller
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 0.2
@@ -89,24 +160,26 @@ class EventConsumer:
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _loop(self, sub, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
-        while not stop.is_set():
-            try:
-                msgs = await sub.fetch(self.batch, timeout=1.0)
-            except NatsTimeoutError:
-                continue
-            deliveries = []
-            for msg in msgs:
-                seq = msg.metadata.sequence.stream
-                try:
-                    deliveries.append(Delivery(seq, envelope_decoder.decode(msg.data)))
-                except msgspec.ValidationError as exc:
-                    log.error(
-                        "undecodable event skipped", consumer=self.name, seq=seq, error=str(exc)
-                    )
-            await self._apply_until_done(deliveries, stop)
-            for msg in msgs:
-                await msg.ack()
+    async def _loop(self, puller: Puller, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                msgs = await puller.next_batch(wait=1.0)
+                if not msgs:
+                    continue
+                deliveries = []
+                for msg in msgs:
+                    seq = msg.metadata.sequence.stream
+                    try:
+                        deliveries.append(Delivery(seq, envelope_decoder.decode(msg.data)))
+                    except msgspec.ValidationError as exc:
+                        log.error(
+                            "undecodable event skipped", consumer=self.name, seq=seq, error=str(exc)
+                        )
+                await self._apply_until_done(deliveries, stop)
+                for msg in msgs:
+                    await msg.ack()
+        finally:
+            await puller.close()
 
     async def _apply_until_done(self, deliveries: list[Delivery], stop: asyncio.Event) -> None:
         backoff = 0.2
