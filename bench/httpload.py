@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 
@@ -125,3 +125,49 @@ async def closed_loop(
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+async def open_loop(
+    rate: float, duration: float, warmup: float, send: Callable[[int, bool], Awaitable[None]]
+) -> None:
+    """Start one request every 1/rate seconds, whatever the previous ones are doing."""
+    start = time.perf_counter()
+    total = int(rate * (duration + warmup))
+    tasks = []
+    for i in range(total):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send(i, i >= rate * warmup)))
+    await asyncio.gather(*tasks)
+
+
+class ConnectionPool:
+    """Kept-alive connections, opened on demand (open-loop load needs as many as are in flight)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.idle: list[Connection] = []
+
+    async def request(
+        self, method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
+        for attempt in (1, 2):  # a kept-alive connection the server closed: once more, fresh
+            conn = (
+                self.idle.pop() if self.idle and attempt == 1 else Connection(self.host, self.port)
+            )
+            try:
+                answer = await conn.request(method, path, body, headers)
+            except (OSError, ConnectionError, asyncio.IncompleteReadError):
+                conn.close()
+                if attempt == 2:
+                    raise
+                continue
+            self.idle.append(conn)
+            return answer
+        raise ConnectionError("unreachable")
+
+    def close(self) -> None:
+        for conn in self.idle:
+            conn.close()
+        self.idle.clear()

@@ -26,14 +26,13 @@ import datetime as dt
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 import asyncpg
 import msgspec
 from notifications.appclient import AppFeed
 
 from bench.environment import bench_settings, service_process
-from bench.httpload import Connection
+from bench.httpload import Connection, open_loop
 from contracts import pathway as ev
 from contracts.events import Actor, NewEvent, patient_stream
 from contracts.identity import INS_TEST_OID, synthetic_ins
@@ -95,22 +94,6 @@ async def follow(settings: Settings, probe: Probe) -> tuple[object, AppFeed]:
     feed._on_msg = on_msg  # type: ignore[method-assign]  # timing only: no decode, no dedup
     await feed.start()
     return nc, feed
-
-
-async def open_loop(
-    rate: float, duration: float, warmup: float, send: Callable[[int, bool], Awaitable[None]]
-) -> None:
-    """Start one request every 1/rate seconds, whatever the previous ones are doing."""
-    start = time.perf_counter()
-    total = int(rate * (duration + warmup))
-    tasks = []
-    for i in range(total):
-        at = start + i / rate
-        delay = at - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(send(i, i >= rate * warmup)))
-    await asyncio.gather(*tasks)
 
 
 async def run_facts(settings: Settings, base: str, args: argparse.Namespace, probe: Probe) -> None:

@@ -269,12 +269,13 @@ def simulate(
     days: int,
     seed: int,
     params: Parameters = Parameters(),
+    first_patient: int = 0,
 ) -> list[Fact]:
     """Every fact of every simulated patient, in time order, ending before start + days."""
     rng = random.Random(seed)
     end = start + dt.timedelta(days=days)
     facts: list[Fact] = []
-    for n in range(patients):
+    for n in range(first_patient, first_patient + patients):
         roll = rng.random()
         if roll < params.heart_failure:
             kind, sex, age = heart_failure, rng.choice("FM"), rng.randint(60, 92)
