@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-faults lint bench clean venv
+.PHONY: run test test-faults lint bench clean venv chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,13 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/parcours dev
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
+
+# Best effort: the dashboard test drives headless Chromium and is skipped without it.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
+		|| echo "chromium could not be installed: the dashboard test will be skipped"
 
 test-faults: $(STAMP)
 	PARCOURS_FAULTS=long $(BIN)/python -m pytest -q tests/faults

@@ -13,6 +13,8 @@ from litestar.datastructures import State
 from contracts.roles import PROFESSIONAL_ROLES, Role
 from parcours.auth import requires
 from parcours.service import Resources
+from projections.access_log import record_access
+from projections.api_common import as_of_param
 
 
 class TimelineEntry(msgspec.Struct, frozen=True):
@@ -40,14 +42,19 @@ async def patient_timeline(
     state: State,
     patient_id: uuid.UUID,
     lang: Literal["fr", "en"] = "fr",
+    as_of: str | None = None,
 ) -> Timeline:
     resources: Resources = state.resources
+    at = as_of_param(as_of)
+    await record_access(resources.pool, request, "patient timeline", [patient_id])
     rows = await resources.pool.fetch(
         f"""SELECT event_id, type, occurred_at, recorded_at, label_{lang} AS label, data::text AS data
             FROM timeline WHERE cpts = $1 AND patient_id = $2
+              AND ($3::timestamptz IS NULL OR recorded_at <= $3)
             ORDER BY occurred_at, version""",
         request.user.cpts,
         patient_id,
+        at,
     )
     return Timeline(
         patient_id=patient_id,

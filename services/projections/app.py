@@ -1,35 +1,86 @@
-"""Composition root of the projections service."""
+"""Composition root of the projections service.
+
+Workers: one durable consumer per view (``timeline``, ``care``, ``indicators``),
+each applying its batches with its checkpoint (``projections.runner``). The
+indicator definitions are read once from the protocol files
+(``PARCOURS_PROTOCOLS_DIR``, default: the pathways' protocols folder).
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from litestar import Litestar
+from litestar.config.app import AppConfig
 
-from parcours.consumer import EventConsumer
+from contracts.indicators import load_protocol_indicators
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
 from projections.api import patient_timeline
-from projections.timeline import write_timeline
+from projections.api_cases import case_timeline
+from projections.api_exports import (
+    export_cases,
+    export_indicators,
+    measure_report,
+    mission_report,
+)
+from projections.api_indicators import get_indicator, get_indicator_cases, list_indicators
+from projections.api_worklists import (
+    coordinator_worklist,
+    list_enrolments,
+    my_worklist,
+    pool_worklist,
+)
+from projections.dashboard import dashboard
+from projections.domain.cases import Catalog
+from projections.runner import run_views
+from projections.views import View, build_views
+
+ROUTES = [
+    patient_timeline,
+    list_indicators,
+    get_indicator,
+    get_indicator_cases,
+    case_timeline,
+    export_indicators,
+    export_cases,
+    measure_report,
+    mission_report,
+    my_worklist,
+    pool_worklist,
+    coordinator_worklist,
+    list_enrolments,
+    dashboard,
+]
 
 
-async def run_timeline(resources: Resources, stop: asyncio.Event) -> None:
-    consumer = EventConsumer(
-        name="projections-timeline",
-        pool=resources.pool,
-        js=resources.js,
-        stream=resources.subjects.events_stream,
-        handler=write_timeline,
-    )
-    resources.extra["timeline"] = consumer
-    await consumer.run(stop)
+def load_catalog(settings: Settings) -> Catalog:
+    return Catalog(load_protocol_indicators(settings.protocols_dir))
 
 
-def create_app(settings: Settings) -> Litestar:
+def _worker(views: list[View]) -> Callable[[Resources, asyncio.Event], object]:
+    async def run_projections(resources: Resources, stop: asyncio.Event) -> None:
+        await run_views(resources, views, stop)
+
+    return run_projections
+
+
+def create_app(
+    settings: Settings, *, catalog: Catalog | None = None, with_consumers: bool = True
+) -> Litestar:
+    catalog = catalog or load_catalog(settings)
+    views = build_views(settings.pseudonym_secret, catalog)
+
+    def extra(config: AppConfig) -> None:
+        config.state["catalog"] = catalog
+        config.state["views"] = views
+
     return build_app(
         settings,
         name="projections",
         title="Parcours projections: timelines, worklists, indicators",
-        route_handlers=[patient_timeline],
-        workers=[run_timeline],
+        route_handlers=ROUTES,
+        workers=[_worker(list(views.values()))] if with_consumers else [],
+        extra=extra,
     )

@@ -97,12 +97,23 @@ def timeline_row(envelope: Envelope) -> TimelineRow | None:
 
 async def write_timeline(conn: asyncpg.Connection, deliveries: Sequence[Delivery]) -> None:
     rows = [r for d in deliveries if (r := timeline_row(d.envelope)) is not None]
+    await insert_timeline_rows(conn, rows)
+
+
+async def insert_timeline_rows(
+    conn: asyncpg.Connection, rows: Sequence[TimelineRow], table: str = "timeline"
+) -> None:
+    """Write timeline rows into ``table`` (the live table, or a rebuild's shadow copy)."""
     if not rows:
         return
-    await conn.executemany(
-        """INSERT INTO timeline (event_id, cpts, patient_id, version, type, occurred_at,
+    columns = list(zip(*(msgspec.structs.astuple(r) for r in rows), strict=True))
+    await conn.execute(
+        f"""INSERT INTO {table} (event_id, cpts, patient_id, version, type, occurred_at,
                                  recorded_at, label_fr, label_en, data)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)
-           ON CONFLICT (event_id) DO NOTHING""",
-        [tuple(msgspec.structs.astuple(r)) for r in rows],
+            SELECT e, c, p, v, t, o, r, lf, le, d::jsonb
+            FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::int[], $5::text[],
+                        $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[])
+                 AS u(e, c, p, v, t, o, r, lf, le, d)
+            ON CONFLICT (event_id) DO NOTHING""",
+        *[list(c) for c in columns],
     )

@@ -1,0 +1,342 @@
+"""``parcours bench projections [--enrolments N]``: catch-up, rebuild and query latency of
+the projections.
+
+1. Generates N enrolments straight into the event store (``EventStore.append``, one
+   append per patient, 16 at a time): per patient an anchor fact, ``PatientEnrolled``,
+   one ``TaskScheduled`` per activity its protocol's indicators measure (up to 4),
+   completions (some late), consultations, overdue tasks with escalations, a few
+   deaths and readmissions; anchors spread over the 12 months of 2025.
+2. Relays everything to JetStream (the pathways relay), then starts the three view
+   consumers on the full backlog: catch-up throughput = events x views / seconds.
+3. Rebuilds each view from the event store (shadow tables and swap): events/s.
+4. Indicator queries through the HTTP app (in process): p50/p95 of
+   ``GET /v1/indicators?protocol=…&period=<quarter>`` and
+   ``GET /v1/indicators/{code}?period=<month>`` (with exclusions and a 6-month trend).
+
+Embedded PostgreSQL and NATS are started unless ``PARCOURS_DATABASE_URL`` and
+``PARCOURS_NATS_URL`` name servers to use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import random
+import statistics
+import time
+import uuid
+
+from bench.environment import bench_settings
+from contracts import facts as f
+from contracts import pathway as ev
+from contracts.events import Actor, NewEvent, patient_stream
+from contracts.indicators import ActivityDone, ActivityWithin, OccurrenceShare
+
+TARGET_EVENTS_S = 20_000
+TARGET_P95_MS = 20.0
+ACTOR = Actor(id="bench", role="service")
+ANCHOR_FACT = {
+    "heart-failure-discharge": ("DischargeReported", ["I50.1"]),
+    "copd-exacerbation": ("DischargeReported", ["J44.1"]),
+    "gestational-diabetes": ("DiagnosisReported", ["O24.4"]),
+}
+
+
+def _activities(protocol) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+    out: dict[str, int] = {}
+    for d in protocol.indicators:
+        if isinstance(d, ActivityWithin) and d.relative_to == "anchor":
+            out.setdefault(d.activity, d.to_days)
+        elif isinstance(d, ActivityDone | OccurrenceShare):
+            out.setdefault(d.activity, 30)
+    return list(out.items())[:4]
+
+
+def patient_events(rng: random.Random, protocol, cpts: str) -> tuple[str, list[NewEvent]]:  # type: ignore[no-untyped-def]
+    patient = uuid.uuid4()
+    anchor = dt.datetime(2025, 1, 1, 9, tzinfo=dt.UTC) + dt.timedelta(
+        days=rng.randrange(365), minutes=rng.randrange(600)
+    )
+    events: list[NewEvent] = []
+
+    def add(data, at: dt.datetime) -> uuid.UUID:  # type: ignore[no-untyped-def]
+        event_id = uuid.uuid4()
+        events.append(
+            NewEvent(
+                event_id=event_id,
+                data=data,
+                occurred_at=at,
+                correlation_id="bench",
+                actor=ACTOR,
+                cpts=cpts,
+            )
+        )
+        return event_id
+
+    kind, codes = ANCHOR_FACT.get(protocol.id, ("DischargeReported", ["I50.1"]))
+    if kind == "DischargeReported":
+        anchor_id = add(
+            f.DischargeReported(
+                admitted_at=anchor - dt.timedelta(days=5),
+                discharged_at=anchor,
+                diagnoses=codes,
+                finess="750712184",
+            ),
+            anchor,
+        )
+    else:
+        anchor_id = add(f.DiagnosisReported(diagnosed_at=anchor, code=codes[0]), anchor)
+    enrolment = uuid.uuid4()
+    add(
+        ev.PatientEnrolled(
+            enrolment_id=enrolment,
+            protocol=protocol.id,
+            protocol_version=protocol.version,
+            anchor_type=kind,
+            anchor_at=anchor,
+            anchor_event_id=anchor_id,
+            zone="z1",
+        ),
+        anchor,
+    )
+    for activity, to_days in _activities(protocol):
+        task = uuid.uuid4()
+        due = anchor + dt.timedelta(days=to_days)
+        add(
+            ev.TaskScheduled(
+                task_id=task,
+                enrolment_id=enrolment,
+                protocol=protocol.id,
+                activity=activity,
+                occurrence=1,
+                role="gp",
+                earliest=anchor + dt.timedelta(days=1),
+                due=due,
+                zone="z1",
+            ),
+            anchor,
+        )
+        roll = rng.random()
+        if roll < 0.7:
+            at = anchor + dt.timedelta(days=rng.uniform(1, to_days * 1.3))
+            fact = add(f.ConsultationReported(consulted_at=at, role="gp", rpps="10000000009"), at)
+            add(
+                ev.TaskCompleted(task_id=task, completed_at=at, on_time=at <= due, by_fact=fact), at
+            )
+        elif roll < 0.9:
+            add(ev.TaskOverdue(task_id=task, due=due), due)
+            add(
+                ev.EscalationRaised(
+                    escalation_id=uuid.uuid4(),
+                    task_id=task,
+                    enrolment_id=enrolment,
+                    reason="overdue",
+                ),
+                due,
+            )
+    end = rng.random()
+    if end < 0.03:
+        at = anchor + dt.timedelta(days=rng.uniform(1, 60))
+        add(f.DeathReported(died_at=at), at)
+        add(ev.EnrolmentClosed(enrolment_id=enrolment, reason="death"), at)
+    elif end < 0.10:
+        at = anchor + dt.timedelta(days=rng.uniform(1, 60))
+        add(f.ReadmissionReported(admitted_at=at, finess="750712184"), at)
+    return patient_stream(patient), events
+
+
+async def generate(pool, protocols, n: int, seed: int, cpts: str) -> int:  # type: ignore[no-untyped-def]
+    from projections.rebuild import progress_bar
+
+    from parcours.eventstore import ANY, EventStore
+
+    rng = random.Random(seed)
+    store = EventStore(pool)
+    weights = [0.5 if "heart" in p.id else 0.35 if "copd" in p.id else 0.15 for p in protocols]
+    queue: asyncio.Queue = asyncio.Queue(maxsize=32)
+    total = 0
+    show = progress_bar("generate")
+
+    async def writer() -> None:
+        # one transaction per chunk of patients: one commit (fsync) per chunk, not per patient
+        while (chunk := await queue.get()) is not None:
+            async with pool.acquire() as conn, conn.transaction():
+                for stream, events in chunk:
+                    await store.append(stream, ANY, events, conn=conn)
+
+    writers = [asyncio.create_task(writer()) for _ in range(8)]
+    chunk: list = []
+    for i in range(n):
+        protocol = rng.choices(protocols, weights)[0]
+        stream, events = patient_events(rng, protocol, cpts)
+        total += len(events)
+        chunk.append((stream, events))
+        if len(chunk) == 100:
+            await queue.put(chunk)
+            chunk = []
+        if i % 2000 == 0:
+            show(i, n)
+    if chunk:
+        await queue.put(chunk)
+    for _ in writers:
+        await queue.put(None)
+    await asyncio.gather(*writers)
+    show(n, n)
+    return total
+
+
+async def relay_all(settings, pool, total: int) -> float:  # type: ignore[no-untyped-def]
+    from pathways.relay import Relay
+
+    from contracts.subjects import Subjects
+    from parcours import natsio
+
+    nc = await natsio.connect(settings, "bench-relay")
+    relay = Relay(
+        pool=pool,
+        nc=nc,
+        subjects=Subjects(settings.nats_prefix),
+        database_url=settings.database_url,
+        batch=5000,
+        ack_timeout=30,
+    )
+    from parcours.eventstore import EventStore
+
+    store = EventStore(pool)
+    head = await store.head()
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    task = asyncio.create_task(relay.run(stop))
+    while (await store.load_checkpoint("relay")) != head:  # noqa: ASYNC110 - polls PostgreSQL
+        await asyncio.sleep(0.05)
+    seconds = time.perf_counter() - started
+    stop.set()
+    await asyncio.gather(task, return_exceptions=True)
+    await nc.drain()
+    return seconds
+
+
+async def catch_up(resources, views, head) -> float:  # type: ignore[no-untyped-def]
+    from projections.runner import consumer_for
+
+    stop = asyncio.Event()
+    consumers = [consumer_for(resources, list(views.values()), batch=5000)]
+    started = time.perf_counter()
+    tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
+    while True:
+        rows = await resources.pool.fetch("SELECT txid, position FROM projection_checkpoints")
+        if len(rows) == len(views) and all((r["txid"], r["position"]) >= head for r in rows):
+            break
+        await asyncio.sleep(0.05)
+    seconds = time.perf_counter() - started
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return seconds
+
+
+async def query_latency(
+    settings, catalog, cpts: str, rounds: int
+) -> dict[str, tuple[float, float]]:  # type: ignore[no-untyped-def]
+    from litestar.testing import AsyncTestClient
+    from projections.app import create_app
+
+    from parcours.auth import mint
+
+    token = mint(settings, sub="AUDIT-BENCH", role="auditor", cpts=cpts)
+    headers = {"Authorization": f"Bearer {token}"}
+    app = create_app(settings, catalog=catalog, with_consumers=False)
+    rng = random.Random(7)
+    protocols = list(catalog.newest.values())
+    out: dict[str, tuple[float, float]] = {}
+    async with AsyncTestClient(app=app, timeout=60) as client:
+        for name in ("list", "detail"):
+            samples = []
+            for i in range(rounds + 10):
+                p = rng.choice(protocols)
+                if name == "list":
+                    url = f"/v1/indicators?protocol={p.id}&period=2025-Q{rng.randint(1, 4)}"
+                else:
+                    code = rng.choice(p.indicators).code
+                    url = f"/v1/indicators/{code}?period=2025-{rng.randint(1, 12):02d}"
+                t = time.perf_counter()
+                r = await client.get(url, headers=headers)
+                elapsed = (time.perf_counter() - t) * 1000
+                assert r.status_code == 200, r.text
+                if i >= 10:  # warm-up excluded
+                    samples.append(elapsed)
+            samples.sort()
+            out[name] = (statistics.median(samples), samples[int(0.95 * (len(samples) - 1))])
+    return out
+
+
+async def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    from projections.app import load_catalog
+    from projections.rebuild import rebuild
+    from projections.views import build_views
+
+    from parcours.eventstore import EventStore
+    from parcours.service import open_resources
+
+    if True:
+        catalog = load_catalog(settings)
+        protocols = [p for p in catalog.newest.values() if p.indicators]
+        views = build_views(settings.pseudonym_secret, catalog)
+        async with open_resources(settings, "bench-projections") as resources:
+            pool = resources.pool
+            t = time.perf_counter()
+            total = await generate(pool, protocols, args.enrolments, args.seed, "bench")
+            gen_s = time.perf_counter() - t
+            print(
+                f"generated {args.enrolments:,} enrolments, {total:,} events in {gen_s:.1f}s "
+                f"({total / gen_s:,.0f} events/s appended)"
+            )
+            # fresh statistics, as autovacuum would gather: without them read_all (relay,
+            # rebuild) may scan the whole events table per batch
+            await pool.execute("ANALYZE events")
+            relay_s = await relay_all(settings, pool, total)
+            print(
+                f"relayed {total:,} events to JetStream in {relay_s:.1f}s "
+                f"({total / relay_s:,.0f} events/s)"
+            )
+            head = await EventStore(pool).head()
+            seconds = await catch_up(resources, views, (head.txid, head.position))
+            rate = total * len(views) / seconds
+            print(
+                f"catch-up: {len(views)} views x {total:,} events in {seconds:.1f}s: "
+                f"{rate:,.0f} events/s through the consumers "
+                f"({total / seconds:,.0f} events/s per view, concurrently) "
+                f"[target >= {TARGET_EVENTS_S:,}]"
+            )
+            await pool.execute("VACUUM ANALYZE")
+            for name, view in views.items():
+                result = await rebuild(pool, view, batch=5000)
+                print(
+                    f"rebuild {name}: {result.events:,} events in {result.seconds:.1f}s: "
+                    f"{result.rate:,.0f} events/s [target >= {TARGET_EVENTS_S:,}]"
+                )
+            await pool.execute("VACUUM ANALYZE")
+        latencies = await query_latency(settings, catalog, "bench", args.queries)
+        for name, (p50, p95) in latencies.items():
+            print(
+                f"indicator query ({name}): p50 {p50:.1f} ms, p95 {p95:.1f} ms "
+                f"[target p95 <= {TARGET_P95_MS:.0f} ms]"
+            )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="parcours bench projections", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--enrolments", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fast", action="store_true", help="PostgreSQL without fsync")
+    args = parser.parse_args(argv)
+    with bench_settings(durable=not args.fast) as settings:
+        return asyncio.run(run(args, settings))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

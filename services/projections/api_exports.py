@@ -1,0 +1,195 @@
+"""Exports for auditors: indicators and cases as CSV or JSON, FHIR R4 MeasureReport,
+and the CPTS mission report (JSON or CSV)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from typing import Any, Literal
+
+from litestar import Request, Response, get
+from litestar.datastructures import State
+
+from parcours.auth import requires
+from projections import fhir
+from projections.api_common import AUDIT_READERS, as_of_param, period_param, resources, title
+from projections.api_indicators import _definition, case_list, indicator_list
+from projections.mission import mission_report as build_mission
+
+Format = Literal["json", "csv"]
+
+
+def csv_response(rows: list[dict[str, Any]], columns: list[str], filename: str) -> Response[str]:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+INDICATOR_COLUMNS = [
+    "period",
+    "protocol",
+    "code",
+    "title",
+    "kind",
+    "value",
+    "numerator",
+    "denominator",
+    "cases",
+    "met",
+    "excluded",
+    "ineligible",
+    "open",
+]
+CASE_COLUMNS = [
+    "code",
+    "period",
+    "case",
+    "anchor_month",
+    "status",
+    "reason",
+    "reason_day",
+    "numerator",
+    "denominator",
+    "window_end_day",
+    "decided_by",
+]
+
+
+@get(
+    "/v1/exports/indicators",
+    guards=[requires(*AUDIT_READERS)],
+    tags=["exports"],
+    summary="Indicators of a period as JSON or CSV",
+)
+async def export_indicators(
+    request: Request[Any, Any, Any],
+    state: State,
+    period: str | None = None,
+    protocol: str | None = None,
+    as_of: str | None = None,
+    format: Format = "json",
+    lang: Literal["fr", "en"] = "fr",
+) -> Any:
+    answer = await indicator_list(state, request.user.cpts, protocol, period, as_of, lang)
+    if format == "json":
+        return answer
+    rows = [
+        {"period": answer["period"], "protocol": p["id"], **i}
+        for p in answer["protocols"]
+        for i in p["indicators"]
+    ]
+    return csv_response(rows, INDICATOR_COLUMNS, f"indicators-{answer['period']}.csv")
+
+
+@get(
+    "/v1/exports/indicators/{code:str}/cases",
+    guards=[requires(*AUDIT_READERS)],
+    tags=["exports"],
+    summary="The cases of an indicator as JSON or CSV",
+)
+async def export_cases(
+    request: Request[Any, Any, Any],
+    state: State,
+    code: str,
+    period: str | None = None,
+    as_of: str | None = None,
+    format: Format = "json",
+) -> Any:
+    answer = await case_list(state, request.user.cpts, code, period, as_of)
+    if format == "json":
+        return answer
+    rows = [
+        {"code": code, "period": answer["period"], **c, "decided_by": " ".join(c["decided_by"])}
+        for c in answer["cases"]
+    ]
+    return csv_response(rows, CASE_COLUMNS, f"cases-{code}-{answer['period']}.csv")
+
+
+@get(
+    "/v1/indicators/{code:str}/measure-report",
+    guards=[requires(*AUDIT_READERS)],
+    tags=["exports"],
+    summary="FHIR R4 MeasureReport (summary or subject-list)",
+)
+async def measure_report(
+    request: Request[Any, Any, Any],
+    state: State,
+    code: str,
+    period: str | None = None,
+    as_of: str | None = None,
+    type: Literal["summary", "subject-list"] = "summary",
+) -> Response[Any]:
+    _, d = _definition(state, code)
+    p, at = period_param(period), as_of_param(as_of)
+    answer = await case_list(state, request.user.cpts, code, period, as_of)
+    cases = answer["cases"]
+    numerator = sum(c["numerator"] for c in cases)
+    denominator = sum(c["denominator"] for c in cases)
+    report = fhir.measure_report(
+        cpts=request.user.cpts,
+        code=code,
+        title=title(d, "en"),
+        period_start=p.start,
+        period_end=p.end,
+        generated=at or await resources(state).clock.now(),
+        kind=type_tag(d),
+        numerator=numerator,
+        denominator=denominator,
+        cases=cases,
+        report_type=type,
+    )
+    return Response(report, media_type="application/fhir+json")
+
+
+def type_tag(d: Any) -> str:
+    return d.__struct_config__.tag
+
+
+MISSION_COLUMNS = [
+    "period",
+    "protocol",
+    "patients",
+    "enrolments",
+    "tasks_due",
+    "tasks_done",
+    "tasks_on_time",
+    "tasks_cancelled",
+    "tasks_overdue",
+    "on_time_share",
+    "escalations",
+]
+
+
+@get(
+    "/v1/reports/mission",
+    guards=[requires(*AUDIT_READERS)],
+    tags=["exports"],
+    summary="CPTS mission report: inclusions per pathway, tasks on time, escalations",
+)
+async def mission_report(
+    request: Request[Any, Any, Any],
+    state: State,
+    period: str | None = None,
+    as_of: str | None = None,
+    format: Format = "json",
+) -> Any:
+    p, at = period_param(period), as_of_param(as_of)
+    rows = await build_mission(resources(state).pool, request.user.cpts, p, at)
+    if format == "csv":
+        return csv_response(rows, MISSION_COLUMNS, f"mission-{p.label}.csv")
+    generated: dt.datetime = at or await resources(state).clock.now()
+    return {
+        "cpts": request.user.cpts,
+        "period": p.label,
+        "as_of": at,
+        "generated": generated,
+        "pathways": rows,
+    }

@@ -1,0 +1,125 @@
+"""Rebuilding a view from the event store into shadow tables, then swapping them in.
+
+1. ``<table>__shadow`` is created for each table of the view (``LIKE … INCLUDING ALL``)
+   and filled from ``EventStore.read_all`` in batches, with the same ``apply`` the
+   live consumer uses. The live tables keep serving (and keep being updated).
+2. The swap, in ONE transaction: lock the view's checkpoint row (the live consumer
+   waits at its next batch), apply to the shadow every event the store shows past
+   the rebuild's position (so the shadow reaches at least what the live view had
+   applied), rename live -> ``__old``, shadow -> live, drop the old tables, and
+   set the checkpoint to the rebuild's last event with ``generation + 1``.
+   Readers see the old tables or the new ones, never a mix.
+3. The live consumer resumes from its NATS position and skips every event at or
+   before the new checkpoint (``projections.runner``), so nothing is applied twice
+   and nothing is missed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from parcours.eventstore import Checkpoint, EventStore
+from projections.runner import ViewCheckpoint, lock_checkpoint, save_checkpoint
+from projections.views import Item, View, visible_instants
+
+SHADOW, OLD = "__shadow", "__old"
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class RebuildResult:
+    view: str
+    events: int
+    seconds: float
+    checkpoint: tuple[int, int]
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def progress_bar(label: str, stream=sys.stderr) -> Progress:  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        total = max(total, done, 1)
+        width = 30
+        filled = int(width * done / total)
+        rate = done / max(time.monotonic() - started, 1e-6)
+        stream.write(
+            f"\r{label:<12} [{'#' * filled}{'.' * (width - filled)}] "
+            f"{100 * done // total:3d}% {done}/{total} events {rate:,.0f}/s"
+        )
+        if done >= total:
+            stream.write("\n")
+        stream.flush()
+
+    return show
+
+
+async def _apply_from(
+    conn: asyncpg.Connection,
+    view: View,
+    tables: dict[str, str],
+    after: Checkpoint,
+    batch: int,
+    progress: Progress | None = None,
+    done: int = 0,
+    total: int = 0,
+) -> tuple[Checkpoint, int, Item | None]:
+    store = EventStore(conn)
+    last: Item | None = None
+    while True:
+        events = await store.read_all(after, limit=batch)
+        if not events:
+            return after, done, last
+        instants = await visible_instants(conn, (e.txid for e in events))
+        items = [Item(e.txid, e.position, e.envelope(), instants[e.txid]) for e in events]
+        async with conn.transaction():
+            await view.apply(conn, items, tables)
+        after, last = events[-1].checkpoint, items[-1]
+        done += len(items)
+        if progress:
+            progress(done, total)
+
+
+async def rebuild(
+    pool: asyncpg.Pool, view: View, *, batch: int = 5000, progress: Progress | None = None
+) -> RebuildResult:
+    started = time.monotonic()
+    shadow = {t: f"{t}{SHADOW}" for t in view.tables}
+    async with pool.acquire() as conn:
+        for table, copy in shadow.items():
+            await conn.execute(f"DROP TABLE IF EXISTS {copy}")
+            await conn.execute(f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)")
+        total = await conn.fetchval("SELECT count(*) FROM events")
+        after, done, last = await _apply_from(
+            conn, view, shadow, Checkpoint(), batch, progress, 0, total
+        )
+        async with conn.transaction():
+            live: ViewCheckpoint = await lock_checkpoint(conn, view.name)
+            after, done, tail = await _apply_from(conn, view, shadow, after, batch, None, done)
+            last = tail or last
+            reached = (last.txid, last.position) if last else (0, 0)
+            if reached < live.key:
+                raise RuntimeError(
+                    f"the rebuild of {view.name} reached {reached} but the live view is at "
+                    f"{live.key}; run it again"
+                )
+            for table, copy in shadow.items():
+                await conn.execute(f"ALTER TABLE {table} RENAME TO {table}{OLD}")
+                await conn.execute(f"ALTER TABLE {copy} RENAME TO {table}")
+                await conn.execute(f"DROP TABLE {table}{OLD}")
+            await conn.execute(
+                "UPDATE projection_checkpoints SET events = 0 WHERE view = $1", view.name
+            )
+            if last is not None:
+                await save_checkpoint(conn, view.name, last, done, generation_bump=True)
+        if progress:
+            progress(done, done)
+    return RebuildResult(view.name, done, time.monotonic() - started, reached)

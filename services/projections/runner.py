@@ -1,0 +1,179 @@
+"""Running the views: live from NATS, with checkpoints in event-store order.
+
+Checkpoints. Each view stores in ``projection_checkpoints`` the event-store
+checkpoint ``(txid, position)`` of the last event it applied, in the same
+transaction as its rows. The relay publishes events in exactly the event
+store's ``read_all`` order (``ORDER BY txid, position``), so NATS delivers them
+in that order too; a view applies an event only when its ``(txid, position)``
+is past the checkpoint. The txid is not on the wire: it is looked up by event id
+in the events table (one indexed query per batch).
+
+Why not the NATS sequence (which ``EventConsumer`` also records, and still uses
+to drop plain redeliveries): a rebuild reads the event store, not NATS, so the
+only position a rebuilt table and the live consumer share is the event store's.
+After a swap the view's checkpoint is the store position the rebuild reached;
+the live consumer then skips what the rebuild already applied and applies the
+rest (see ``projections.rebuild``). An event the relay published twice (after a
+crash, beyond JetStream's de-duplication window) is skipped the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import asyncpg
+import msgspec
+import structlog
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from contracts.events import Envelope, envelope_decoder
+from parcours.consumer import Delivery, EventConsumer
+from parcours.service import Resources
+from projections.views import Item, View, visible_instants
+
+log = structlog.get_logger("projections.runner")
+
+
+class ViewCheckpoint(msgspec.Struct, frozen=True):
+    txid: int = 0
+    position: int = 0
+    events: int = 0
+    generation: int = 0
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.txid, self.position)
+
+
+async def lock_checkpoint(conn: asyncpg.Connection, view: str) -> ViewCheckpoint:
+    await conn.execute(
+        "INSERT INTO projection_checkpoints (view) VALUES ($1) ON CONFLICT DO NOTHING", view
+    )
+    row = await conn.fetchrow(
+        "SELECT txid, position, events, generation FROM projection_checkpoints "
+        "WHERE view = $1 FOR UPDATE",
+        view,
+    )
+    return ViewCheckpoint(**dict(row))
+
+
+async def save_checkpoint(
+    conn: asyncpg.Connection, view: str, last: Item, applied: int, *, generation_bump: bool = False
+) -> None:
+    await conn.execute(
+        """UPDATE projection_checkpoints
+           SET txid = $2, position = $3, events = events + $4, updated_at = now(),
+               generation = generation + $5::int,
+               rebuilt_at = CASE WHEN $5::int > 0 THEN now() ELSE rebuilt_at END
+           WHERE view = $1""",
+        view,
+        last.txid,
+        last.position,
+        applied,
+        int(generation_bump),
+    )
+
+
+async def store_places(
+    conn: asyncpg.Connection, envelopes: Sequence[Envelope]
+) -> dict[object, tuple[int, int]]:
+    rows = await conn.fetch(
+        "SELECT event_id, txid::text::bigint AS txid, position FROM events "
+        "WHERE event_id = ANY($1::uuid[])",
+        [e.event_id for e in envelopes],
+    )
+    return {r["event_id"]: (r["txid"], r["position"]) for r in rows}
+
+
+async def apply_live(conn: asyncpg.Connection, view: View, envelopes: Sequence[Envelope]) -> int:
+    """Apply, inside the caller's transaction, the events past the view's checkpoint."""
+    checkpoint = await lock_checkpoint(conn, view.name)
+    places = await store_places(conn, envelopes)
+    fresh: list[tuple[tuple[int, int], Envelope]] = []
+    seen = checkpoint.key
+    for env in envelopes:
+        place = places.get(env.event_id)
+        if place is None:
+            log.error(
+                "event not in the event store, skipped", view=view.name, event_id=str(env.event_id)
+            )
+            continue
+        if place > seen:
+            fresh.append((place, env))
+            seen = place
+    instants = await visible_instants(conn, (place[0] for place, _ in fresh))
+    items = [Item(place[0], place[1], env, instants[place[0]]) for place, env in fresh]
+    if items:
+        await view.apply(conn, items, {t: t for t in view.tables})
+        await save_checkpoint(conn, view.name, items[-1], len(items))
+    return len(items)
+
+
+class ProjectionConsumer(EventConsumer):
+    """One durable pull consumer feeding every view of the service.
+
+    Each message is fetched and decoded once for all views (the NATS client's cost
+    per message dominates catch-up), every view applies the batch past its own
+    checkpoint in the same transaction, and one ack per batch (``AckPolicy.ALL``)
+    acknowledges it all after the commit.
+    """
+
+    async def _subscribe(self):  # type: ignore[no-untyped-def]
+        config = ConsumerConfig(
+            durable_name=self.name,
+            ack_policy=AckPolicy.ALL,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=120,
+            max_ack_pending=50_000,
+            filter_subject=self.filter_subject,
+        )
+        await self.js.add_consumer(self.stream, config)
+        return await self.js.pull_subscribe_bind(self.name, stream=self.stream)
+
+    async def _loop(self, sub, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(self.batch, timeout=1.0)
+            except NatsTimeoutError:
+                continue
+            deliveries = []
+            for msg in msgs:
+                seq = msg.metadata.sequence.stream
+                try:
+                    deliveries.append(Delivery(seq, envelope_decoder.decode(msg.data)))
+                except msgspec.ValidationError as exc:
+                    log.error(
+                        "undecodable event skipped", consumer=self.name, seq=seq, error=str(exc)
+                    )
+            await self._apply_until_done(deliveries, stop)
+            if msgs:
+                await msgs[-1].ack()
+
+
+def consumer_for(
+    resources: Resources, views: Sequence[View] | View, *, batch: int = 5000
+) -> EventConsumer:
+    views = [views] if not isinstance(views, Sequence) else list(views)
+
+    async def handle(conn: asyncpg.Connection, deliveries: Sequence[Delivery]) -> None:
+        envelopes = [d.envelope for d in deliveries]
+        for view in views:
+            await apply_live(conn, view, envelopes)
+
+    name = "-".join(v.name for v in views) if len(views) < 3 else "views"
+    return ProjectionConsumer(
+        name=f"{resources.subjects.prefix}-projections-{name}",
+        pool=resources.pool,
+        js=resources.js,
+        stream=resources.subjects.events_stream,
+        handler=handle,
+        batch=batch,
+    )
+
+
+async def run_views(resources: Resources, views: Sequence[View], stop: asyncio.Event) -> None:
+    consumer = consumer_for(resources, views)
+    resources.extra["projections"] = consumer
+    await consumer.run(stop)
