@@ -7,12 +7,12 @@ from typing import Annotated
 import uvicorn
 from litestar import Response, post
 from litestar.params import Body
-from pathways.api_facts import REPORTERS, FactBody
-from pathways.app import create_app
 
 from parcours.auth import requires
 from parcours.logs import configure_logging
 from parcours.settings import Settings
+from pathways.api_facts import REPORTERS, FactBody
+from pathways.app import create_app
 
 
 @post("/bench/noop", guards=[requires(*REPORTERS)], status_code=201)

@@ -29,7 +29,6 @@ import uuid
 
 import asyncpg
 import msgspec
-from notifications.appclient import AppFeed
 
 from bench.environment import bench_settings, service_process
 from bench.httpload import Connection, open_loop
@@ -37,6 +36,7 @@ from contracts import pathway as ev
 from contracts.events import Actor, NewEvent, patient_stream
 from contracts.identity import INS_TEST_OID, synthetic_ins
 from contracts.subjects import Subjects
+from notifications.appclient import AppFeed
 from parcours import natsio
 from parcours.auth import mint
 from parcours.eventstore import NO_STREAM, EventStore

@@ -147,9 +147,8 @@ def patient_events(rng: random.Random, protocol, cpts: str) -> tuple[str, list[N
 
 
 async def generate(pool, protocols, n: int, seed: int, cpts: str) -> int:  # type: ignore[no-untyped-def]
-    from projections.rebuild import progress_bar
-
     from parcours.eventstore import ANY, EventStore
+    from projections.rebuild import progress_bar
 
     rng = random.Random(seed)
     store = EventStore(pool)
@@ -187,10 +186,9 @@ async def generate(pool, protocols, n: int, seed: int, cpts: str) -> int:  # typ
 
 
 async def relay_all(settings, pool, total: int) -> float:  # type: ignore[no-untyped-def]
-    from pathways.relay import Relay
-
     from contracts.subjects import Subjects
     from parcours import natsio
+    from pathways.relay import Relay
 
     nc = await natsio.connect(settings, "bench-relay")
     relay = Relay(
@@ -239,9 +237,9 @@ async def query_latency(
     settings, catalog, cpts: str, rounds: int
 ) -> dict[str, tuple[float, float]]:  # type: ignore[no-untyped-def]
     from litestar.testing import AsyncTestClient
-    from projections.app import create_app
 
     from parcours.auth import mint
+    from projections.app import create_app
 
     token = mint(settings, sub="AUDIT-BENCH", role="auditor", cpts=cpts)
     headers = {"Authorization": f"Bearer {token}"}
@@ -271,12 +269,11 @@ async def query_latency(
 
 
 async def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+    from parcours.eventstore import EventStore
+    from parcours.service import open_resources
     from projections.app import load_catalog
     from projections.rebuild import rebuild
     from projections.views import build_views
-
-    from parcours.eventstore import EventStore
-    from parcours.service import open_resources
 
     if True:
         catalog = load_catalog(settings)

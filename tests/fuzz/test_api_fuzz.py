@@ -24,13 +24,13 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
-from notifications.app import create_app as notifications_app
-from pathways.app import create_app as pathways_app
-from projections.app import create_app as projections_app
 from schemathesis.generation import GenerationMode
 from schemathesis.python import asgi as schemathesis_asgi
 
+from notifications.app import create_app as notifications_app
 from parcours.settings import Settings
+from pathways.app import create_app as pathways_app
+from projections.app import create_app as projections_app
 
 EXAMPLES = int(os.environ.get("PARCOURS_FUZZ_EXAMPLES", "30"))
 SEED = os.environ.get("PARCOURS_FUZZ_SEED")

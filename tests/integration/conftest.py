@@ -60,7 +60,7 @@ async def serving(app: Litestar) -> AsyncIterator[AsyncTestClient]:
         yield client
 
 
-async def eventually(
+async def eventually(  # noqa: ASYNC109 - a test helper polling with a deadline
     check: Callable[[], Awaitable[Any]], timeout: float = 15.0, interval: float = 0.05
 ) -> Any:
     """Poll ``check`` until it returns something truthy; fail with its last value."""

@@ -13,11 +13,11 @@ import uuid
 from typing import Any
 
 import pytest
-from pathways.app import create_app as pathways_app
-from projections.app import create_app as projections_app
 
 from contracts.identity import INS_TEST_OID, ins_key, synthetic_ins
 from parcours.settings import Settings
+from pathways.app import create_app as pathways_app
+from projections.app import create_app as projections_app
 from tests.integration.conftest import bearer, eventually, serving
 
 NAMES = ("LEGRAND-ABADIE", "Marie-Josèphe", "Ajaccio")

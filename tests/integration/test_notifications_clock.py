@@ -13,9 +13,9 @@ import asyncpg
 import msgspec
 import pytest
 from nats.aio.client import Client as NATS
-from notifications.appclient import AppFeed
 
 from contracts.subjects import Subjects
+from notifications.appclient import AppFeed
 from parcours.clock import VirtualClock
 from parcours.settings import Settings
 from tests.integration.conftest import bearer

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from notifications.app import create_app
 
+from notifications.app import create_app
 from parcours.settings import Settings
 from tests.integration.conftest import bearer, serving
 

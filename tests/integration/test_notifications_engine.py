@@ -16,14 +16,14 @@ import asyncpg
 import msgspec
 import pytest
 from nats.aio.client import Client as NATS
-from notifications.app import create_app as notifications_app
-from pathways.app import create_app as pathways_app
 
 from contracts.identity import INS_TEST_OID, synthetic_ins
 from contracts.subjects import Subjects
+from notifications.app import create_app as notifications_app
 from parcours import natsio
 from parcours.clock import VirtualClock
 from parcours.settings import Settings
+from pathways.app import create_app as pathways_app
 from tests.integration.conftest import bearer, eventually, serving
 from tests.integration.test_notifications_routing import Listener, rpps
 

@@ -14,10 +14,10 @@ import msgspec
 import pytest
 import uvicorn
 import websockets
-from notifications.app import create_app
 
 from contracts import pathway as ev
 from contracts.events import patient_stream
+from notifications.app import create_app
 from parcours.devstack import free_port
 from parcours.eventstore import EventStore
 from parcours.settings import Settings

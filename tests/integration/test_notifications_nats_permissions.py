@@ -13,11 +13,11 @@ from typing import Any
 import nats
 import pytest
 from nats.aio.client import Client as NATS
-from notifications import natsauth
-from notifications.appclient import AppFeed
 
 from contracts.notifications import Notification, notification_encoder
 from contracts.subjects import Subjects
+from notifications import natsauth
+from notifications.appclient import AppFeed
 from parcours import natsio
 from parcours.settings import Settings
 

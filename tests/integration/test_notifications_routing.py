@@ -19,17 +19,17 @@ import asyncpg
 import msgspec
 import pytest
 from nats.aio.client import Client as NATS
-from notifications.app import create_app
-from notifications.appclient import AppFeed
-from pathways.relay import Relay
 
 from contracts import pathway as ev
 from contracts.events import Actor, NewEvent, patient_stream
 from contracts.notifications import Notification, notification_decoder
 from contracts.subjects import Subjects
+from notifications.app import create_app
+from notifications.appclient import AppFeed
 from parcours import natsio
 from parcours.eventstore import ANY, EventStore
 from parcours.settings import Settings
+from pathways.relay import Relay
 from tests.integration.conftest import eventually, serving
 
 T0 = dt.datetime(2026, 3, 9, 9, tzinfo=dt.UTC)

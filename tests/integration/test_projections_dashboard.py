@@ -18,9 +18,9 @@ import httpx
 import pytest
 import uvicorn
 import websockets
-from projections.app import create_app
 
 from parcours.devstack import free_port
+from projections.app import create_app
 from tests.integration.test_projections_helpers import flush, running
 from tests.integration.test_projections_hf import cohort
 

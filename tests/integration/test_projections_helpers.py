@@ -13,8 +13,6 @@ from typing import Any
 
 import asyncpg
 from litestar.testing import AsyncTestClient
-from pathways.relay import Relay
-from projections.app import create_app
 
 from contracts import facts as f
 from contracts import pathway as ev
@@ -23,6 +21,8 @@ from contracts.subjects import Subjects
 from parcours import natsio
 from parcours.eventstore import ANY, EventStore
 from parcours.settings import Settings
+from pathways.relay import Relay
+from projections.app import create_app
 
 UTC = dt.UTC
 SYSTEM = Actor(id="engine", role="service")

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 from projections.cli import VIEWS, rebuild_views
-
 from tests.integration.test_projections_helpers import flush, running
 from tests.integration.test_projections_hf import cohort
 

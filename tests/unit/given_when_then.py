@@ -17,6 +17,8 @@ from pathlib import Path
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from contracts.base import EventPayload
+from contracts.identity import CareTeamMember
 from pathways.domain import (
     DecideContext,
     PatientState,
@@ -26,9 +28,6 @@ from pathways.domain import (
     evolve,
 )
 from pathways.domain.state import TaskState
-
-from contracts.base import EventPayload
-from contracts.identity import CareTeamMember
 
 PROTOCOLS = Path(__file__).resolve().parents[2] / "services" / "pathways" / "protocols"
 CATALOG = ProtocolCatalog.load_dir(PROTOCOLS)

@@ -303,6 +303,7 @@ def test_death_closes_the_enrolment_and_cancels_every_open_task():
 
 def test_a_coordinator_enrols_explicitly_from_an_anchor_date():
     from given_when_then import COORDINATOR
+
     from pathways.domain import EnrolPatient
 
     story = Story()
@@ -328,6 +329,7 @@ def test_death_while_paused_closes_the_enrolment():
 
 def test_only_a_coordinator_enrols_explicitly_and_never_twice():
     from given_when_then import COORDINATOR
+
     from pathways.domain import EnrolmentConflictError, EnrolPatient, NotAllowedError
 
     def enrol(role: str) -> EnrolPatient:

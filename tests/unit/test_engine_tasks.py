@@ -19,18 +19,6 @@ from given_when_then import (
     start_of,
     team,
 )
-from pathways.domain import (
-    AcceptTask,
-    CancelTask,
-    CompleteTask,
-    FailTask,
-    IllegalTransitionError,
-    NotAllowedError,
-    ReassignTask,
-    RejectTask,
-    StartTask,
-    UnknownTaskError,
-)
 
 from contracts.pathway import (
     EscalationRaised,
@@ -44,6 +32,18 @@ from contracts.pathway import (
     TaskRejected,
     TaskScheduled,
     TaskStarted,
+)
+from pathways.domain import (
+    AcceptTask,
+    CancelTask,
+    CompleteTask,
+    FailTask,
+    IllegalTransitionError,
+    NotAllowedError,
+    ReassignTask,
+    RejectTask,
+    StartTask,
+    UnknownTaskError,
 )
 
 
@@ -310,6 +310,7 @@ def test_evolve_ignores_events_about_tasks_it_does_not_know():
 
 def test_a_record_fact_command_decodes_from_json():
     import msgspec
+
     from pathways.domain.commands import RecordFact
 
     command = msgspec.json.decode(

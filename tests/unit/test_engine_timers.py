@@ -17,15 +17,6 @@ from given_when_then import (
     start_of,
     visit,
 )
-from pathways.domain import (
-    EnrolmentConflictError,
-    FireTimer,
-    MigrateProtocol,
-    NotAllowedError,
-    Timer,
-    timers_cancelled_by,
-    timers_for,
-)
 
 from contracts.pathway import (
     EnrolmentClosed,
@@ -37,6 +28,15 @@ from contracts.pathway import (
     TaskCompleted,
     TaskOverdue,
     TaskScheduled,
+)
+from pathways.domain import (
+    EnrolmentConflictError,
+    FireTimer,
+    MigrateProtocol,
+    NotAllowedError,
+    Timer,
+    timers_cancelled_by,
+    timers_for,
 )
 
 

@@ -8,13 +8,13 @@ import uuid
 from typing import Any
 
 import pytest
-from notifications.digest import OpenTask, Recipient, compose, digest_day
-from notifications.routing import TaskView, route
 
 from contracts import pathway as ev
 from contracts.events import Actor, Envelope
 from contracts.notifications import zone_token
 from contracts.subjects import Subjects
+from notifications.digest import OpenTask, Recipient, compose, digest_day
+from notifications.routing import TaskView, route
 
 S = Subjects("parcours")
 T0 = dt.datetime(2026, 3, 9, 9, tzinfo=dt.UTC)

@@ -6,9 +6,6 @@ import datetime as dt
 import uuid
 
 import pytest
-from projections.domain.cases import Catalog, PatientCases, evolve, outcomes
-from projections.domain.periods import PeriodError, parse_period
-from projections.domain.pseudonyms import pseudonym
 
 from contracts import facts as f
 from contracts import pathway as ev
@@ -20,6 +17,9 @@ from contracts.indicators import (
     Titles,
     load_protocol_indicators,
 )
+from projections.domain.cases import Catalog, PatientCases, evolve, outcomes
+from projections.domain.periods import PeriodError, parse_period
+from projections.domain.pseudonyms import pseudonym
 
 UTC = dt.UTC
 ANCHOR = dt.datetime(2026, 3, 31, 22, 30, tzinfo=UTC)  # 2026-04-01 00:30 in Paris

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 from given_when_then import CATALOG, PROTOCOLS
+
+from contracts.facts import FACT_TYPES
+from contracts.roles import Role
 from pathways.domain import ProtocolCatalog, ProtocolError, UnknownProtocolError
 from pathways.domain.catalog import parse_protocol
 from pathways.domain.protocol import (
@@ -14,9 +17,6 @@ from pathways.domain.protocol import (
     OccurrenceShare,
     PatientsWithShare,
 )
-
-from contracts.facts import FACT_TYPES
-from contracts.roles import Role
 
 HF = (PROTOCOLS / "hf-discharge.v1.toml").read_text()
 
