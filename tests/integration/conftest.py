@@ -60,8 +60,10 @@ async def serving(app: Litestar) -> AsyncIterator[AsyncTestClient]:
         yield client
 
 
-async def eventually(  # noqa: ASYNC109 - a test helper polling with a deadline
-    check: Callable[[], Awaitable[Any]], timeout: float = 15.0, interval: float = 0.05
+async def eventually(
+    check: Callable[[], Awaitable[Any]],
+    timeout: float = 15.0,  # noqa: ASYNC109 - a polling helper with its own deadline
+    interval: float = 0.05,
 ) -> Any:
     """Poll ``check`` until it returns something truthy; fail with its last value."""
     deadline = time.monotonic() + timeout
