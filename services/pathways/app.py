@@ -12,8 +12,10 @@ from litestar import Litestar
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
 from pathways.api_admin import advance_clock, read_clock
+from pathways.api_batch import batch_route
 from pathways.api_enrolments import enrol, get_enrolment, get_protocol, list_protocols
 from pathways.api_facts import post_fact
+from pathways.api_identity import erase_identity
 from pathways.api_tasks import task_command
 from pathways.decider import PathwayDecider
 from pathways.domain import ProtocolCatalog
@@ -68,6 +70,8 @@ def create_app(
         title="Parcours pathways: ingestion, protocols, tasks",
         route_handlers=[
             post_fact,
+            batch_route(settings.batch_max_bytes),
+            erase_identity,
             enrol,
             get_enrolment,
             list_protocols,

@@ -33,6 +33,7 @@ from parcours.eventstore import (
     StoredEvent,
     VersionConflictError,
 )
+from pathways.fact_checks import fact_problem
 from pathways.identity import check_identity, traits_json
 
 
@@ -132,6 +133,8 @@ async def record_fact(
     identity: PatientIdentity = body.patient  # type: ignore[attr-defined]
     check_identity(identity)
     payload = payload_of(body)
+    if (problem := fact_problem(payload, now)) is not None:
+        raise problem
     fact = NewEvent(
         event_id=body.event_id or uuid.uuid4(),  # type: ignore[attr-defined]
         data=payload,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from contextlib import suppress
 
 import asyncpg
@@ -26,11 +26,21 @@ from parcours.clock import Clock, VirtualClock
 from parcours.eventstore import (
     AppendRequest,
     AppendResult,
+    Checkpoint,
     EventStore,
-    StoredEvent,
 )
-from pathways.decider import SYSTEM, PathwayDecider, state_of, wrap
-from pathways.domain import FireTimer, Timer, decide, evolve, timers_cancelled_by, timers_for
+from pathways.decider import SYSTEM, PathwayDecider
+from pathways.domain import (
+    DecideContext,
+    FireTimer,
+    PatientState,
+    Timer,
+    decide,
+    evolve,
+    timers_cancelled_by,
+    timers_for,
+)
+from pathways.fastids import new_uuid4
 
 log = structlog.get_logger("pathways.scheduler")
 
@@ -54,100 +64,159 @@ class TimerIndex:
         self.pool = pool
         self._lock = asyncio.Lock()
 
-    async def catch_up(self, batch: int = 5000) -> int:
+    async def catch_up(self, batch: int = 10_000) -> int:
         """Index every committed event not indexed yet; return how many were read."""
         total = 0
         async with self._lock:
             while True:
-                store = EventStore(self.pool)
-                checkpoint = await store.load_checkpoint(CHECKPOINT)
-                events = await store.read_all(checkpoint, limit=batch, types=INDEXED_TYPES)
+                checkpoint = await EventStore(self.pool).load_checkpoint(CHECKPOINT)
+                events = await self.pool.fetch(
+                    _INDEX_READ,
+                    str(checkpoint.txid),
+                    checkpoint.position,
+                    batch,
+                    list(INDEXED_TYPES),
+                )
                 if not events:
                     return total
                 await self._index(events)
                 total += len(events)
 
-    async def _index(self, events: list[StoredEvent]) -> None:
+    async def _index(self, events: list[asyncpg.Record]) -> None:
         timers: list[tuple] = []
         moot: list = []
         tasks: list[tuple] = []
         enrolments: list[tuple] = []
-        statuses: list[tuple] = []
+        statuses: dict = {}  # enrolment id -> [status, version], the last change winning
         for e in events:
-            payload = payload_decoder.decode(e.data)
+            payload = payload_decoder.decode(e["data"])
+            cpts, stream, kind = e["cpts"], e["stream"], e["type"]
             for t in timers_for(payload):
-                timers.append(
-                    (t.key, e.cpts, e.stream, t.kind, t.fire_at, t.task_id, t.enrolment_id)
-                )
+                timers.append((t.key, cpts, stream, t.kind, t.fire_at, t.task_id, t.enrolment_id))
             if (task_id := timers_cancelled_by(payload)) is not None:
                 moot.append(task_id)
-            if e.type == "TaskScheduled":
-                tasks.append((payload.task_id, e.cpts, e.stream, payload.enrolment_id))
-            elif e.type == "PatientEnrolled":
+            if kind == "TaskScheduled":
+                tasks.append((payload.task_id, cpts, stream, payload.enrolment_id))
+            elif kind == "PatientEnrolled":
                 enrolments.append(
                     (
                         payload.enrolment_id,
-                        e.cpts,
-                        e.stream,
+                        cpts,
+                        stream,
                         payload.protocol,
                         str(payload.protocol_version),
                     )
                 )
-            elif e.type in ("EnrolmentPaused", "EnrolmentResumed", "EnrolmentClosed"):
+            elif kind in ("EnrolmentPaused", "EnrolmentResumed", "EnrolmentClosed"):
                 status = {"EnrolmentPaused": "paused", "EnrolmentResumed": "active"}.get(
-                    e.type, "closed"
+                    kind, "closed"
                 )
-                statuses.append((payload.enrolment_id, status, None))
-            elif e.type == "ProtocolVersionChanged":
-                statuses.append((payload.enrolment_id, None, str(payload.to_version)))
+                statuses.setdefault(payload.enrolment_id, [None, None])[0] = status
+            elif kind == "ProtocolVersionChanged":
+                statuses.setdefault(payload.enrolment_id, [None, None])[1] = str(payload.to_version)
         async with self.pool.acquire() as conn, conn.transaction():
+            # one statement per table (unnest), in the order the rows depend on each other
             if enrolments:
-                await conn.executemany(
-                    """INSERT INTO enrolment_index (enrolment_id, cpts, stream, protocol, version)
-                       VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
-                    enrolments,
-                )
-            for enrolment_id, status, version in statuses:
+                await conn.execute(_INDEX_ENROLMENTS, *_columns_of(enrolments, 5))
+            if statuses:
                 await conn.execute(
-                    """UPDATE enrolment_index SET status = coalesce($2, status),
-                              version = coalesce($3, version) WHERE enrolment_id = $1""",
-                    enrolment_id,
-                    status,
-                    version,
+                    _INDEX_STATUSES,
+                    list(statuses),
+                    [v[0] for v in statuses.values()],
+                    [v[1] for v in statuses.values()],
                 )
             if tasks:
-                await conn.executemany(
-                    "INSERT INTO task_index VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", tasks
-                )
+                await conn.execute(_INDEX_TASKS, *_columns_of(tasks, 4))
             if timers:
-                await conn.executemany(
-                    """INSERT INTO timers (key, cpts, stream, kind, fire_at, task_id, enrolment_id)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
-                    timers,
-                )
+                await conn.execute(_INDEX_TIMERS, *_columns_of(timers, 7))
             if moot:
                 await conn.execute(
                     "DELETE FROM timers WHERE task_id = ANY($1::uuid[]) AND fired_at IS NULL", moot
                 )
-            await EventStore(conn).save_checkpoint(CHECKPOINT, events[-1].checkpoint)
+            last = events[-1]
+            await EventStore(conn).save_checkpoint(
+                CHECKPOINT, Checkpoint(last["txid"], last["position"])
+            )
 
 
-_STREAM_EVENTS = (
-    "SELECT position, txid::text::bigint AS txid, event_id, stream, version, type, cpts, "
-    "occurred_at, recorded_at, correlation_id, causation_id, actor_id, actor_role, "
-    "schema_version, data::text AS data FROM events WHERE stream = ANY($1::text[]) "
-    "ORDER BY stream, version"
-)
+def _columns_of(rows: list[tuple], width: int) -> list[list]:
+    return [[r[i] for r in rows] for i in range(width)] if rows else [[] for _ in range(width)]
+
+
+# ``EventStore.read_all`` with only the columns the index needs (same visibility rule:
+# rows of transactions older than every transaction in flight, in (txid, position) order).
+_INDEX_READ = """SELECT txid::text::bigint AS txid, position, stream, type, cpts, data::text AS data
+FROM events
+WHERE (txid, position) > ($1::text::xid8, $2)
+  AND txid < pg_snapshot_xmin(pg_current_snapshot())
+  AND type = ANY($4::text[])
+ORDER BY txid, position
+LIMIT $3"""
+_INDEX_ENROLMENTS = """INSERT INTO enrolment_index (enrolment_id, cpts, stream, protocol, version)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+ON CONFLICT DO NOTHING"""
+_INDEX_STATUSES = """UPDATE enrolment_index i
+SET status = coalesce(u.status, i.status), version = coalesce(u.version, i.version)
+FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(enrolment_id, status, version)
+WHERE i.enrolment_id = u.enrolment_id"""
+_INDEX_TASKS = """INSERT INTO task_index (task_id, cpts, stream, enrolment_id)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[])
+ON CONFLICT DO NOTHING"""
+_INDEX_TIMERS = """INSERT INTO timers (key, cpts, stream, kind, fire_at, task_id, enrolment_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                     $6::uuid[], $7::uuid[])
+ON CONFLICT DO NOTHING"""
+
+
+# The events of each stream after the version already folded (0: the whole stream).
+_NEWER_EVENTS = """SELECT e.stream, e.version, e.event_id, e.data::text AS data
+FROM unnest($1::text[], $2::int[]) AS c(stream, version)
+JOIN events e ON e.stream = c.stream AND e.version > c.version
+ORDER BY e.stream, e.version"""
+
+
+class StateCache:
+    """Folded patient states by stream, each with the stream version it was folded to.
+
+    The scheduler fires a patient's timers many times over a pathway; keeping the
+    folded state saves folding the whole stream again each time: only the events
+    after the cached version are read and folded. Events are immutable and
+    versions unique, so the cached state plus the newer events is exactly the
+    fold of the stream. Only states of committed versions are put here. The
+    least recently used states are dropped beyond ``capacity``.
+    """
+
+    def __init__(self, capacity: int = 50_000) -> None:
+        self.capacity = capacity
+        self._states: OrderedDict[str, tuple[int, PatientState]] = OrderedDict()
+
+    def get(self, stream: str) -> tuple[int, PatientState]:
+        found = self._states.get(stream)
+        if found is None:
+            return 0, PatientState()
+        self._states.move_to_end(stream)
+        return found
+
+    def put(self, stream: str, version: int, state: PatientState) -> None:
+        current = self._states.get(stream)
+        if current is not None and current[0] >= version:
+            return
+        self._states[stream] = (version, state)
+        self._states.move_to_end(stream)
+        while len(self._states) > self.capacity:
+            self._states.popitem(last=False)
 
 
 class Scheduler:
     def __init__(self, pool: asyncpg.Pool, decider: PathwayDecider, clock: Clock) -> None:
         self.pool, self.decider, self.clock = pool, decider, clock
         self.index = TimerIndex(pool)
+        self.states = StateCache()
         self.fired = 0
 
     async def fire_due(self, now: dt.datetime, limit: int = 1000) -> int:
         """Fire up to ``limit`` timers due at ``now``; return how many were taken."""
+        settled: list[tuple[str, int, PatientState]] = []  # cached once committed
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 """SELECT key, cpts, stream, kind, fire_at, task_id, enrolment_id FROM timers
@@ -161,36 +230,54 @@ class Scheduler:
             by_stream: dict[str, list[asyncpg.Record]] = defaultdict(list)
             for r in rows:
                 by_stream[r["stream"]].append(r)
-            histories: dict[str, list[StoredEvent]] = defaultdict(list)
-            for r in await conn.fetch(_STREAM_EVENTS, list(by_stream)):
-                histories[r["stream"]].append(StoredEvent(**dict(r)))
+            states = await self._states_of(conn, list(by_stream))
             requests: list[AppendRequest] = []
+            after: list[PatientState] = []
             keys_of: list[list[str]] = []
             done: list[str] = []
-            for stream, timers in by_stream.items():
-                events = self._fire_stream(histories[stream], timers, now)
+            # streams in one order for every instance: concurrent appends never wait in a cycle
+            for stream in sorted(by_stream):
+                timers = by_stream[stream]
+                version, state = states[stream]
+                settled.append((stream, version, state))
+                events, fired_state = self._fire_stream(state, timers, now)
                 keys = [t["key"] for t in timers]
                 if events:
-                    version = histories[stream][-1].version if histories[stream] else 0
                     requests.append(AppendRequest(stream, version, events))
+                    after.append(fired_state)
                     keys_of.append(keys)
                 else:
                     done += keys
             results = await EventStore(conn).append_many(requests, conn=conn)
-            for keys, result in zip(keys_of, results, strict=True):
+            for req, state, keys, result in zip(requests, after, keys_of, results, strict=True):
                 if isinstance(result, AppendResult):
                     done += keys  # a conflicting stream keeps its timers for the next round
+                    if not result.duplicate:
+                        settled.append((req.stream, result.version, state))
             await conn.execute(
                 "UPDATE timers SET fired_at = $2 WHERE key = ANY($1::text[])", done, now
             )
+        for stream, version, state in settled:
+            self.states.put(stream, version, state)
         self.fired += len(done)
         return len(rows)
 
+    async def _states_of(
+        self, conn: asyncpg.Connection, streams: list[str]
+    ) -> dict[str, tuple[int, PatientState]]:
+        """Each stream's state: the cached one plus the events after it (one query)."""
+        states = {s: self.states.get(s) for s in streams}
+        rows = await conn.fetch(_NEWER_EVENTS, streams, [states[s][0] for s in streams])
+        for r in rows:
+            stream = r["stream"]
+            state = evolve(states[stream][1], payload_decoder.decode(r["data"]), r["event_id"])
+            states[stream] = (r["version"], state)
+        return states
+
     def _fire_stream(
-        self, history: list[StoredEvent], timers: list[asyncpg.Record], now: dt.datetime
-    ) -> list[NewEvent]:
-        state = state_of(history)
-        ctx = self.decider.context(now)
+        self, state: PatientState, timers: list[asyncpg.Record], now: dt.datetime
+    ) -> tuple[list[NewEvent], PatientState]:
+        ctx = DecideContext(now=now, new_id=new_uuid4, catalog=self.decider.catalog)
         out: list[NewEvent] = []
         for t in timers:
             timer = Timer(
@@ -202,15 +289,21 @@ class Scheduler:
             payloads = decide(FireTimer(timer=timer), state, ctx)
             for p in payloads:
                 state = evolve(state, p)
-            out += wrap(
-                payloads,
-                cpts=t["cpts"],
-                correlation_id=f"timer:{t['key']}",
-                causation_id=f"timer:{t['key']}",
-                actor=SYSTEM,
-                occurred_at=t["fire_at"],
-            )
-        return out
+            if payloads:
+                key = f"timer:{t['key']}"
+                out += [
+                    NewEvent(
+                        event_id=new_uuid4(),
+                        data=p,
+                        occurred_at=t["fire_at"],
+                        correlation_id=key,
+                        causation_id=key,
+                        actor=SYSTEM,
+                        cpts=t["cpts"],
+                    )
+                    for p in payloads
+                ]  # as ``decider.wrap``
+        return out, state
 
     async def run_once(self) -> int:
         await self.index.catch_up()
@@ -246,11 +339,16 @@ class Scheduler:
             )
             if next_at is None:
                 break
-            step = max(next_at, current)
+            step = current = max(next_at, current)  # never back: a timer created late fires now
             await self.clock.set(step)
-            while taken := await self.fire_due(step, limit=5000):
+            while True:  # a full batch may leave more timers of this instant
+                try:
+                    taken = await self.fire_due(step, limit=5000)
+                except asyncpg.DeadlockDetectedError:
+                    continue  # rolled back: nothing fired, try again
                 fired += taken
-                await self.index.catch_up()
-            await self.index.catch_up()
+                if taken < 5000:
+                    break
+            await self.index.catch_up()  # timers the firing created, then the next instant
         await self.clock.set(target)
         return fired

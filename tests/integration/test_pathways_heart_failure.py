@@ -72,20 +72,6 @@ async def test_heart_failure_pathway_from_discharge_to_day_90(virtual: Settings,
         cardio = by_activity["cardiology-consultation"]
         assert cardio["earliest"].startswith("2026-04-0") and cardio["due"].startswith("2026-05-0")
 
-        # the GP sees the patient on D+5: the task completes on time
-        seen = await api.post(
-            "/v1/facts",
-            headers=bearer(token("gp", sub=GP)),
-            json={
-                "type": "ConsultationReported",
-                "patient": PATIENT,
-                "consulted_at": iso(DISCHARGE + dt.timedelta(days=5)),
-                "role": "gp",
-                "rpps": GP,
-            },
-        )
-        assert seen.status_code == 201 and seen.json()["consequences"] >= 1
-
         # a nurse claims the first nursing visit from the pool and completes it
         nursing = sorted(
             (t for t in tasks if t["activity"] == "nursing-visit"), key=lambda t: t["occurrence"]
@@ -106,8 +92,28 @@ async def test_heart_failure_pathway_from_discharge_to_day_90(virtual: Settings,
         again = await api.post(f"/v1/tasks/{first}/complete", headers=nurse)
         assert again.status_code == 409 and again.json()["allowed"] == []
 
+        # the GP sees the patient on D+5: the task completes on time (reported once it happened:
+        # a fact more than a day ahead of the clock is refused)
+        to_d5 = DISCHARGE + dt.timedelta(days=5)
+        moved = await api.post("/v1/admin/clock/advance", headers=admin, json={"to": iso(to_d5)})
+        assert moved.status_code == 200, moved.text
+        seen = await api.post(
+            "/v1/facts",
+            headers=bearer(token("gp", sub=GP)),
+            json={
+                "type": "ConsultationReported",
+                "patient": PATIENT,
+                "consulted_at": iso(DISCHARGE + dt.timedelta(days=5)),
+                "role": "gp",
+                "rpps": GP,
+            },
+        )
+        assert seen.status_code == 201 and seen.json()["consequences"] >= 1
+
         # ninety days pass: nothing else was done
-        moved = await api.post("/v1/admin/clock/advance", headers=admin, json={"by": "91d"})
+        moved = await api.post(
+            "/v1/admin/clock/advance", headers=admin, json={"to": "2026-06-08T12:00:00Z"}
+        )
         assert moved.status_code == 200, moved.text
         assert moved.json()["now"].startswith("2026-06-08")
         final = (await api.get(f"/v1/enrolments/{enrolment_id}", headers=coordinator)).json()
