@@ -20,6 +20,7 @@ locked FOR UPDATE, so a second instance would only wait).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,6 +32,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from contracts.events import Envelope, envelope_decoder
 
@@ -112,6 +114,19 @@ class Puller:
 
 
 class EventConsumer:
+    """A durable pull consumer whose position is the checkpoint in PostgreSQL.
+
+    Every (re)subscription recreates the durable JetStream consumer to start at
+    the stream sequence after the checkpoint. The consumer's own ack state is
+    never trusted: after a crash, messages that were delivered but not acked
+    would be redelivered only after ``ack_wait``, behind newer ones, and a
+    checkpoint that had moved past them meanwhile would skip them for good.
+    Restarting from the checkpoint keeps delivery in stream order.
+
+    ``ack_all`` acknowledges a whole batch with one ack (``AckPolicy.ALL``),
+    cheaper when catching up on many events.
+    """
+
     def __init__(
         self,
         *,
@@ -122,19 +137,26 @@ class EventConsumer:
         handler: Handler,
         filter_subject: str | None = None,
         batch: int = 500,
+        ack_all: bool = False,
     ) -> None:
         self.name, self.pool, self.js, self.stream = name, pool, js, stream
         self.handler, self.filter_subject, self.batch = handler, filter_subject, batch
+        self.ack_all = ack_all
         self.applied = 0
         self.last_seq = 0
 
     async def _subscribe(self) -> Puller:
+        async with self.pool.acquire() as conn:
+            checkpoint = await load_checkpoint(conn, self.name)
+        with contextlib.suppress(NotFoundError):
+            await self.js.delete_consumer(self.stream, self.name)
         config = ConsumerConfig(
             durable_name=self.name,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.ALL if self.ack_all else AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=checkpoint + 1,
             ack_wait=60,
-            max_ack_pending=20_000,
+            max_ack_pending=50_000,
             filter_subject=self.filter_subject,
         )
         await self.js.add_consumer(self.stream, config)
@@ -176,7 +198,7 @@ class EventConsumer:
                             "undecodable event skipped", consumer=self.name, seq=seq, error=str(exc)
                         )
                 await self._apply_until_done(deliveries, stop)
-                for msg in msgs:
+                for msg in msgs[-1:] if self.ack_all else msgs:
                     await msg.ack()
         finally:
             await puller.close()

@@ -25,10 +25,8 @@ from collections.abc import Sequence
 import asyncpg
 import msgspec
 import structlog
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from contracts.events import Envelope, envelope_decoder
+from contracts.events import Envelope
 from parcours.consumer import Delivery, EventConsumer
 from parcours.service import Resources
 from projections.views import Item, View, visible_instants
@@ -111,47 +109,6 @@ async def apply_live(conn: asyncpg.Connection, view: View, envelopes: Sequence[E
     return len(items)
 
 
-class ProjectionConsumer(EventConsumer):
-    """One durable pull consumer feeding every view of the service.
-
-    Each message is fetched and decoded once for all views (the NATS client's cost
-    per message dominates catch-up), every view applies the batch past its own
-    checkpoint in the same transaction, and one ack per batch (``AckPolicy.ALL``)
-    acknowledges it all after the commit.
-    """
-
-    async def _subscribe(self):  # type: ignore[no-untyped-def]
-        config = ConsumerConfig(
-            durable_name=self.name,
-            ack_policy=AckPolicy.ALL,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=120,
-            max_ack_pending=50_000,
-            filter_subject=self.filter_subject,
-        )
-        await self.js.add_consumer(self.stream, config)
-        return await self.js.pull_subscribe_bind(self.name, stream=self.stream)
-
-    async def _loop(self, sub, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
-        while not stop.is_set():
-            try:
-                msgs = await sub.fetch(self.batch, timeout=1.0)
-            except NatsTimeoutError:
-                continue
-            deliveries = []
-            for msg in msgs:
-                seq = msg.metadata.sequence.stream
-                try:
-                    deliveries.append(Delivery(seq, envelope_decoder.decode(msg.data)))
-                except msgspec.ValidationError as exc:
-                    log.error(
-                        "undecodable event skipped", consumer=self.name, seq=seq, error=str(exc)
-                    )
-            await self._apply_until_done(deliveries, stop)
-            if msgs:
-                await msgs[-1].ack()
-
-
 def consumer_for(
     resources: Resources, views: Sequence[View] | View, *, batch: int = 5000
 ) -> EventConsumer:
@@ -163,13 +120,16 @@ def consumer_for(
             await apply_live(conn, view, envelopes)
 
     name = "-".join(v.name for v in views) if len(views) < 3 else "views"
-    return ProjectionConsumer(
+    # one durable consumer feeds every view: each message is fetched and decoded once
+    # (the NATS client's cost per message dominates catch-up), one ack per batch
+    return EventConsumer(
         name=f"{resources.subjects.prefix}-projections-{name}",
         pool=resources.pool,
         js=resources.js,
         stream=resources.subjects.events_stream,
         handler=handle,
         batch=batch,
+        ack_all=True,
     )
 
 
