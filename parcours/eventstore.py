@@ -165,54 +165,74 @@ _COLUMNS = (
     "recorded_at, correlation_id, causation_id, actor_id, actor_role, schema_version, data::text AS data"
 )
 
+# The events travel as ONE JSON parameter (parsed once by PostgreSQL; the payload goes
+# into the jsonb column as it is), cheaper than one typed array per column.
 _INSERT = """
 INSERT INTO events (event_id, stream, version, type, cpts, occurred_at, correlation_id,
                     causation_id, actor_id, actor_role, data)
-SELECT i.event_id, $1, b.base + i.ord, i.type, i.cpts, i.occurred_at, i.correlation_id,
-       i.causation_id, i.actor_id, i.actor_role, i.data::jsonb
-FROM unnest($3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[],
-            $9::text[], $10::text[], $11::text[])
-     WITH ORDINALITY AS i(event_id, type, cpts, occurred_at, correlation_id, causation_id,
-                          actor_id, actor_role, data, ord),
+SELECT (e->>'i')::uuid, $1, b.base + i.ord, e->>'t', e->>'c', (e->>'o')::timestamptz,
+       e->>'r', e->>'k', e->>'a', e->>'l', e->'d'
+FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS i(e, ord),
      (SELECT CASE WHEN $2::int >= 0 THEN $2::int
                   ELSE (SELECT coalesce(max(version), 0) FROM events WHERE stream = $1) END
      ) AS b(base)
 ORDER BY i.ord
 RETURNING position, version
 """
-
-
-def _columns(events: Sequence[NewEvent]) -> list[list[Any]]:
-    cols: list[list[Any]] = [[] for _ in range(9)]
-    for e in events:
-        cols[0].append(e.event_id)
-        cols[1].append(tag_of(e.data))
-        cols[2].append(e.cpts)
-        cols[3].append(e.occurred_at)
-        cols[4].append(e.correlation_id)
-        cols[5].append(e.causation_id)
-        cols[6].append(e.actor.id)
-        cols[7].append(e.actor.role)
-        cols[8].append(_json.encode(e.data).decode())
-    return cols
-
+BEFORE_FIRST_PARAM = 4  # the first $n free for an append's ``before`` statement
 
 _INSERT_MANY = """
 INSERT INTO events (event_id, stream, version, type, cpts, occurred_at, correlation_id,
                     causation_id, actor_id, actor_role, data)
-SELECT i.event_id, i.stream,
-       CASE WHEN i.expected >= 0 THEN i.expected
-            ELSE (SELECT coalesce(max(e.version), 0) FROM events e WHERE e.stream = i.stream)
-       END + i.rank,
-       i.type, i.cpts, i.occurred_at, i.correlation_id, i.causation_id, i.actor_id,
-       i.actor_role, i.data::jsonb
-FROM unnest($1::text[], $2::int[], $3::int[], $4::uuid[], $5::text[], $6::text[],
-            $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-     WITH ORDINALITY AS i(stream, expected, rank, event_id, type, cpts, occurred_at,
-                          correlation_id, causation_id, actor_id, actor_role, data, ord)
+SELECT (e->>'i')::uuid, e->>'s',
+       CASE WHEN (e->>'x')::int >= 0 THEN (e->>'x')::int
+            ELSE (SELECT coalesce(max(v.version), 0) FROM events v WHERE v.stream = e->>'s')
+       END + (e->>'n')::int,
+       e->>'t', e->>'c', (e->>'o')::timestamptz, e->>'r', e->>'k', e->>'a', e->>'l', e->'d'
+FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS i(e, ord)
 ORDER BY i.ord
 RETURNING position, stream, version
 """
+
+
+class _Row(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One event as the INSERT reads it (short keys: this is a wire format, not a contract)."""
+
+    i: uuid.UUID
+    t: str
+    c: str
+    o: dt.datetime
+    r: str
+    a: str
+    l: str  # noqa: E741 - the actor's role
+    d: msgspec.Raw
+    k: str | None = None
+    s: str | None = None  # multi-stream: the stream, expected version and rank in it
+    x: int | None = None
+    n: int | None = None
+
+
+def _rows(events: Sequence[NewEvent], placing: Sequence[tuple[str, int, int]] = ()) -> str:
+    rows = []
+    for at, e in enumerate(events):
+        stream, expected, rank = placing[at] if placing else (None, None, None)
+        rows.append(
+            _Row(
+                i=e.event_id,
+                t=tag_of(e.data),
+                c=e.cpts,
+                o=e.occurred_at,
+                r=e.correlation_id,
+                a=e.actor.id,
+                l=e.actor.role,
+                d=msgspec.Raw(_json.encode(e.data)),
+                k=e.causation_id,
+                s=stream,
+                x=expected,
+                n=rank,
+            )
+        )
+    return _json.encode(rows).decode()
 
 
 class AppendRequest(msgspec.Struct, frozen=True):
@@ -241,7 +261,7 @@ class EventStore:
         """Append ``events`` to ``stream`` atomically, in one statement.
 
         ``before`` is an optional ``(sql, args)`` run in the same statement, as a
-        data-modifying CTE whose parameters start at ``$12``: the events are only
+        data-modifying CTE whose parameters start at ``$4`` (``BEFORE_FIRST_PARAM``): the events are only
         written when it returns a row (else ``PreconditionFailedError``). The
         pathways service records a new patient's identity row this way, so a
         first fact costs one round trip and one commit.
@@ -255,7 +275,7 @@ class EventStore:
                 "ORDER BY i.ord", "WHERE EXISTS (SELECT 1 FROM before)\nORDER BY i.ord"
             )
             extra = tuple(before[1])
-        args = (stream, expected_version, *_columns(events), *extra)
+        args = (stream, expected_version, _rows(events), *extra)
         try:
             if conn is not None and conn.is_in_transaction():
                 async with conn.transaction():  # a savepoint: a conflict must not abort the caller
@@ -284,23 +304,20 @@ class EventStore:
         """
         if not requests:
             return []
-        streams: list[str] = []
-        expected: list[int] = []
-        ranks: list[int] = []
+        placing: list[tuple[str, int, int]] = []
         events: list[NewEvent] = []
         for req in requests:
             for rank, event in enumerate(req.events, start=1):
-                streams.append(req.stream)
-                expected.append(req.expected_version)
-                ranks.append(rank)
+                placing.append((req.stream, req.expected_version, rank))
                 events.append(event)
+        payload = _rows(events, placing)
         db = conn or self._db
         try:
             if conn is not None and conn.is_in_transaction():
                 async with conn.transaction():
-                    rows = await db.fetch(_INSERT_MANY, streams, expected, ranks, *_columns(events))
+                    rows = await db.fetch(_INSERT_MANY, payload)
             else:
-                rows = await db.fetch(_INSERT_MANY, streams, expected, ranks, *_columns(events))
+                rows = await db.fetch(_INSERT_MANY, payload)
         except asyncpg.UniqueViolationError:
             return [await self._append_alone(req, conn) for req in requests]
         results: list[AppendResult | EventStoreError] = []

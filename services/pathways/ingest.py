@@ -78,7 +78,7 @@ ORDER BY e.version
 """
 
 _NEW_IDENTITY = """INSERT INTO patient_identities (cpts, ins, ins_oid, patient_id, traits, commune)
-VALUES ($12, $13, $14, $15, $16::jsonb, $17)
+VALUES ($4, $5, $6, $7, $8::jsonb, $9)  -- after the append's own $1..$3
 ON CONFLICT (cpts, ins) DO NOTHING
 RETURNING 1"""
 
