@@ -89,36 +89,50 @@ class System:
 
 
 @pytest.fixture
-def system(pg_factory, nats_factory, tmp_path: Path) -> Iterator[System]:
-    """Private PostgreSQL and NATS (``system.pg`` / ``system.nats`` can be stopped),
-    the three services running on the virtual clock."""
-    pg = pg_factory(fast=True)
-    nats = nats_factory()
-    url = _run(create_database(pg.url, "parcours"))
-    _run(apply(url))
-    settings = Settings.from_env(
-        {},
-        database_url=url,
-        nats_url=nats.url,
-        environment="test",
-        log_level="info",
-        clock="virtual",
-        pathways_port=free_port(),
-        notifications_port=free_port(),
-        projections_port=free_port(),
-    )
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    running = System(settings, logs)
-    running.pg, running.nats = pg, nats  # type: ignore[attr-defined]
-    try:
+def system_factory(pg_factory, nats_factory, tmp_path: Path) -> Iterator[Any]:
+    """``system_factory(**settings)`` starts a whole system: private PostgreSQL and NATS
+    (``system.pg`` / ``system.nats`` can be stopped), the three services on the virtual
+    clock. Everything is stopped at teardown."""
+    started: list[System] = []
+
+    def start(**overrides: Any) -> System:
+        pg = pg_factory(fast=True)
+        nats = nats_factory()
+        url = _run(create_database(pg.url, "parcours"))
+        _run(apply(url))
+        values: dict[str, Any] = {
+            "database_url": url,
+            "nats_url": nats.url,
+            "environment": "test",
+            "log_level": "info",
+            "clock": "virtual",
+            "pathways_port": free_port(),
+            "notifications_port": free_port(),
+            "projections_port": free_port(),
+        }
+        values.update(overrides)
+        logs = tmp_path / f"logs-{len(started)}"
+        logs.mkdir()
+        running = System(Settings.from_env({}, **values), logs)
+        running.pg, running.nats = pg, nats  # type: ignore[attr-defined]
+        started.append(running)
         for service in SERVICES:
             running.start(service, wait=False)
         for service in SERVICES:
             running.wait_ready(service)
-        yield running
+        return running
+
+    try:
+        yield start
     finally:
-        running.stop_all()
+        for running in started:
+            running.stop_all()
+
+
+@pytest.fixture
+def system(system_factory: Any) -> System:
+    """One whole system (see ``system_factory``)."""
+    return system_factory()
 
 
 def json_lines(text: str) -> list[dict]:
