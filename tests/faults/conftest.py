@@ -1,3 +1,3 @@
-"""Fault tests reuse the system fixture: the services as processes on private servers."""
+"""Fault tests reuse the system fixtures: the services as processes on private servers."""
 
-from tests.system.conftest import System, system  # noqa: F401 - fixtures for this folder
+from tests.system.conftest import System, system, system_factory  # noqa: F401 - fixtures
