@@ -16,6 +16,7 @@ from pathways.api_batch import batch_route
 from pathways.api_enrolments import enrol, get_enrolment, get_protocol, list_protocols
 from pathways.api_facts import post_fact
 from pathways.api_identity import erase_identity
+from pathways.api_patient_identity import read_identity
 from pathways.api_tasks import task_command
 from pathways.decider import PathwayDecider
 from pathways.domain import ProtocolCatalog
@@ -72,6 +73,7 @@ def create_app(
             post_fact,
             batch_route(settings.batch_max_bytes),
             erase_identity,
+            read_identity,
             enrol,
             get_enrolment,
             list_protocols,

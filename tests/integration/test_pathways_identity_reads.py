@@ -1,0 +1,80 @@
+"""Patient identity stays behind the HTTP API: the professionals of a patient's tasks
+and coordinators read it with their token, others are refused, every read is logged."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import asyncpg
+import msgspec
+
+from parcours.settings import Settings
+from pathways.app import create_app
+from tests.integration.conftest import bearer, serving
+
+PATIENT = {
+    "ins": "253072B07300470",
+    "oid": "1.2.250.1.213.1.4.10",
+    "birth_name": "LEGRAND",
+    "first_names": "ANNE",
+    "birth_date": "1948-05-02",
+    "commune": "75114",
+}
+GP = "10000000021"
+
+
+async def test_identity_is_read_by_the_patients_professionals_and_every_read_is_logged(
+    settings: Settings, token
+) -> None:
+    virtual = msgspec.structs.replace(
+        settings, clock="virtual", clock_start=dt.datetime(2026, 4, 6, 18, tzinfo=dt.UTC)
+    )
+    async with serving(create_app(virtual, with_relay=False, with_scheduler=False)) as api:
+        posted = await api.post(
+            "/v1/facts",
+            headers=bearer(token("discharge-system")),
+            json={
+                "type": "DischargeReported",
+                "patient": PATIENT,
+                "admitted_at": "2026-04-01T08:00:00Z",
+                "discharged_at": "2026-04-06T15:00:00Z",
+                "diagnoses": ["I50.9"],
+                "finess": "750712184",
+                "care_team": [{"role": "gp", "rpps": GP}],
+            },
+        )
+        patient_id = posted.json()["stream"].removeprefix("patient-")
+        route = f"/v1/patients/{patient_id}/identity"
+
+        mine = await api.get(route, headers=bearer(token("gp", sub=GP)))
+        assert mine.status_code == 200, mine.text
+        assert mine.json()["birth_name"] == "LEGRAND" and mine.json()["birth_date"] == "1948-05-02"
+        # a nurse of the territory may see a patient with open nursing visits in her pool
+        pool = await api.get(route, headers=bearer(token("nurse", sub="10000000022")))
+        assert pool.status_code == 200
+        # another GP has no task for this patient
+        other = await api.get(route, headers=bearer(token("gp", sub="10000000023")))
+        assert other.status_code == 403 and "LEGRAND" not in other.text
+        coordinator = await api.get(route, headers=bearer(token("coordinator", sub="COORD-1")))
+        assert coordinator.status_code == 200
+        elsewhere = await api.get(route, headers=bearer(token("coordinator", cpts="other")))
+        assert elsewhere.status_code == 404
+        auditor = await api.get(route, headers=bearer(token("auditor")))
+        assert auditor.status_code == 403
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        log = await conn.fetch(
+            "SELECT reader, granted, route FROM identity_access_log WHERE patient_id = $1 ORDER BY id",
+            __import__("uuid").UUID(patient_id),
+        )
+    finally:
+        await conn.close()
+    assert [(r["reader"], r["granted"]) for r in log] == [
+        (GP, True),
+        ("10000000022", True),
+        ("10000000023", False),
+        ("COORD-1", True),
+        ("SYS-1", False),  # the other CPTS's coordinator: no such patient there, logged
+    ]  # the auditor's role is refused before anything is read
+    assert all(r["route"] == route for r in log)
