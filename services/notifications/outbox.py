@@ -41,13 +41,12 @@ from collections.abc import Sequence
 from contextlib import suppress
 
 import asyncpg
-import msgspec
 import structlog
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 
 from contracts.notifications import notification_encoder
 from notifications.routing import Addressed
+from parcours.publishing import BatchPublisher, Outgoing, PublishError
 
 log = structlog.get_logger("notifications.outbox")
 
@@ -70,20 +69,6 @@ async def enqueue(conn: asyncpg.Connection, out: Sequence[Addressed]) -> None:
         )
 
 
-class PublishError(Exception):
-    pass
-
-
-class _Ack(msgspec.Struct):
-    stream: str | None = None
-    seq: int | None = None
-    duplicate: bool = False
-    error: dict | None = None
-
-
-_ack = msgspec.json.Decoder(_Ack)
-
-
 class OutboxPublisher:
     def __init__(
         self,
@@ -98,18 +83,10 @@ class OutboxPublisher:
         self.batch, self.ack_timeout, self.poll_interval = batch, ack_timeout, poll_interval
         self.wake = asyncio.Event()
         self.published = 0
-        self._pending: dict[str, asyncio.Future[Msg]] = {}
-        self._inbox = ""
-        self._seq = 0
-
-    async def _on_ack(self, msg: Msg) -> None:
-        fut = self._pending.pop(msg.subject, None)
-        if fut is not None and not fut.done():
-            fut.set_result(msg)
+        self._publisher = BatchPublisher(nc, what="notifications", ack_timeout=ack_timeout)
 
     async def run(self, stop: asyncio.Event) -> None:
-        self._inbox = self.nc.new_inbox()
-        sub = await self.nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
+        await self._publisher.start()
         try:
             while not stop.is_set():
                 try:
@@ -131,8 +108,7 @@ class OutboxPublisher:
                     log.warning("outbox publisher waiting for PostgreSQL", error=str(exc))
                     await _wait(stop, None, 1.0)
         finally:
-            with suppress(Exception):
-                await sub.unsubscribe()
+            await self._publisher.close()
 
     async def _publish_loop(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
         backoff = 0.1
@@ -164,35 +140,19 @@ class OutboxPublisher:
         return len(rows)
 
     async def _publish(self, rows: Sequence[asyncpg.Record]) -> None:
-        if not self.nc.is_connected:
-            raise PublishError("NATS is not connected")
-        loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[Msg]] = []
-        for row in rows:
-            self._seq += 1
-            reply = f"{self._inbox}.{self._seq}"
-            fut: asyncio.Future[Msg] = loop.create_future()
-            self._pending[reply] = fut
-            futures.append(fut)
-            await self.nc.publish(
-                row["subject"],
-                row["payload"],
-                reply=reply,
-                headers={"Nats-Msg-Id": row["msg_id"], "Parcours-Notification-Kind": row["kind"]},
-            )
-        try:
-            acks = await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)
-        except TimeoutError:
-            for fut in futures:
-                fut.cancel()
-            self._pending.clear()
-            raise PublishError("JetStream did not acknowledge the notifications in time") from None
-        for msg in acks:
-            if msg.headers and msg.headers.get("Status") == "503":
-                raise PublishError("no JetStream stream answers the notification subjects")
-            ack = _ack.decode(msg.data)
-            if ack.error:
-                raise PublishError(f"JetStream refused a notification: {ack.error}")
+        await self._publisher.publish(
+            [
+                Outgoing(
+                    subject=row["subject"],
+                    payload=row["payload"],
+                    headers={
+                        "Nats-Msg-Id": row["msg_id"],
+                        "Parcours-Notification-Kind": row["kind"],
+                    },
+                )
+                for row in rows
+            ]
+        )
 
 
 async def _wait(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:

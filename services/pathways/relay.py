@@ -16,32 +16,17 @@ import asyncio
 from contextlib import suppress
 
 import asyncpg
-import msgspec
 import structlog
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 
 from contracts.events import category_of
 from contracts.subjects import Subjects
 from parcours.eventstore import EventStore, StoredEvent
+from parcours.publishing import BatchPublisher, Outgoing, PublishError
 
 log = structlog.get_logger("pathways.relay")
 
 CHECKPOINT = "relay"
-
-
-class PublishError(Exception):
-    pass
-
-
-class _Ack(msgspec.Struct):
-    stream: str | None = None
-    seq: int | None = None
-    duplicate: bool = False
-    error: dict | None = None
-
-
-_ack = msgspec.json.Decoder(_Ack)
 
 
 class Relay:
@@ -61,14 +46,7 @@ class Relay:
         self.batch, self.ack_timeout, self.poll_interval = batch, ack_timeout, poll_interval
         self.published = 0
         self._wake = asyncio.Event()
-        self._pending: dict[str, asyncio.Future[Msg]] = {}
-        self._inbox = ""
-        self._seq = 0
-
-    async def _on_ack(self, msg: Msg) -> None:
-        fut = self._pending.pop(msg.subject, None)
-        if fut is not None and not fut.done():
-            fut.set_result(msg)
+        self._publisher = BatchPublisher(nc, what="events", ack_timeout=ack_timeout)
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """LISTEN for commits; reconnect when PostgreSQL goes away (polling covers the gap)."""
@@ -88,8 +66,7 @@ class Relay:
                 await asyncio.sleep(1.0)
 
     async def run(self, stop: asyncio.Event) -> None:
-        self._inbox = self.nc.new_inbox()
-        sub = await self.nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
+        await self._publisher.start()
         listener = asyncio.create_task(self._listen(stop))
         backoff = 0.1
         try:
@@ -113,8 +90,7 @@ class Relay:
                         await asyncio.wait_for(self._wake.wait(), self.poll_interval)
         finally:
             listener.cancel()
-            with suppress(Exception):
-                await sub.unsubscribe()
+            await self._publisher.close()
 
     async def relay_once(self) -> int:
         """Publish the next batch; return how many events moved."""
@@ -128,37 +104,17 @@ class Relay:
         return len(events)
 
     async def publish(self, events: list[StoredEvent]) -> None:
-        if not self.nc.is_connected:
-            raise PublishError("NATS is not connected")
-        loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[Msg]] = []
-        for event in events:
-            self._seq += 1
-            reply = f"{self._inbox}.{self._seq}"
-            fut: asyncio.Future[Msg] = loop.create_future()
-            self._pending[reply] = fut
-            futures.append(fut)
-            await self.nc.publish(
-                self.subjects.events(event.cpts, category_of(event.type)),
-                event.wire(),
-                reply=reply,
-                headers={
-                    "Nats-Msg-Id": str(event.event_id),
-                    "Parcours-Correlation-Id": event.correlation_id,
-                    "Parcours-Event-Type": event.type,
-                },
-            )
-        await self.nc.flush(timeout=max(1, int(self.ack_timeout)))
-        try:
-            acks = await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)
-        except TimeoutError:
-            for fut in futures:
-                fut.cancel()
-            self._pending.clear()
-            raise PublishError("JetStream did not acknowledge the batch in time") from None
-        for msg in acks:
-            if msg.headers and msg.headers.get("Status") == "503":
-                raise PublishError("no JetStream stream answers the events subjects")
-            ack = _ack.decode(msg.data)
-            if ack.error:
-                raise PublishError(f"JetStream refused an event: {ack.error}")
+        await self._publisher.publish(
+            [
+                Outgoing(
+                    subject=self.subjects.events(event.cpts, category_of(event.type)),
+                    payload=event.wire(),
+                    headers={
+                        "Nats-Msg-Id": str(event.event_id),
+                        "Parcours-Correlation-Id": event.correlation_id,
+                        "Parcours-Event-Type": event.type,
+                    },
+                )
+                for event in events
+            ]
+        )

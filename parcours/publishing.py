@@ -1,0 +1,91 @@
+"""Publishing a batch to JetStream without waiting for each acknowledgement.
+
+Every message of a batch is published on one connection (so the server stores
+them in order) with its own reply subject under one inbox; the acknowledgements
+are collected as they come, and the batch succeeds only when every message was
+stored (or recognised as a duplicate of its ``Nats-Msg-Id``). Used by the relay
+(events) and the notifications outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from contextlib import suppress
+
+import msgspec
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+
+class PublishError(Exception):
+    pass
+
+
+class _Ack(msgspec.Struct):
+    stream: str | None = None
+    seq: int | None = None
+    duplicate: bool = False
+    error: dict | None = None
+
+
+_ack = msgspec.json.Decoder(_Ack)
+
+
+class Outgoing(msgspec.Struct, frozen=True):
+    subject: str
+    payload: bytes
+    headers: dict[str, str]
+
+
+class BatchPublisher:
+    """Pipelined JetStream publishing on one connection; ``start`` before use."""
+
+    def __init__(self, nc: NATS, *, what: str, ack_timeout: float = 5.0) -> None:
+        self.nc, self.what, self.ack_timeout = nc, what, ack_timeout
+        self._pending: dict[str, asyncio.Future[Msg]] = {}
+        self._inbox = ""
+        self._seq = 0
+        self._sub = None
+
+    async def start(self) -> None:
+        self._inbox = self.nc.new_inbox()
+        self._sub = await self.nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            with suppress(Exception):
+                await self._sub.unsubscribe()
+
+    async def _on_ack(self, msg: Msg) -> None:
+        fut = self._pending.pop(msg.subject, None)
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+
+    async def publish(self, batch: Sequence[Outgoing]) -> None:
+        """Publish ``batch`` in order; return when JetStream stored every message."""
+        if not self.nc.is_connected:
+            raise PublishError("NATS is not connected")
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Msg]] = []
+        for out in batch:
+            self._seq += 1
+            reply = f"{self._inbox}.{self._seq}"
+            fut: asyncio.Future[Msg] = loop.create_future()
+            self._pending[reply] = fut
+            futures.append(fut)
+            await self.nc.publish(out.subject, out.payload, reply=reply, headers=out.headers)
+        await self.nc.flush(timeout=max(1, int(self.ack_timeout)))
+        try:
+            acks = await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)
+        except TimeoutError:
+            for fut in futures:
+                fut.cancel()
+            self._pending.clear()
+            raise PublishError(f"JetStream did not acknowledge the {self.what} in time") from None
+        for msg in acks:
+            if msg.headers and msg.headers.get("Status") == "503":
+                raise PublishError(f"no JetStream stream answers the {self.what} subjects")
+            ack = _ack.decode(msg.data)
+            if ack.error:
+                raise PublishError(f"JetStream refused one of the {self.what}: {ack.error}")
