@@ -16,6 +16,7 @@ from notifications import directory, feeds, me
 from notifications.digest_sender import run_digests
 from notifications.intake import NAME, RouterConsumer, make_handler
 from notifications.outbox import OutboxPublisher
+from notifications.unseen import unseen_tasks
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
 
@@ -68,6 +69,6 @@ def create_app(settings: Settings) -> Litestar:
         settings,
         name="notifications",
         title="Parcours notifications: tasks to professionals",
-        route_handlers=[*directory.ROUTES, *feeds.ROUTES, *me.ROUTES],
+        route_handlers=[*directory.ROUTES, *feeds.ROUTES, *me.ROUTES, unseen_tasks],
         workers=[run_publisher, run_router, run_digest_worker],
     )
