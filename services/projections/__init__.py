@@ -18,5 +18,7 @@ Design in brief (details in each module's docstring):
   instant is final once every transaction that started before it has committed.
 - Indicators are computed generically from the protocol files' ``[[indicators]]``
   (``contracts.indicators``); cases belong to the period of their anchor's local
-  (Europe/Paris) date; auditors see HMAC pseudonyms and days from the anchor.
+  (Europe/Paris) date; auditors see HMAC pseudonyms and days from the anchor. Live
+  summaries read ``proj_indicator_totals`` (live cases summed per anchor day, kept in
+  the same transaction as the cases); as-of summaries read the versioned cases.
 """

@@ -12,6 +12,7 @@ from litestar.datastructures import State
 
 from contracts.roles import PROFESSIONAL_ROLES, Role
 from parcours.auth import requires
+from parcours.problems import Problem
 from parcours.service import Resources
 from projections.access_log import record_access
 from projections.api_common import as_of_param
@@ -36,6 +37,7 @@ class Timeline(msgspec.Struct, frozen=True):
     guards=[requires(Role.COORDINATOR, Role.ADMIN, *PROFESSIONAL_ROLES)],
     tags=["timeline"],
     summary="A patient's timeline, in business-time order",
+    description="404 when the patient has no event in the caller's CPTS.",
 )
 async def patient_timeline(
     request: Request[Any, Any, Any],
@@ -46,6 +48,13 @@ async def patient_timeline(
 ) -> Timeline:
     resources: Resources = state.resources
     at = as_of_param(as_of)
+    known = await resources.pool.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM timeline WHERE cpts = $1 AND patient_id = $2)",
+        request.user.cpts,
+        patient_id,
+    )
+    if not known:  # a patient of another CPTS is not found: no hint that it exists elsewhere
+        raise Problem(404, "Unknown patient", "no patient with this id in your CPTS")
     await record_access(resources.pool, request, "patient timeline", [patient_id])
     rows = await resources.pool.fetch(
         f"""SELECT event_id, type, occurred_at, recorded_at, label_{lang} AS label, data::text AS data

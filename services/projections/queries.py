@@ -3,6 +3,9 @@
 Every query takes ``as_of``: None reads the live versions (``valid_to IS NULL``,
 served by partial indexes); an instant reads the versions valid at that
 recorded instant. Cases belong to a period by the local date of their anchor.
+Live summaries and trends read ``proj_indicator_totals`` (the live cases summed
+per anchor day and window end, kept by the indicators view): a quarter is a few
+hundred rows there, whatever the number of cases.
 """
 
 from __future__ import annotations
@@ -49,6 +52,18 @@ GROUP BY code
 """
 
 
+_LIVE_SUMMARY = """
+SELECT code, coalesce(sum(num), 0)::bigint AS numerator,
+       coalesce(sum(den), 0)::bigint AS denominator, coalesce(sum(cases), 0)::bigint AS cases,
+       coalesce(sum(met), 0)::bigint AS met, coalesce(sum(excluded), 0)::bigint AS excluded,
+       coalesce(sum(ineligible), 0)::bigint AS ineligible,
+       coalesce(sum(not_met) FILTER (WHERE anchor_day + window_end >= $5), 0)::bigint AS open
+FROM proj_indicator_totals
+WHERE cpts = $1 AND code = ANY($2::text[]) AND anchor_day >= $3 AND anchor_day < $4
+GROUP BY code
+"""
+
+
 async def summaries(
     db: asyncpg.Pool | asyncpg.Connection,
     cpts: str,
@@ -60,7 +75,10 @@ async def summaries(
     args: list[Any] = [cpts, list(codes), period.start, period.end, today]
     if as_of is not None:
         args.append(as_of)
-    rows = await db.fetch(_SUMMARY.format(versions=version_filter(as_of, 6)), *args)
+    if as_of is None:
+        rows = await db.fetch(_LIVE_SUMMARY, *args)
+    else:
+        rows = await db.fetch(_SUMMARY.format(versions=version_filter(as_of, 6)), *args)
     found = {r["code"]: Summary(**dict(r)) for r in rows}
     return {c: found.get(c) or Summary(code=c) for c in codes}
 
@@ -95,14 +113,18 @@ async def trend(
     """Numerator and denominator per period (all of one granularity), oldest first."""
     granularity: Granularity = periods[0].granularity
     args: list[Any] = [cpts, code, periods[0].start, periods[-1].end, granularity]
-    if as_of is not None:
+    if as_of is None:
+        source, cases, versions = "proj_indicator_totals", "sum(cases)::bigint", "TRUE"
+    else:
         args.append(as_of)
+        source, cases, versions = "proj_indicator_cases", "count(*)", version_filter(as_of, 6)
     rows = await db.fetch(
-        f"""SELECT date_trunc($5, anchor_day)::date AS start, coalesce(sum(num), 0) AS numerator,
-                   coalesce(sum(den), 0) AS denominator, count(*) AS cases
-            FROM proj_indicator_cases
+        f"""SELECT date_trunc($5, anchor_day)::date AS start,
+                   coalesce(sum(num), 0)::bigint AS numerator,
+                   coalesce(sum(den), 0)::bigint AS denominator, {cases} AS cases
+            FROM {source}
             WHERE cpts = $1 AND code = $2 AND anchor_day >= $3 AND anchor_day < $4
-              AND {version_filter(as_of, 6)}
+              AND {versions}
             GROUP BY 1""",
         *args,
     )

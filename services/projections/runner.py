@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import asyncpg
 import msgspec
@@ -29,7 +30,7 @@ import structlog
 from contracts.events import Envelope
 from parcours.consumer import Delivery, EventConsumer
 from parcours.service import Resources
-from projections.views import Item, View, visible_instants
+from projections.views import Item, View
 
 log = structlog.get_logger("projections.runner")
 
@@ -74,35 +75,53 @@ async def save_checkpoint(
     )
 
 
-async def store_places(
-    conn: asyncpg.Connection, envelopes: Sequence[Envelope]
-) -> dict[object, tuple[int, int]]:
+class Placed(NamedTuple):
+    """Where events sit in the store, and when their transactions became visible."""
+
+    places: dict[object, tuple[int, int]]
+    instants: dict[int, object]
+
+
+async def store_places(conn: asyncpg.Connection, envelopes: Sequence[Envelope]) -> Placed:
+    """One query per batch (shared by every view): each event's ``(txid, position)`` and
+    the latest ``recorded_at`` of its transaction."""
     rows = await conn.fetch(
-        "SELECT event_id, txid::text::bigint AS txid, position FROM events "
-        "WHERE event_id = ANY($1::uuid[])",
+        """WITH p AS (SELECT event_id, txid, position FROM events
+                      WHERE event_id = ANY($1::uuid[]))
+           SELECT p.event_id, p.txid::text::bigint AS txid, p.position, v.at
+           FROM p JOIN (SELECT txid, max(recorded_at) AS at FROM events
+                        WHERE txid IN (SELECT DISTINCT txid FROM p) GROUP BY txid) AS v
+                USING (txid)""",
         [e.event_id for e in envelopes],
     )
-    return {r["event_id"]: (r["txid"], r["position"]) for r in rows}
+    return Placed(
+        {r["event_id"]: (r["txid"], r["position"]) for r in rows},
+        {r["txid"]: r["at"] for r in rows},
+    )
 
 
-async def apply_live(conn: asyncpg.Connection, view: View, envelopes: Sequence[Envelope]) -> int:
+async def apply_live(
+    conn: asyncpg.Connection,
+    view: View,
+    envelopes: Sequence[Envelope],
+    placed: Placed | None = None,
+) -> int:
     """Apply, inside the caller's transaction, the events past the view's checkpoint."""
     checkpoint = await lock_checkpoint(conn, view.name)
-    places = await store_places(conn, envelopes)
-    fresh: list[tuple[tuple[int, int], Envelope]] = []
+    if placed is None:
+        placed = await store_places(conn, envelopes)
+    items: list[Item] = []
     seen = checkpoint.key
     for env in envelopes:
-        place = places.get(env.event_id)
+        place = placed.places.get(env.event_id)
         if place is None:
             log.error(
                 "event not in the event store, skipped", view=view.name, event_id=str(env.event_id)
             )
             continue
         if place > seen:
-            fresh.append((place, env))
+            items.append(Item(place[0], place[1], env, placed.instants[place[0]]))
             seen = place
-    instants = await visible_instants(conn, (place[0] for place, _ in fresh))
-    items = [Item(place[0], place[1], env, instants[place[0]]) for place, env in fresh]
     if items:
         await view.apply(conn, items, {t: t for t in view.tables})
         await save_checkpoint(conn, view.name, items[-1], len(items))
@@ -116,8 +135,9 @@ def consumer_for(
 
     async def handle(conn: asyncpg.Connection, deliveries: Sequence[Delivery]) -> None:
         envelopes = [d.envelope for d in deliveries]
+        placed = await store_places(conn, envelopes)
         for view in views:
-            await apply_live(conn, view, envelopes)
+            await apply_live(conn, view, envelopes, placed)
 
     name = "-".join(v.name for v in views) if len(views) < 3 else "views"
     # one durable consumer feeds every view: each message is fetched and decoded once

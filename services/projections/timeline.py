@@ -9,8 +9,9 @@ from collections.abc import Sequence
 import asyncpg
 import msgspec
 
-from contracts.events import Envelope, patient_of_stream
+from contracts.events import Envelope
 from parcours.consumer import Delivery
+from projections.domain.patients import patient_of
 
 _json = msgspec.json.Encoder()
 
@@ -76,11 +77,13 @@ def _label(template: str, fields: dict) -> str:
 
 def timeline_row(envelope: Envelope) -> TimelineRow | None:
     """The timeline line of an event, or None when it is not about a patient."""
-    patient_id = patient_of_stream(envelope.stream)
+    patient_id = patient_of(envelope.stream)
     if patient_id is None:
         return None
-    fields = msgspec.structs.asdict(envelope.data)
     fr, en = LABELS.get(envelope.type, (envelope.type, envelope.type))
+    if "{" in fr or "{" in en:
+        fields = msgspec.structs.asdict(envelope.data)
+        fr, en = _label(fr, fields), _label(en, fields)
     return TimelineRow(
         event_id=envelope.event_id,
         cpts=envelope.cpts,
@@ -89,8 +92,8 @@ def timeline_row(envelope: Envelope) -> TimelineRow | None:
         type=envelope.type,
         occurred_at=envelope.occurred_at,
         recorded_at=envelope.recorded_at,
-        label_fr=_label(fr, fields),
-        label_en=_label(en, fields),
+        label_fr=fr,
+        label_en=en,
         data=_json.encode(envelope.data).decode(),
     )
 

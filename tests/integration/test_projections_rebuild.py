@@ -15,8 +15,20 @@ from tests.integration.test_projections_hf import cohort
 TABLES = {
     "timeline": ["timeline"],
     "care": ["proj_enrolments", "proj_tasks", "proj_escalations"],
-    "indicators": ["proj_case_state", "proj_indicator_cases"],
+    "indicators": ["proj_case_state", "proj_indicator_cases", "proj_indicator_totals"],
 }
+
+
+TOTALS_OF_CASES = """
+SELECT cpts, code, anchor_day, window_end, count(*) AS cases, sum(num) AS num, sum(den) AS den,
+       count(*) FILTER (WHERE status = 'met') AS met,
+       count(*) FILTER (WHERE status = 'excluded') AS excluded,
+       count(*) FILTER (WHERE status = 'ineligible') AS ineligible,
+       count(*) FILTER (WHERE status = 'not_met') AS not_met
+FROM proj_indicator_cases WHERE valid_to IS NULL
+GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"""
+TOTALS = """SELECT cpts, code, anchor_day, window_end, cases, num, den, met, excluded, ineligible,
+                   not_met FROM proj_indicator_totals ORDER BY 1, 2, 3, 4"""
 
 
 async def snapshot(pool) -> dict[str, list[tuple]]:  # type: ignore[no-untyped-def]
@@ -50,6 +62,9 @@ async def test_a_rebuilt_model_equals_the_live_one(settings):
         assert [r.view for r in results] == list(VIEWS)
         await h.settle()
         after_live = await snapshot(h.pool)
+
+        # the live totals are the live cases summed
+        assert await h.pool.fetch(TOTALS_OF_CASES) == await h.pool.fetch(TOTALS)
 
         # a quiet rebuild of the same events gives exactly the same tables
         await rebuild_views(settings, list(VIEWS), show_progress=False)

@@ -16,7 +16,8 @@ import msgspec
 from msgspec.structs import replace
 
 from contracts import pathway as ev
-from contracts.events import Envelope, patient_of_stream
+from contracts.events import Envelope
+from projections.domain.patients import patient_of
 from projections.domain.periods import local_day
 
 OPEN_STATUSES = ("requested", "accepted", "in-progress")
@@ -117,7 +118,7 @@ def evolve_enrolment(
 ) -> EnrolmentRow | None:
     e = envelope.data
     if isinstance(e, ev.PatientEnrolled):
-        patient_id = patient_of_stream(envelope.stream)
+        patient_id = patient_of(envelope.stream)
         if patient_id is None:
             return row
         return EnrolmentRow(
@@ -153,7 +154,7 @@ def evolve_enrolment(
 def evolve_task(row: TaskRow | None, envelope: Envelope) -> TaskRow | None:
     e = envelope.data
     if isinstance(e, ev.TaskScheduled):
-        patient_id = patient_of_stream(envelope.stream)
+        patient_id = patient_of(envelope.stream)
         if patient_id is None:
             return row
         return TaskRow(
@@ -207,7 +208,7 @@ def evolve_task(row: TaskRow | None, envelope: Envelope) -> TaskRow | None:
 
 def escalation_row(envelope: Envelope) -> EscalationRow | None:
     e = envelope.data
-    patient_id = patient_of_stream(envelope.stream)
+    patient_id = patient_of(envelope.stream)
     if not isinstance(e, ev.EscalationRaised) or patient_id is None:
         return None
     return EscalationRow(

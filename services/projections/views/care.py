@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 import asyncpg
 import msgspec
 
-from contracts.events import patient_of_stream
 from projections.domain.care import (
     EnrolmentRow,
     TaskRow,
@@ -17,6 +16,7 @@ from projections.domain.care import (
     evolve_task,
     task_key,
 )
+from projections.domain.patients import patient_of
 from projections.domain.pseudonyms import pseudonym
 from projections.versioned import VersionedTable
 from projections.views import Item
@@ -45,7 +45,7 @@ class CareView:
             if (key := enrolment_key(env)) is not None:
                 before = enrolments.current(key)
                 alias = ""
-                if before is None and (patient := patient_of_stream(env.stream)):
+                if before is None and (patient := patient_of(env.stream)):
                     alias = pseudonym(self.secret, env.cpts, patient)
                 after = evolve_enrolment(before, env, alias)
                 if after is not None and after is not before:

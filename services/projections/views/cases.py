@@ -5,6 +5,11 @@ msgpack) is loaded, the batch's events are folded in with ``cases.evolve``, and
 after each group of events committed together (same transaction) every outcome
 is judged again; an outcome that changed closes its live version and adds one
 (``proj_indicator_cases``), valid from the group's latest ``recorded_at``.
+
+``proj_indicator_totals`` keeps the live cases summed per (cpts, code, anchor day,
+window end), in the same transaction: the live versions a batch closes (returned by
+the closing UPDATE) are subtracted, the live versions it adds are added. The live
+indicator queries read it (``projections.queries``).
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ import asyncpg
 import msgspec
 from msgspec.structs import replace
 
-from contracts.events import patient_of_stream
 from projections.domain.cases import Catalog, Outcome, PatientCases, evolve, outcomes, relevant
+from projections.domain.patients import patient_of
 from projections.domain.periods import local_day
 from projections.domain.pseudonyms import pseudonym
 from projections.versioned import copy_rows
@@ -55,7 +60,7 @@ CASE_COLUMNS = [
 
 class CasesView:
     name = "indicators"
-    tables = ("proj_case_state", "proj_indicator_cases")
+    tables = ("proj_case_state", "proj_indicator_cases", "proj_indicator_totals")
 
     def __init__(self, secret: str, catalog: Catalog) -> None:
         self.secret, self.catalog = secret, catalog
@@ -65,7 +70,7 @@ class CasesView:
     ) -> None:
         by_patient: dict[uuid.UUID, list[Item]] = {}
         for item in items:
-            if relevant(item.envelope) and (p := patient_of_stream(item.envelope.stream)):
+            if relevant(item.envelope) and (p := patient_of(item.envelope.stream)):
                 by_patient.setdefault(p, []).append(item)
         if not by_patient:
             return
@@ -139,19 +144,23 @@ class CasesView:
         saved: list,
     ) -> None:
         cases = tables["proj_indicator_cases"]
+        totals = Totals()
         first: dict[tuple[uuid.UUID, str], dt.datetime] = {}
         for enrolment_id, code, vt in closing:  # the stored live version closes at the first change
             first.setdefault((enrolment_id, code), vt)
         closing = [(e, c, vt) for (e, c), vt in first.items()]
         if closing:
-            await conn.execute(
+            closed = await conn.fetch(
                 f"UPDATE {cases} AS t SET valid_to = u.vt "
                 "FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(e, c, vt) "
-                "WHERE t.enrolment_id = u.e AND t.code = u.c AND t.valid_to IS NULL",
+                "WHERE t.enrolment_id = u.e AND t.code = u.c AND t.valid_to IS NULL "
+                "RETURNING t.cpts, t.code, t.anchor_day, t.window_end, t.status, t.num, t.den",
                 [c[0] for c in closing],
                 [c[1] for c in closing],
                 [c[2] for c in closing],
             )
+            for r in closed:
+                totals.add(r[0], r[1], r[2], r[3], r[4], r[5], r[6], -1)
             # a transaction split over two batches: its first version lasted no time
             await conn.execute(
                 f"DELETE FROM {cases} AS t USING unnest($1::uuid[], $2::text[]) AS u(e, c) "
@@ -161,6 +170,10 @@ class CasesView:
             )
         records = _chain(records)
         await copy_rows(conn, cases, CASE_COLUMNS, records)
+        for rec in records:
+            if rec[-1] is None:  # live: cpts, code, anchor_day, window_end, status, num, den
+                totals.add(rec[0], rec[2], rec[6], rec[12], rec[7], rec[10], rec[11], 1)
+        await totals.write(conn, tables["proj_indicator_totals"])
         await conn.execute(
             f"INSERT INTO {tables['proj_case_state']} (patient_id, cpts, state) "
             "SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[]) "
@@ -169,6 +182,59 @@ class CasesView:
             [s[1] for s in saved],
             [s[2] for s in saved],
         )
+
+
+_STATUS_COLUMN = {"met": 3, "excluded": 4, "ineligible": 5, "not_met": 6}
+
+
+class Totals:
+    """Changes of the live totals: key -> [cases, num, den, met, excluded, ineligible, not_met]."""
+
+    def __init__(self) -> None:
+        self.delta: dict[tuple, list[int]] = {}
+
+    def add(
+        self, cpts: str, code: str, day: dt.date, window_end: int | None,
+        status: str, num: int, den: int, sign: int,
+    ) -> None:  # fmt: skip
+        d = self.delta.get((cpts, code, day, window_end))
+        if d is None:
+            d = self.delta[(cpts, code, day, window_end)] = [0] * 7
+        d[0] += sign
+        d[1] += sign * num
+        d[2] += sign * den
+        if (i := _STATUS_COLUMN.get(status)) is not None:
+            d[i] += sign
+
+    async def write(self, conn: asyncpg.Connection, table: str) -> None:
+        changed = [(k, d) for k, d in self.delta.items() if any(d)]
+        if not changed:
+            return
+        columns = [[k[i] for k, _ in changed] for i in range(4)]
+        columns += [[d[i] for _, d in changed] for i in range(7)]
+        await conn.execute(
+            f"""INSERT INTO {table} AS t (cpts, code, anchor_day, window_end, cases, num, den,
+                                          met, excluded, ineligible, not_met)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int[], $5::bigint[],
+                                     $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[],
+                                     $10::bigint[], $11::bigint[])
+                ON CONFLICT (cpts, code, anchor_day, window_end) DO UPDATE SET
+                    cases = t.cases + excluded.cases, num = t.num + excluded.num,
+                    den = t.den + excluded.den, met = t.met + excluded.met,
+                    excluded = t.excluded + excluded.excluded,
+                    ineligible = t.ineligible + excluded.ineligible,
+                    not_met = t.not_met + excluded.not_met""",
+            *columns,
+        )
+        shrunk = [k for k, d in changed if d[0] < 0]
+        if shrunk:
+            await conn.execute(
+                f"""DELETE FROM {table} AS t
+                    USING unnest($1::text[], $2::text[], $3::date[], $4::int[]) AS u(c, i, d, w)
+                    WHERE t.cpts = u.c AND t.code = u.i AND t.anchor_day = u.d
+                      AND t.window_end IS NOT DISTINCT FROM u.w AND t.cases = 0""",
+                *[[k[i] for k in shrunk] for i in range(4)],
+            )
 
 
 def _chain(records: list[tuple]) -> list[tuple]:
