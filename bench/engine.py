@@ -84,15 +84,15 @@ async def wait_for_timer_index(url: str, limit_seconds: float = 600) -> None:
     try:
         deadline = time.monotonic() + limit_seconds
         while time.monotonic() < deadline:
-            behind = await conn.fetchval(
-                """SELECT count(*) FROM events e WHERE e.type = 'TaskScheduled'
-                   AND (e.txid, e.position) > (SELECT txid, position FROM store_checkpoints
-                                               WHERE name = 'pathways-timers')"""
+            # EXISTS, not count(*): polling must not scan what the index has yet to read
+            caught_up = await conn.fetchval(
+                """SELECT NOT EXISTS (
+                       SELECT 1 FROM events e, store_checkpoints c
+                       WHERE c.name = 'pathways-timers' AND e.type = 'TaskScheduled'
+                         AND (e.txid, e.position) > (c.txid, c.position))
+                   AND EXISTS (SELECT 1 FROM store_checkpoints WHERE name = 'pathways-timers')"""
             )
-            indexed = await conn.fetchval(
-                "SELECT count(*) FROM store_checkpoints WHERE name = 'pathways-timers'"
-            )
-            if indexed and behind == 0:
+            if caught_up:
                 return
             await asyncio.sleep(0.05)
         raise RuntimeError("the timer index did not catch up")

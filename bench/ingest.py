@@ -3,7 +3,7 @@
 In one run, on one machine, against the same durable PostgreSQL (fsync on):
 1. the ceiling: a no-op POST on the same HTTP stack (same auth, same body decoding);
 2. durable single-fact ``POST /v1/facts`` with 32 concurrent clients (a lab result for a
-   new patient: one event); then heart-failure discharges, each of which enrols the
+   new patient: one event; how many were written by group commit is printed); then heart-failure discharges, each of which enrols the
    patient and schedules ~20 tasks (informative; ``bench engine`` measures that path);
 3. the floor: appends in batches of 500 through the event store against raw
    asyncpg ``executemany`` into an identical table.
@@ -22,7 +22,7 @@ import asyncpg
 import msgspec
 
 from bench.environment import bench_settings, service_process
-from bench.httpload import closed_loop
+from bench.httpload import Connection, closed_loop
 from contracts.events import Actor, NewEvent
 from contracts.facts import DischargeReported
 from contracts.identity import INS_TEST_OID, synthetic_ins
@@ -116,6 +116,15 @@ async def batched_appends(url: str, batches: int, size: int) -> tuple[float, flo
     return total / ours, total / raw
 
 
+async def _group_commit_stats(host: str, port: int, headers: dict[str, str]) -> dict[str, int]:
+    conn = Connection(host, port)
+    try:
+        _, body, _ = await conn.request("GET", "/bench/group-commit", b"", headers)
+        return msgspec.json.decode(body)
+    finally:
+        conn.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="parcours bench ingest", description=__doc__)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per HTTP phase")
@@ -138,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 closed_loop(host, port, path="/v1/facts", make_body=lambda n: lab_result_body(10**6 + n),
                             headers=headers, concurrency=args.concurrency, duration=args.duration)
             )  # fmt: skip
+            grouping = asyncio.run(_group_commit_stats(host, port, headers))
             enrolling = asyncio.run(
                 closed_loop(host, port, path="/v1/facts", make_body=lambda n: discharge_body(3 * 10**6 + n),
                             headers=headers, concurrency=args.concurrency, duration=args.duration)
@@ -149,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"no-op POST (ceiling)      {noop.summary()}")
     print(f"POST /v1/facts (durable)  {durable.summary()}")
     print(f"  ratio durable / no-op   {durable.rate / noop.rate:.2f}  (target >= 0.50)")
+    groups, grouped = grouping["groups"], grouping["grouped"]
+    print(
+        f"  group commit            {grouped} facts in {groups} groups "
+        f"({grouped / max(groups, 1):.1f} a group), {grouping['single']} alone"
+    )
     print(f"enrolling discharges      {enrolling.summary()}")
     print("  (each: the fact + ~20 task and enrolment events, relayed and indexed for timers)")
     print(f"batched append x{args.batch_size}     {ours:9.0f} events/s")

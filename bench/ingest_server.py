@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import uvicorn
-from litestar import Response, post
+from litestar import Response, get, post
+from litestar.datastructures import State
 from litestar.params import Body
 
 from parcours.auth import requires
@@ -21,10 +22,17 @@ async def noop(data: Annotated[FactBody, Body()]) -> Response[dict]:  # type: ig
     return Response({"event_id": None}, status_code=201)
 
 
+@get("/bench/group-commit", sync_to_thread=False)
+def group_commit_stats(state: State) -> dict:
+    """How ``POST /v1/facts`` wrote its facts: groups, facts in groups, single path."""
+    gc = state.resources.extra["group_commit"]
+    return {"groups": gc.groups, "grouped": gc.grouped, "single": gc.single}
+
+
 def main() -> None:
     settings = Settings.from_env()
     configure_logging("json", "warning")
-    app = create_app(settings, extra_routes=[noop])
+    app = create_app(settings, extra_routes=[noop, group_commit_stats])
     uvicorn.run(
         app,
         host=settings.host,

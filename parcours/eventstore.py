@@ -160,6 +160,8 @@ class _WireEnvelope(msgspec.Struct, frozen=True, kw_only=True):
     position: int
 
 
+# ``txid`` is read as a bigint under its own name: an ORDER BY must name ``events.txid``
+# (the column, in the index ``events_txid_position``), not the output (a sort of every row).
 _COLUMNS = (
     "position, txid::text::bigint AS txid, event_id, stream, version, type, cpts, occurred_at, "
     "recorded_at, correlation_id, causation_id, actor_id, actor_role, schema_version, data::text AS data"
@@ -379,7 +381,7 @@ class EventStore:
             stream,
             after_version,
         )
-        return [StoredEvent(**dict(r)) for r in rows]
+        return [StoredEvent(*r) for r in rows]  # _COLUMNS are in the Struct's field order
 
     async def read_all(
         self, after: Checkpoint = Checkpoint(), limit: int = 1000, *, types: Sequence[str] = ()
@@ -394,18 +396,18 @@ class EventStore:
                 WHERE (txid, position) > ($1::text::xid8, $2)
                   AND txid < pg_snapshot_xmin(pg_current_snapshot())
                   {type_filter}
-                ORDER BY txid, position
+                ORDER BY events.txid, events.position
                 LIMIT $3""",
             *args,
         )
-        return [StoredEvent(**dict(r)) for r in rows]
+        return [StoredEvent(*r) for r in rows]  # _COLUMNS are in the Struct's field order
 
     async def head(self) -> Checkpoint:
         """The checkpoint of the last event visible to readers now."""
         row = await self._db.fetchrow(
             """SELECT txid::text::bigint AS txid, position FROM events
                WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
-               ORDER BY txid DESC, position DESC LIMIT 1"""
+               ORDER BY events.txid DESC, events.position DESC LIMIT 1"""
         )
         return Checkpoint(row["txid"], row["position"]) if row else Checkpoint()
 

@@ -42,14 +42,12 @@ async def post_fact(
 ) -> Response[FactAccepted]:
     resources: Resources = state.resources
     now = await resources.clock.now()
-    decide = resources.extra.get("decide")
-    kwargs = {"decide": decide} if decide else {}
-    accepted = await record_fact(
-        resources.pool,
-        request.user,
-        data,
-        correlation_id(request.scope.get("state", {})),
-        now,
-        **kwargs,
-    )
+    correlation = correlation_id(request.scope.get("state", {}))
+    group_commit = resources.extra.get("group_commit")
+    if group_commit is not None:
+        accepted = await group_commit.record(request.user, data, correlation, now)
+    else:
+        decide = resources.extra.get("decide")
+        kwargs = {"decide": decide} if decide else {}
+        accepted = await record_fact(resources.pool, request.user, data, correlation, now, **kwargs)
     return Response(accepted, status_code=200 if accepted.duplicate else 201)

@@ -20,6 +20,7 @@ from pathways.api_patient_identity import read_identity
 from pathways.api_tasks import task_command
 from pathways.decider import PathwayDecider
 from pathways.domain import ProtocolCatalog
+from pathways.group_commit import GroupCommit
 from pathways.relay import Relay
 from pathways.scheduler import Scheduler
 
@@ -58,7 +59,9 @@ def create_app(
     async def on_ready(resources: Resources) -> None:
         resources.extra["decider"] = decider
         resources.extra["decide"] = decider.consequences
-        resources.extra["scheduler"] = Scheduler(resources.pool, decider, resources.clock)
+        scheduler = Scheduler(resources.pool, decider, resources.clock)
+        resources.extra["scheduler"] = scheduler
+        resources.extra["group_commit"] = GroupCommit(resources.pool, decider, scheduler.states)
 
     workers = []
     if with_relay:

@@ -18,6 +18,9 @@ The work is done in bulk: a fixed number of round trips whatever the size.
    concurrent writer moved it) is recorded again item by item through the
    single-fact path, which decides again on the newer state.
 
+Steps 2 to 6 are ``record_items`` (items already decoded): the batch endpoint and the
+group commit of ``POST /v1/facts`` (``pathways.group_commit``) both record through it.
+
 Atomicity is per patient stream, not per batch: a failure half-way leaves the
 chunks already committed; sending the batch again with the same ``event_id``
 values then answers 200 for those and records the rest.
@@ -268,8 +271,12 @@ class Patient:
     state: PatientState | None = None  # after its items were decided
 
 
-_KNOWN = """SELECT ins, patient_id, commune, traits::text AS traits FROM patient_identities
-WHERE cpts = $1 AND ins = ANY($2::text[])"""
+# One primary-key lookup per INS, whatever the statistics say (on a table that grew fast
+# since its last ANALYZE, ``ins = ANY($2)`` was planned as a scan of the whole CPTS;
+# OFFSET 0 keeps the planner from flattening the lookup back into that).
+_KNOWN = """SELECT p.ins, p.patient_id, p.commune, p.traits::text AS traits
+FROM unnest($2::text[]) AS k(ins),
+     LATERAL (SELECT * FROM patient_identities i WHERE i.cpts = $1 AND i.ins = k.ins OFFSET 0) AS p"""
 
 _NEW = """INSERT INTO patient_identities (cpts, ins, ins_oid, patient_id, traits, commune)
 SELECT $1, n.ins, n.oid, n.patient_id, n.traits::jsonb, n.commune
@@ -324,7 +331,7 @@ async def resolve_identities(
     known(await conn.fetch(_KNOWN, cpts, list(by_ins)))
     new = [ins for ins in by_ins if ins not in patients]
     if new:
-        ids = {ins: uuid.uuid4() for ins in new}
+        ids = {ins: new_uuid4() for ins in new}
         traits = {ins: _traits_of(by_ins[ins]) for ins in new}
         won = await conn.fetch(
             _NEW,
@@ -368,12 +375,39 @@ async def record_batch(
     decider: PathwayDecider,
     states: StateCache | None = None,
 ) -> BatchAnswer:
-    """Record the items; ``states`` (the scheduler's cache) receives every patient's state
-    as written, so the scheduler need not read and fold these streams again."""
+    """Decode the items and record the valid ones (``record_items``)."""
     items, results = decode_items(raws, principal, correlation_id, now)
-    cpts = principal.cpts
+    await record_items(pool, principal.cpts, items, results, now, decider, states)
+    ordered = [results[i] for i in sorted(results)]
+    return BatchAnswer(
+        items=len(raws),
+        created=sum(r.status == 201 for r in ordered),
+        duplicates=sum(r.status == 200 for r in ordered),
+        failed=sum(r.status >= 400 for r in ordered),
+        results=ordered,
+    )
+
+
+async def record_items(
+    pool: asyncpg.Pool,
+    cpts: str,
+    items: Sequence[Item],
+    results: dict[int, ItemResult],
+    now: dt.datetime,
+    decider: PathwayDecider,
+    states: StateCache | None = None,
+) -> dict[int, int]:
+    """Record decoded items of one CPTS in bulk (steps 2 to 6); every item gets its answer
+    in ``results``. Returned: for each item recorded (201), the stream version after its
+    fact and its consequences. ``states`` (the scheduler's cache) receives every
+    patient's state as written, so the scheduler need not read and fold these streams
+    again. Used by ``POST /v1/facts:batch`` and by the group commit of ``POST /v1/facts``.
+    """
+    versions: dict[int, int] = {}
+    if not items:
+        return versions
     async with pool.acquire() as conn:
-        patients = await resolve_identities(conn, cpts, items) if items else {}
+        patients = await resolve_identities(conn, cpts, items)
         stream_of = {p.ins: patient_stream(p.patient_id) for p in patients.values()}
         repeated = await _answer_resent(conn, items, stream_of, results)
         todo = [p for p in patients.values() if any(it.index not in results for it in p.items)]
@@ -392,14 +426,16 @@ async def record_batch(
                 if states is not None and patient.state is not None:
                     states.put(req.stream, answer.version, patient.state)
                 for p in pending:
-                    results[p.item.index] = ItemResult(
-                        index=p.item.index,
+                    index = p.item.index
+                    results[index] = ItemResult(
+                        index=index,
                         status=201,
                         event_id=p.item.fact.event_id,
                         position=answer.positions[p.offset],
                         stream=req.stream,
                         consequences=p.consequences,
                     )
+                    versions[index] = req.expected_version + p.offset + 1 + p.consequences
             else:
                 retry.append(patient)
 
@@ -407,10 +443,13 @@ async def record_batch(
     with gc_paused():
         await _decide_and_write(todo, histories, stream_of, ctx, results, write)
 
-    async with pool.acquire() as conn:
-        for patient in retry:
-            await _record_one_by_one(conn, cpts, patient, now, decider, results)
-        await _update_traits(conn, cpts, patients, results)
+    if retry:
+        async with pool.acquire() as conn:
+            for patient in retry:
+                await _record_one_by_one(conn, cpts, patient, now, decider, results, versions)
+    if traits := _new_traits(patients, results):
+        async with pool.acquire() as conn:
+            await conn.execute(_TRAITS, cpts, *_columns(traits, 3))
     for index, first in repeated.items():  # an event id repeated inside the batch
         r = results[first]
         results[index] = (
@@ -418,15 +457,7 @@ async def record_batch(
             if r.status in (200, 201)
             else msgspec.structs.replace(r, index=index)
         )
-
-    ordered = [results[i] for i in sorted(results)]
-    return BatchAnswer(
-        items=len(raws),
-        created=sum(r.status == 201 for r in ordered),
-        duplicates=sum(r.status == 200 for r in ordered),
-        failed=sum(r.status >= 400 for r in ordered),
-        results=ordered,
-    )
+    return versions
 
 
 Chunk = list[tuple[Patient, AppendRequest, list[_Pending]]]
@@ -608,6 +639,7 @@ async def _record_one_by_one(
     now: dt.datetime,
     decider: PathwayDecider,
     results: dict[int, ItemResult],
+    versions: dict[int, int],
 ) -> None:
     """A stream that conflicted: its items through the single-fact path, in order."""
     for it in patient.items:
@@ -636,6 +668,8 @@ async def _record_one_by_one(
                 problem=problem(409, "Conflict", str(exc)),
             )
             continue
+        if not accepted.duplicate:
+            versions[it.index] = accepted.version
         results[it.index] = ItemResult(
             index=it.index,
             status=200 if accepted.duplicate else 201,
@@ -646,13 +680,11 @@ async def _record_one_by_one(
         )
 
 
-async def _update_traits(
-    conn: asyncpg.Connection,
-    cpts: str,
-    patients: dict[str, Patient],
-    results: dict[int, ItemResult],
-) -> None:
-    """Known patients whose new facts bring identity traits the table lacks."""
+def _new_traits(
+    patients: dict[str, Patient], results: dict[int, ItemResult]
+) -> list[tuple[str, str, str | None]]:
+    """Known patients whose new facts bring identity traits the table lacks: (INS, traits
+    as JSON, commune) for ``_TRAITS``."""
     rows: list[tuple[str, str, str | None]] = []
     for p in patients.values():
         if not p.known:
@@ -663,7 +695,8 @@ async def _update_traits(
         fresh = _traits_of(written)
         if fresh.items() - p.stored_traits.items():
             rows.append((p.ins, _json.encode(fresh).decode(), _commune_of(written)))
-    if rows:
-        await conn.execute(
-            _TRAITS, cpts, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
-        )
+    return rows
+
+
+def _columns(rows: Sequence[tuple], width: int) -> list[list]:
+    return [[r[i] for r in rows] for i in range(width)]

@@ -9,7 +9,6 @@ fact or command that led to them.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Sequence
 
 import asyncpg
@@ -18,6 +17,7 @@ from contracts.base import EventPayload
 from contracts.events import Actor, NewEvent, payload_decoder
 from parcours.eventstore import EventStore, StoredEvent, VersionConflictError
 from pathways.domain import DecideContext, PatientState, ProtocolCatalog, RecordFact, decide, fold
+from pathways.fastids import new_uuid4
 from pathways.ingest import PatientHistory
 
 SYSTEM = Actor(id="parcours-pathways", role="service")
@@ -38,7 +38,7 @@ def wrap(
 ) -> list[NewEvent]:
     return [
         NewEvent(
-            event_id=uuid.uuid4(),
+            event_id=new_uuid4(),
             data=p,
             occurred_at=occurred_at,
             correlation_id=correlation_id,
@@ -57,7 +57,7 @@ class PathwayDecider:
         self.catalog = catalog
 
     def context(self, now: dt.datetime) -> DecideContext:
-        return DecideContext(now=now, new_id=uuid.uuid4, catalog=self.catalog)
+        return DecideContext(now=now, new_id=new_uuid4, catalog=self.catalog)
 
     def consequences(
         self, history: PatientHistory, fact: NewEvent, now: dt.datetime

@@ -34,6 +34,7 @@ from parcours.eventstore import (
     VersionConflictError,
 )
 from pathways.fact_checks import fact_problem
+from pathways.fastids import new_uuid4
 from pathways.identity import check_identity, traits_json
 
 
@@ -91,7 +92,7 @@ async def load_patient(
     rows = await conn.fetch(_LOAD, cpts, identity.ins.upper())
     if not rows:
         return PatientHistory(
-            patient_id=uuid.uuid4(), known=False, zone=identity.commune, traits="{}", events=[]
+            patient_id=new_uuid4(), known=False, zone=identity.commune, traits="{}", events=[]
         )
     first = rows[0]
     events = [
@@ -122,6 +123,27 @@ async def _update_traits(
         )
 
 
+def checked_fact(
+    principal: Principal, body: msgspec.Struct, correlation_id: str, now: dt.datetime
+) -> tuple[PatientIdentity, NewEvent]:
+    """The patient and the fact to append, once the body passed the checks (else a 422)."""
+    identity: PatientIdentity = body.patient  # type: ignore[attr-defined]
+    check_identity(identity)
+    payload = payload_of(body)
+    if (problem := fact_problem(payload, now)) is not None:
+        raise problem
+    fact = NewEvent(
+        event_id=body.event_id or new_uuid4(),  # type: ignore[attr-defined]
+        data=payload,
+        occurred_at=occurred_at(payload),
+        correlation_id=correlation_id,
+        causation_id=None,
+        actor=Actor(id=principal.sub, role=principal.actor_role),
+        cpts=principal.cpts,
+    )
+    return identity, fact
+
+
 async def record_fact(
     pool: asyncpg.Pool,
     principal: Principal,
@@ -130,20 +152,7 @@ async def record_fact(
     now: dt.datetime,
     decide: Decide = no_consequences,
 ) -> FactAccepted:
-    identity: PatientIdentity = body.patient  # type: ignore[attr-defined]
-    check_identity(identity)
-    payload = payload_of(body)
-    if (problem := fact_problem(payload, now)) is not None:
-        raise problem
-    fact = NewEvent(
-        event_id=body.event_id or uuid.uuid4(),  # type: ignore[attr-defined]
-        data=payload,
-        occurred_at=occurred_at(payload),
-        correlation_id=correlation_id,
-        causation_id=None,
-        actor=Actor(id=principal.sub, role=principal.actor_role),
-        cpts=principal.cpts,
-    )
+    identity, fact = checked_fact(principal, body, correlation_id, now)
     async with pool.acquire() as conn:
         return await append_fact(conn, principal.cpts, identity, fact, now, decide)
 

@@ -76,7 +76,9 @@ async def test_nothing_acknowledged_is_lost_through_crashes_and_outages(system: 
         stop.set()
         await load
 
-    print(f"acknowledged {len(ledger.acknowledged)}, statuses {ledger.statuses}, no answer {ledger.errors}")
+    print(
+        f"acknowledged {len(ledger.acknowledged)}, statuses {ledger.statuses}, no answer {ledger.errors}"
+    )
     assert ledger.acknowledged, "the load acknowledged nothing"
     assert not ledger.slow, f"answers took > 2 s: {ledger.slow[:5]}"
     assert set(ledger.statuses) <= {200, 201, 503}, ledger.statuses
@@ -100,12 +102,16 @@ async def test_nothing_acknowledged_is_lost_through_crashes_and_outages(system: 
         try:
             await eventually(projected, timeout=60)
         except AssertionError:
-            events = await conn.fetchval("SELECT count(*) FROM events WHERE stream LIKE 'patient-%'")
+            events = await conn.fetchval(
+                "SELECT count(*) FROM events WHERE stream LIKE 'patient-%'"
+            )
             rows = await conn.fetchval("SELECT count(*) FROM timeline")
             checkpoints = await conn.fetch("SELECT * FROM consumer_checkpoints")
             relay = await conn.fetch("SELECT * FROM store_checkpoints")
             tail = "\n".join(system.log_text().splitlines()[-40:])
-            raise AssertionError(f"{events} events, {rows} projected; {checkpoints}; {relay}\n{tail}") from None
+            raise AssertionError(
+                f"{events} events, {rows} projected; {checkpoints}; {relay}\n{tail}"
+            ) from None
         missing = await conn.fetchval(
             "SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM timeline t WHERE t.event_id = e.event_id)"
         )

@@ -10,6 +10,7 @@ indicators see the whole plan, and a stop fact cancels what is left.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -26,14 +27,19 @@ class Planned(NamedTuple):
     due: datetime
 
 
+# Pure functions of immutable values, called tens of times per enrolment with few distinct
+# arguments (time zone conversions are the costly part of planning): cached.
+@lru_cache(maxsize=16384)
 def local_date(at: datetime) -> date:
     return at.astimezone(LOCAL_TZ).date()
 
 
+@lru_cache(maxsize=4096)
 def day_start(d: date) -> datetime:
     return datetime.combine(d, time(0, 0), LOCAL_TZ).astimezone(UTC)
 
 
+@lru_cache(maxsize=4096)
 def day_end(d: date) -> datetime:
     return datetime.combine(d, time(23, 59, 59), LOCAL_TZ).astimezone(UTC)
 

@@ -161,11 +161,13 @@ def evolve(state: PatientState, event: EventPayload, event_id: UUID | None = Non
                 urgent=event.urgent,
                 reason=event.reason,
             )
-            state = replace(state, tasks={**state.tasks, t.task_id: t})
+            tasks = {**state.tasks, t.task_id: t}
             e = state.enrolments.get(event.enrolment_id)
             if e is None:
-                return state
-            return _enrolment(state, e.enrolment_id, task_ids=(*e.task_ids, t.task_id))
+                return replace(state, tasks=tasks)
+            e = replace(e, task_ids=(*e.task_ids, t.task_id))
+            # one copy of the state for the task and its enrolment (the hottest event)
+            return replace(state, tasks=tasks, enrolments={**state.enrolments, e.enrolment_id: e})
         case ev.TaskAccepted():
             return _task(state, event.task_id, status="accepted", assignee=event.by)
         case ev.TaskStarted():

@@ -16,7 +16,8 @@ longer open, or of an enrolment already closed, decides nothing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
+from functools import lru_cache
 from typing import Literal
 from uuid import UUID
 
@@ -42,8 +43,13 @@ class Timer(msgspec.Struct, frozen=True, kw_only=True):
         return f"{self.kind}:{self.task_id or self.enrolment_id}:{self.fire_at.isoformat()}"
 
 
+@lru_cache(maxsize=4096)
+def _reminder_on(day: date) -> datetime:
+    return datetime.combine(day, REMINDER_TIME, LOCAL_TZ).astimezone(UTC)
+
+
 def reminder_at(earliest: datetime, due: datetime) -> datetime | None:
-    at = datetime.combine(local_date(due), REMINDER_TIME, LOCAL_TZ).astimezone(UTC)
+    at = _reminder_on(local_date(due))
     return at if earliest <= at < due else None
 
 
