@@ -28,7 +28,7 @@ import uuid
 import asyncpg
 import msgspec
 
-from bench.environment import bench_settings, service_process
+from bench.environment import bench_settings, relay_process, service_process
 from bench.httpload import Connection
 from contracts.identity import INS_TEST_OID, synthetic_ins
 from parcours.auth import mint
@@ -140,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         durable=True, clock="virtual", clock_start=T0 - dt.timedelta(hours=1)
     ) as settings:
         port, host = settings.pathways_port, settings.host
-        with service_process(settings, "parcours.cli", port, "serve", "pathways"):
+        with (
+            relay_process(settings),
+            service_process(settings, "parcours.cli", port, "serve", "pathways"),
+        ):
             facts_token = mint(settings, sub="BENCH-DPI", role="discharge-system", cpts="demo")
             admin = mint(settings, sub="BENCH-ADMIN", role="admin", cpts="demo")
             start = time.perf_counter()

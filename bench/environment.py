@@ -47,6 +47,8 @@ def bench_settings(*, durable: bool = True, **overrides: object) -> Iterator[Set
             "pathways_port": free_port(),
             "notifications_port": free_port(),
             "projections_port": free_port(),
+            "relay_port": free_port(),
+            "relay_in_process": False,  # the relay runs as its own process, as in `make run`
         }
         values.update(overrides)
         yield Settings.from_env({}, **values)
@@ -79,3 +81,13 @@ def service_process(settings: Settings, module: str, port: int, *args: str) -> I
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextlib.contextmanager
+def relay_process(settings: Settings) -> Iterator[None]:
+    """The relay as its own process (``parcours serve relay``), when the settings say so."""
+    if settings.relay_in_process:
+        yield
+        return
+    with service_process(settings, "parcours.cli", settings.relay_port, "serve", "relay"):
+        yield

@@ -21,7 +21,7 @@ import uuid
 import asyncpg
 import msgspec
 
-from bench.environment import bench_settings, service_process
+from bench.environment import bench_settings, relay_process, service_process
 from bench.httpload import Connection, closed_loop
 from contracts.events import Actor, NewEvent
 from contracts.facts import DischargeReported
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         token = mint(settings, sub="BENCH-DPI", role="discharge-system", cpts="demo")
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         port = settings.pathways_port
-        with service_process(settings, "bench.ingest_server", port):
+        with relay_process(settings), service_process(settings, "bench.ingest_server", port):
             host = settings.host
             noop = asyncio.run(
                 closed_loop(host, port, path="/bench/noop", make_body=discharge_body,

@@ -28,7 +28,7 @@ import asyncpg
 import httpx
 import msgspec
 
-from bench.environment import bench_settings, service_process
+from bench.environment import bench_settings, relay_process, service_process
 from bench.httpload import ConnectionPool, open_loop
 from parcours.auth import mint
 from parcours.settings import Settings
@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         env_ports = {"pathways": settings.pathways_port, "notifications": settings.notifications_port,
                      "projections": settings.projections_port}  # fmt: skip
         with (
+            relay_process(settings),
             service_process(
                 settings, "parcours.cli", env_ports["pathways"], "serve", "pathways"
             ) as base,

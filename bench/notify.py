@@ -30,7 +30,7 @@ import uuid
 import asyncpg
 import msgspec
 
-from bench.environment import bench_settings, service_process
+from bench.environment import bench_settings, relay_process, service_process
 from bench.httpload import Connection, open_loop
 from contracts import pathway as ev
 from contracts.events import Actor, NewEvent, patient_stream
@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with bench_settings(durable=True) as settings:
         with (
+            relay_process(settings),
             service_process(settings, "parcours.cli", settings.pathways_port, "serve", "pathways") as base,
             service_process(settings, "parcours.cli", settings.notifications_port, "serve", "notifications"),
         ):  # fmt: skip

@@ -42,6 +42,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from pathways.app import create_app
 
         app, port = create_app(settings), settings.pathways_port
+    elif args.service == "relay":
+        from pathways.app import create_relay_app
+
+        app, port = create_relay_app(settings), settings.relay_port
     elif args.service == "notifications":
         from notifications.app import create_app
 
@@ -120,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("serve", help="run one service")
-    p.add_argument("service", choices=["pathways", "notifications", "projections"])
+    p.add_argument("service", choices=["pathways", "relay", "notifications", "projections"])
     p.add_argument("--port", type=int, default=None)
     p.set_defaults(func=cmd_serve)
 

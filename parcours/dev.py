@@ -21,7 +21,7 @@ from pathlib import Path
 
 from parcours.settings import Settings
 
-SERVICES = ("pathways", "notifications", "projections")
+SERVICES = ("relay", "pathways", "notifications", "projections")
 
 
 async def _prepare(settings: Settings) -> None:
@@ -88,6 +88,7 @@ def run_dev(args: argparse.Namespace) -> int:
             env["PARCOURS_NATS_URL"] = nats.url
             print(f"NATS (embedded)        {nats.url}")
         env.setdefault("PARCOURS_LOG_FORMAT", "console")
+        env.setdefault("PARCOURS_RELAY_IN_PROCESS", "false")  # the relay runs as its own process
         env.setdefault("PARCOURS_ENVIRONMENT", "development")
         if not args.wall_clock:
             env.setdefault("PARCOURS_CLOCK", "virtual")
@@ -127,7 +128,7 @@ def run_dev(args: argparse.Namespace) -> int:
                     p.kill()
 
 
-_DEFAULT_PORTS = {"pathways": 8000, "notifications": 8001, "projections": 8002}
+_DEFAULT_PORTS = {"pathways": 8000, "notifications": 8001, "projections": 8002, "relay": 8003}
 
 
 def _preferred_port(service: str, fallback) -> int:  # type: ignore[no-untyped-def]
@@ -152,6 +153,7 @@ Parcours is running (Ctrl-C stops everything; data stays in .parcours/).
   pathways       http://{host}:{p}          OpenAPI: http://{host}:{p}/schema
   notifications  http://{host}:{ports["notifications"]}          OpenAPI: http://{host}:{ports["notifications"]}/schema
   projections    http://{host}:{ports["projections"]}          OpenAPI: http://{host}:{ports["projections"]}/schema
+  relay          http://{host}:{ports["relay"]}/health/ready   (committed events to NATS)
 
 Post a discharge (token for the discharge system of CPTS "demo"):
 

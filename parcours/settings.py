@@ -34,6 +34,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pathways_port: int = 8000
     notifications_port: int = 8001
     projections_port: int = 8002
+    relay_port: int = 8003
+    # the relay in the pathways process, or in its own (`parcours serve relay`), where the
+    # API's event loop never waits behind it
+    relay_in_process: bool = True
     max_body_bytes: int = 1024 * 1024
     batch_max_bytes: int = 64 * 1024 * 1024
     db_pool_size: int = 20

@@ -46,6 +46,7 @@ async def run_router(resources: Resources, stop: asyncio.Event) -> None:
         handler=make_handler(resources.subjects, settings.notification_default_zone),
         filter_subject=f"{settings.nats_prefix}.*.events.task",
         on_commit=publisher.wake.set,
+        ack_all=True,  # one ack per batch: it restarts from its PostgreSQL checkpoint anyway
     )
     resources.extra["router"] = consumer
     await consumer.run(stop)

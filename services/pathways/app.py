@@ -47,10 +47,21 @@ async def run_scheduler(resources: Resources, stop: asyncio.Event) -> None:
     await resources.extra["scheduler"].run(stop)
 
 
+def create_relay_app(settings: Settings) -> Litestar:
+    """The relay alone (``parcours serve relay``): health endpoints and the relay loop."""
+    return build_app(
+        settings,
+        name="relay",
+        title="Parcours relay: committed events to NATS",
+        route_handlers=[],
+        workers=[run_relay],
+    )
+
+
 def create_app(
     settings: Settings,
     *,
-    with_relay: bool = True,
+    with_relay: bool | None = None,
     with_scheduler: bool = True,
     extra_routes: Sequence[Any] = (),
 ) -> Litestar:
@@ -64,7 +75,7 @@ def create_app(
         resources.extra["group_commit"] = GroupCommit(resources.pool, decider, scheduler.states)
 
     workers = []
-    if with_relay:
+    if settings.relay_in_process if with_relay is None else with_relay:
         workers.append(run_relay)
     if with_scheduler:
         workers.append(run_scheduler)

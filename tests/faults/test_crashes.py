@@ -1,6 +1,6 @@
 """Crashes and outages under a steady load of posted facts.
 
-For each fault — kill -9 of each service, NATS stopped, PostgreSQL stopped —
+For each fault — kill -9 of each service and of the relay, NATS stopped, PostgreSQL stopped —
 every acknowledged fact is in the event store exactly once, every event reaches
 the projections exactly once, and ingestion answers 503 (not a hang, not a 500)
 while PostgreSQL is down. ``PARCOURS_FAULTS=long`` (``make test-faults``) holds
@@ -49,7 +49,7 @@ async def test_nothing_acknowledged_is_lost_through_crashes_and_outages(system: 
     )
     try:
         await asyncio.sleep(1.5)
-        for service in ("pathways", "projections", "notifications"):
+        for service in ("pathways", "relay", "projections", "notifications"):
             ledger.phase = f"kill {service}"
             system.kill(service)  # kill -9
             await asyncio.sleep(OUTAGE / 2)

@@ -1,4 +1,4 @@
-"""The three services as real processes (``parcours serve …``), with their logs in files,
+"""The services and the relay as real processes (``parcours serve …``), with their logs in files,
 on private PostgreSQL and NATS servers that a test may stop, kill and restart."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from parcours.migrations import apply
 from parcours.settings import Settings
 from tests.conftest import _run
 
-SERVICES = ("pathways", "notifications", "projections")
+SERVICES = ("relay", "pathways", "notifications", "projections")
 
 
 class System:
@@ -33,6 +33,7 @@ class System:
             "pathways": settings.pathways_port,
             "notifications": settings.notifications_port,
             "projections": settings.projections_port,
+            "relay": settings.relay_port,
         }
 
     def url(self, service: str) -> str:
@@ -109,6 +110,8 @@ def system_factory(pg_factory, nats_factory, tmp_path: Path) -> Iterator[Any]:
             "pathways_port": free_port(),
             "notifications_port": free_port(),
             "projections_port": free_port(),
+            "relay_port": free_port(),
+            "relay_in_process": False,  # as `make run` does: the relay is a process of its own
         }
         values.update(overrides)
         logs = tmp_path / f"logs-{len(started)}"
