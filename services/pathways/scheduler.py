@@ -374,20 +374,24 @@ class Scheduler:
                 ]  # as ``decider.wrap``
         return out, state
 
-    async def run_once(self) -> int:
-        await self.index.catch_up()
+    async def run_once(self, chunk: int = 1000) -> int:
+        """Index what is new and fire what is due, ``chunk`` timers per transaction.
+
+        In the API process the background loop uses small chunks: deciding is CPU
+        work between two awaits, and a small chunk lets requests run in between."""
+        await self.index.catch_up(batch=chunk * 5)
         now = await self.clock.now()
         fired = 0
-        while taken := await self.fire_due(now):
+        while taken := await self.fire_due(now, limit=chunk):
             fired += taken
-            await self.index.catch_up()
+            await self.index.catch_up(batch=chunk * 5)
         return fired
 
-    async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
+    async def run(self, stop: asyncio.Event, interval: float = 1.0, chunk: int = 200) -> None:
         """The background loop (wall clock, or virtual time moved elsewhere)."""
         while not stop.is_set():
             try:
-                await self.run_once()
+                await self.run_once(chunk)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("scheduler retrying", error=str(exc))
             with suppress(TimeoutError):
