@@ -41,7 +41,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 1024 * 1024
     batch_max_bytes: int = 64 * 1024 * 1024
     db_pool_size: int = 20
-    max_in_flight: int = 512  # requests in flight per process before shedding with 503
+    max_in_flight: int = 128  # requests in flight per process before shedding with 503
     notification_retention_days: int = 30
     notification_default_zone: str = (
         "sector"  # pool zone of tasks without one (per CPTS: PUT /v1/directory/sector)
