@@ -75,7 +75,10 @@ def run_dev(args: argparse.Namespace) -> int:
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    # Ctrl-C and SIGTERM both stop everything; SIGINT is set explicitly because a process
+    # started in the background by a non-interactive shell inherits it ignored
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     env = dict(os.environ)
     with ExitStack() as stack:
         if "PARCOURS_DATABASE_URL" not in env:
