@@ -15,6 +15,7 @@ from parcours.eventstore import EventStore
 from parcours.settings import Settings
 from pathways.app import create_app
 from pathways.decider import state_of
+from tests.integration.clock import iso, on_virtual_clock
 from tests.integration.conftest import bearer, serving
 
 DISCHARGE = dt.datetime(2026, 3, 9, 15, tzinfo=dt.UTC)
@@ -22,13 +23,7 @@ DISCHARGE = dt.datetime(2026, 3, 9, 15, tzinfo=dt.UTC)
 
 @pytest.fixture(scope="module")
 def virtual(settings: Settings) -> Settings:
-    return msgspec.structs.replace(
-        settings, clock="virtual", clock_start=dt.datetime(2026, 3, 9, 12, tzinfo=dt.UTC)
-    )
-
-
-def iso(t: dt.datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
+    return on_virtual_clock(settings, dt.datetime(2026, 3, 9, 12, tzinfo=dt.UTC))
 
 
 def discharge(n: int, **extra: object) -> dict:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-import msgspec
 import pytest
 
 from parcours.settings import Settings
 from pathways.app import create_app
+from tests.integration.clock import iso, on_virtual_clock
 from tests.integration.conftest import bearer, serving
 
 DISCHARGE = dt.datetime(2026, 3, 9, 15, tzinfo=dt.UTC)  # a Monday, 16:00 in Paris
@@ -21,13 +21,7 @@ PATIENT = {"ins": "295109912611193", "oid": "1.2.250.1.213.1.4.10", "commune": "
 
 @pytest.fixture(scope="module")
 def virtual(settings: Settings) -> Settings:
-    return msgspec.structs.replace(
-        settings, clock="virtual", clock_start=dt.datetime(2026, 3, 9, 12, tzinfo=dt.UTC)
-    )
-
-
-def iso(t: dt.datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
+    return on_virtual_clock(settings, dt.datetime(2026, 3, 9, 12, tzinfo=dt.UTC))
 
 
 async def test_heart_failure_pathway_from_discharge_to_day_90(virtual: Settings, token) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from parcours.settings import Settings
 from pathways.app import create_app
+from tests.integration.clock import iso, on_virtual_clock
 from tests.integration.conftest import bearer, serving
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -25,13 +26,7 @@ PAUSED_DAYS = 10  # readmitted on D+10, discharged home on D+20 at the same loca
 
 @pytest.fixture(scope="module")
 def virtual(settings: Settings) -> Settings:
-    return msgspec.structs.replace(
-        settings, clock="virtual", clock_start=dt.datetime(2026, 3, 9, 12, tzinfo=dt.UTC)
-    )
-
-
-def iso(t: dt.datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
+    return on_virtual_clock(settings, dt.datetime(2026, 3, 9, 12, tzinfo=dt.UTC))
 
 
 def at(day: int, hour: int = 10) -> dt.datetime:

@@ -17,6 +17,7 @@ from parcours.cli import main as parcours
 from parcours.settings import Settings
 from pathways.app import PROTOCOLS_DIR, create_app
 from pathways.domain import ProtocolError
+from tests.integration.clock import iso
 from tests.integration.conftest import bearer, serving
 
 START = dt.datetime(2026, 3, 9, 12, tzinfo=dt.UTC)
@@ -34,10 +35,6 @@ def environment(virtual: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     for key, value in virtual.env().items():
         monkeypatch.setenv(key, value)
     return virtual
-
-
-def iso(t: dt.datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 def discharge(ins: str, **patient: object) -> dict:

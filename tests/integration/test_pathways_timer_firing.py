@@ -7,7 +7,6 @@ import datetime as dt
 import uuid
 
 import asyncpg
-import msgspec
 import pytest
 
 from contracts.events import Actor, NewEvent
@@ -19,6 +18,7 @@ from parcours.settings import Settings
 from pathways.app import create_app, load_catalog
 from pathways.decider import PathwayDecider
 from pathways.scheduler import Scheduler
+from tests.integration.clock import iso, on_virtual_clock
 from tests.integration.conftest import bearer, serving
 
 DISCHARGE = dt.datetime(2026, 3, 9, 15, tzinfo=dt.UTC)
@@ -26,13 +26,7 @@ DISCHARGE = dt.datetime(2026, 3, 9, 15, tzinfo=dt.UTC)
 
 @pytest.fixture(scope="module")
 def virtual(settings: Settings) -> Settings:
-    return msgspec.structs.replace(
-        settings, clock="virtual", clock_start=dt.datetime(2026, 3, 9, 18, tzinfo=dt.UTC)
-    )
-
-
-def iso(t: dt.datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
+    return on_virtual_clock(settings, dt.datetime(2026, 3, 9, 18, tzinfo=dt.UTC))
 
 
 async def test_a_stream_moved_meanwhile_keeps_its_timers_for_the_next_round(

@@ -20,7 +20,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import msgspec
 import pytest
 
 from contracts.events import patient_of_stream
@@ -30,6 +29,7 @@ from parcours.settings import Settings
 from pathways.app import create_app as pathways_app
 from projections.app import create_app as projections_app
 from projections.domain.pseudonyms import pseudonym
+from tests.integration.clock import iso, on_virtual_clock
 from tests.integration.conftest import bearer, serving
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -47,13 +47,7 @@ HF, COPD, GD = "heart-failure-discharge", "copd-exacerbation", "gestational-diab
 
 @pytest.fixture(scope="module")
 def virtual(settings: Settings) -> Settings:
-    return msgspec.structs.replace(
-        settings, clock="virtual", clock_start=dt.datetime(2026, 1, 5, 8, tzinfo=dt.UTC)
-    )
-
-
-def iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return on_virtual_clock(settings, dt.datetime(2026, 1, 5, 8, tzinfo=dt.UTC))
 
 
 class Days:
