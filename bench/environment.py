@@ -11,11 +11,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from parcours.dev import wait_ready
 from parcours.devstack import EmbeddedNats, EmbeddedPostgres, create_database, free_port
 from parcours.migrations import apply
 from parcours.settings import Settings
@@ -61,19 +60,7 @@ def service_process(settings: Settings, module: str, port: int, *args: str) -> I
     proc = subprocess.Popen([sys.executable, "-m", module, *args], env=env)
     base = f"http://{settings.host}:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{module} exited with {proc.returncode}")
-            try:
-                with urllib.request.urlopen(base + "/health/ready", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{module} did not become ready")
-            time.sleep(0.2)
+        wait_ready(base, proc)
         yield base
     finally:
         proc.terminate()

@@ -51,19 +51,21 @@ async def _ensure_database(admin_url: str, name: str) -> None:
         await conn.close()
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+def wait_ready(base_url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Wait until a service process answers ``/health/ready`` (PostgreSQL and NATS reached);
+    fail early, with its exit code, when the process dies first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{url} exited with code {proc.returncode}")
+            raise RuntimeError(f"{base_url} exited with code {proc.returncode}")
         try:
-            with urllib.request.urlopen(url + "/health/ready", timeout=1) as resp:
+            with urllib.request.urlopen(base_url + "/health/ready", timeout=1) as resp:
                 if resp.status == 200:
                     return
         except OSError:
             pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not become ready in {timeout:.0f}s")
+        time.sleep(0.1)
+    raise RuntimeError(f"{base_url} did not become ready in {timeout:.0f}s")
 
 
 def run_dev(args: argparse.Namespace) -> int:
@@ -109,7 +111,7 @@ def run_dev(args: argparse.Namespace) -> int:
                     [sys.executable, "-m", "parcours.cli", "serve", service], env=env
                 )
             for service in SERVICES:
-                _wait_ready(f"http://{settings.host}:{ports[service]}", procs[service])
+                wait_ready(f"http://{settings.host}:{ports[service]}", procs[service])
             token = mint(settings, sub="CHU-DEMO", role="discharge-system", cpts="demo")
             _print_banner(settings, ports, token)
             while all(p.poll() is None for p in procs.values()):

@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import msgspec
 import pytest
 
 from parcours.auth import mint
+from parcours.dev import wait_ready
 from parcours.devstack import create_database, free_port
 from parcours.migrations import apply
 from parcours.settings import Settings
@@ -55,19 +54,10 @@ class System:
             self.wait_ready(service)
 
     def wait_ready(self, service: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            proc = self.procs[service]
-            if proc.poll() is not None:
-                raise RuntimeError(f"{service} exited ({proc.returncode}); see {self.logs}")
-            try:
-                with urllib.request.urlopen(self.url(service) + "/health/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{service} not ready in {timeout}s")
+        try:
+            wait_ready(self.url(service), self.procs[service], timeout)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; see {self.logs}") from None
 
     def kill(self, service: str) -> None:
         """kill -9: no shutdown, no flush, nothing."""
