@@ -17,36 +17,12 @@ from pathways.app import create_app
 from pathways.decider import state_of
 from tests.integration.clock import iso, on_virtual_clock
 from tests.integration.conftest import bearer, serving
-
-DISCHARGE = dt.datetime(2026, 3, 9, 15, tzinfo=dt.UTC)
+from tests.integration.hf_facts import DISCHARGE, discharge, gp_visit
 
 
 @pytest.fixture(scope="module")
 def virtual(settings: Settings) -> Settings:
     return on_virtual_clock(settings, dt.datetime(2026, 3, 9, 12, tzinfo=dt.UTC))
-
-
-def discharge(n: int, **extra: object) -> dict:
-    return {
-        "type": "DischargeReported",
-        "patient": {"ins": synthetic_ins(n), "oid": INS_TEST_OID},
-        "admitted_at": iso(DISCHARGE - dt.timedelta(days=5)),
-        "discharged_at": iso(DISCHARGE),
-        "diagnoses": ["I50.1"],
-        "finess": "750712184",
-        **extra,
-    }
-
-
-def gp_visit(n: int, **extra: object) -> dict:
-    return {
-        "type": "ConsultationReported",
-        "patient": {"ins": synthetic_ins(n), "oid": INS_TEST_OID},
-        "consulted_at": iso(DISCHARGE + dt.timedelta(hours=3)),
-        "role": "gp",
-        "rpps": "10000000002",
-        **extra,
-    }
 
 
 async def count_events(settings: Settings) -> int:
@@ -64,7 +40,9 @@ async def test_each_item_gets_its_answer_and_a_bad_item_does_not_reject_the_othe
     bad_key = synthetic_ins(101)[:-2] + ("00" if synthetic_ins(101)[-2:] != "00" else "01")
     items = [
         discharge(100, event_id=str(uuid.uuid4())),  # 0: enrols
-        gp_visit(100, event_id=str(uuid.uuid4())),  # 1: same patient, completes the GP task
+        gp_visit(
+            100, dt.timedelta(hours=3), event_id=str(uuid.uuid4())
+        ),  # 1: same patient, completes the GP task
         {**discharge(101), "patient": {"ins": bad_key, "oid": INS_TEST_OID}},  # 2: bad INS
         {**discharge(102), "discharged_at": "yesterday"},  # 3: schema violation
         {**discharge(103), "type": "Teleported"},  # 4: unknown type
@@ -107,7 +85,7 @@ async def test_each_item_gets_its_answer_and_a_bad_item_does_not_reject_the_othe
         assert await count_events(virtual) == before
 
         # a known event id with other content is a conflict, the rest is recorded
-        reused = {**gp_visit(100), "event_id": items[0]["event_id"]}
+        reused = {**gp_visit(100, dt.timedelta(hours=3)), "event_id": items[0]["event_id"]}
         mixed = (
             await api.post("/v1/facts:batch", headers=hospital, json=[reused, discharge(107)])
         ).json()

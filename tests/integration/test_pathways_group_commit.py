@@ -10,53 +10,17 @@ from typing import Any
 
 import pytest
 
-from contracts.identity import INS_TEST_OID, synthetic_ins
+from contracts.identity import INS_TEST_OID
 from parcours.settings import Settings
 from pathways.app import create_app
-from tests.integration.clock import iso, on_virtual_clock
+from tests.integration.clock import on_virtual_clock
 from tests.integration.conftest import bearer, serving
-
-DISCHARGE = dt.datetime(2026, 3, 9, 15, tzinfo=dt.UTC)
+from tests.integration.hf_facts import discharge, gp_visit, lab_result
 
 
 @pytest.fixture(scope="module")
 def virtual(settings: Settings) -> Settings:
     return on_virtual_clock(settings, dt.datetime(2026, 3, 9, 18, tzinfo=dt.UTC))
-
-
-def discharge(n: int, **extra: object) -> dict:
-    return {
-        "type": "DischargeReported",
-        "patient": {"ins": synthetic_ins(n), "oid": INS_TEST_OID},
-        "admitted_at": iso(DISCHARGE - dt.timedelta(days=5)),
-        "discharged_at": iso(DISCHARGE),
-        "diagnoses": ["I50.1"],
-        "finess": "750712184",
-        **extra,
-    }
-
-
-def gp_visit(n: int, **extra: object) -> dict:
-    return {
-        "type": "ConsultationReported",
-        "patient": {"ins": synthetic_ins(n), "oid": INS_TEST_OID},
-        "consulted_at": iso(DISCHARGE + dt.timedelta(hours=2)),
-        "role": "gp",
-        "rpps": "10000000002",
-        **extra,
-    }
-
-
-def lab_result(n: int, **extra: object) -> dict:
-    return {
-        "type": "LabResultReported",
-        "patient": {"ins": synthetic_ins(n), "oid": INS_TEST_OID},
-        "collected_at": iso(DISCHARGE + dt.timedelta(hours=1)),
-        "loinc": "2160-0",
-        "value": 82.0,
-        "unit": "umol/L",
-        **extra,
-    }
 
 
 def scenario(base: int, resent: str, reused: str) -> list[dict]:
