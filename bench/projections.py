@@ -275,50 +275,49 @@ async def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-unt
     from projections.rebuild import rebuild
     from projections.views import build_views
 
-    if True:
-        catalog = load_catalog(settings)
-        protocols = [p for p in catalog.newest.values() if p.indicators]
-        views = build_views(settings.pseudonym_secret, catalog)
-        async with open_resources(settings, "bench-projections") as resources:
-            pool = resources.pool
-            t = time.perf_counter()
-            total = await generate(pool, protocols, args.enrolments, args.seed, "bench")
-            gen_s = time.perf_counter() - t
+    catalog = load_catalog(settings)
+    protocols = [p for p in catalog.newest.values() if p.indicators]
+    views = build_views(settings.pseudonym_secret, catalog)
+    async with open_resources(settings, "bench-projections") as resources:
+        pool = resources.pool
+        t = time.perf_counter()
+        total = await generate(pool, protocols, args.enrolments, args.seed, "bench")
+        gen_s = time.perf_counter() - t
+        print(
+            f"generated {args.enrolments:,} enrolments, {total:,} events in {gen_s:.1f}s "
+            f"({total / gen_s:,.0f} events/s appended)"
+        )
+        # fresh statistics, as autovacuum would gather: without them read_all (relay,
+        # rebuild) may scan the whole events table per batch
+        await pool.execute("ANALYZE events")
+        relay_s = await relay_all(settings, pool, total)
+        print(
+            f"relayed {total:,} events to JetStream in {relay_s:.1f}s "
+            f"({total / relay_s:,.0f} events/s)"
+        )
+        head = await EventStore(pool).head()
+        seconds = await catch_up(resources, views, (head.txid, head.position))
+        rate = total * len(views) / seconds
+        print(
+            f"catch-up: {len(views)} views x {total:,} events in {seconds:.1f}s: "
+            f"{rate:,.0f} events/s through the consumers "
+            f"({total / seconds:,.0f} events/s per view, concurrently) "
+            f"[target >= {TARGET_EVENTS_S:,}]"
+        )
+        await pool.execute("VACUUM ANALYZE")
+        for name, view in views.items():
+            result = await rebuild(pool, view, batch=5000)
             print(
-                f"generated {args.enrolments:,} enrolments, {total:,} events in {gen_s:.1f}s "
-                f"({total / gen_s:,.0f} events/s appended)"
+                f"rebuild {name}: {result.events:,} events in {result.seconds:.1f}s: "
+                f"{result.rate:,.0f} events/s [target >= {TARGET_EVENTS_S:,}]"
             )
-            # fresh statistics, as autovacuum would gather: without them read_all (relay,
-            # rebuild) may scan the whole events table per batch
-            await pool.execute("ANALYZE events")
-            relay_s = await relay_all(settings, pool, total)
-            print(
-                f"relayed {total:,} events to JetStream in {relay_s:.1f}s "
-                f"({total / relay_s:,.0f} events/s)"
-            )
-            head = await EventStore(pool).head()
-            seconds = await catch_up(resources, views, (head.txid, head.position))
-            rate = total * len(views) / seconds
-            print(
-                f"catch-up: {len(views)} views x {total:,} events in {seconds:.1f}s: "
-                f"{rate:,.0f} events/s through the consumers "
-                f"({total / seconds:,.0f} events/s per view, concurrently) "
-                f"[target >= {TARGET_EVENTS_S:,}]"
-            )
-            await pool.execute("VACUUM ANALYZE")
-            for name, view in views.items():
-                result = await rebuild(pool, view, batch=5000)
-                print(
-                    f"rebuild {name}: {result.events:,} events in {result.seconds:.1f}s: "
-                    f"{result.rate:,.0f} events/s [target >= {TARGET_EVENTS_S:,}]"
-                )
-            await pool.execute("VACUUM ANALYZE")
-        latencies = await query_latency(settings, catalog, "bench", args.queries)
-        for name, (p50, p95) in latencies.items():
-            print(
-                f"indicator query ({name}): p50 {p50:.1f} ms, p95 {p95:.1f} ms "
-                f"[target p95 <= {TARGET_P95_MS:.0f} ms]"
-            )
+        await pool.execute("VACUUM ANALYZE")
+    latencies = await query_latency(settings, catalog, "bench", args.queries)
+    for name, (p50, p95) in latencies.items():
+        print(
+            f"indicator query ({name}): p50 {p50:.1f} ms, p95 {p95:.1f} ms "
+            f"[target p95 <= {TARGET_P95_MS:.0f} ms]"
+        )
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Union
+from typing import Union
 
 import msgspec
 
@@ -79,13 +79,8 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
         return tag_of(self.data)
 
 
-envelope_encoder = msgspec.json.Encoder()
 envelope_decoder = msgspec.json.Decoder(Envelope)
 payload_decoder = msgspec.json.Decoder(Event)
-
-
-def encode(obj: Any) -> bytes:
-    return envelope_encoder.encode(obj)
 
 
 def patient_stream(patient_id: uuid.UUID) -> str:

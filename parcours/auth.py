@@ -9,7 +9,7 @@ JWKS URL. ``mint`` makes development tokens (``parcours token``).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import jwt
@@ -142,12 +142,3 @@ def requires(
             )
 
     return guard
-
-
-def same_cpts(principal: Principal, cpts: str) -> None:
-    if principal.cpts != cpts:
-        raise PermissionDeniedException("this resource belongs to another CPTS")
-
-
-def role_names(roles: Iterable[Role]) -> list[str]:
-    return sorted(str(r) for r in roles)

@@ -70,12 +70,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_token(args: argparse.Namespace) -> int:
     from parcours.auth import mint
 
+    # minting needs only the signing secret, not the servers
     settings = Settings.from_env(
-        {k: v for k, v in os.environ.items()}
-        | {
-            "PARCOURS_DATABASE_URL": os.environ.get("PARCOURS_DATABASE_URL", "unused"),
-            "PARCOURS_NATS_URL": os.environ.get("PARCOURS_NATS_URL", "unused"),
-        }
+        {"PARCOURS_DATABASE_URL": "unused", "PARCOURS_NATS_URL": "unused", **os.environ}
     )
     claims = {}
     if args.specialty:

@@ -41,6 +41,7 @@ from parcours.devstack import (
     create_database,
     drop_database,
 )
+from parcours.settings import Settings
 
 T = TypeVar("T")
 
@@ -62,6 +63,20 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     # on the main thread, and works even while one is running.
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+def settings_for(database_url: str, nats_url: str, nats_prefix: str, **overrides: Any) -> Settings:
+    """Settings for a test module: its own database and NATS prefix, quiet console logs."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "nats_url": nats_url,
+        "nats_prefix": nats_prefix,
+        "environment": "test",
+        "log_format": "console",
+        "log_level": "warning",
+    }
+    values.update(overrides)
+    return Settings.from_env({}, **values)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ import asyncpg
 import msgspec
 
 from contracts.events import Envelope
-from parcours.consumer import Delivery
 from projections.domain.patients import patient_of
 
 _json = msgspec.json.Encoder()
@@ -96,11 +95,6 @@ def timeline_row(envelope: Envelope) -> TimelineRow | None:
         label_en=en,
         data=_json.encode(envelope.data).decode(),
     )
-
-
-async def write_timeline(conn: asyncpg.Connection, deliveries: Sequence[Delivery]) -> None:
-    rows = [r for d in deliveries if (r := timeline_row(d.envelope)) is not None]
-    await insert_timeline_rows(conn, rows)
 
 
 async def insert_timeline_rows(

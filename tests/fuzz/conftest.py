@@ -11,21 +11,13 @@ import pytest
 from parcours.auth import mint
 from parcours.migrations import apply
 from parcours.settings import Settings
-from tests.conftest import _run
+from tests.conftest import _run, settings_for
 
 
 @pytest.fixture(scope="module")
 def fuzz_settings(database_url: str, nats_server: Any, nats_prefix: str) -> Settings:
     _run(apply(database_url))
-    return Settings.from_env(
-        {},
-        database_url=database_url,
-        nats_url=nats_server.url,
-        nats_prefix=nats_prefix,
-        environment="test",
-        log_format="console",
-        log_level="critical",
-    )
+    return settings_for(database_url, nats_server.url, nats_prefix, log_level="critical")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 from parcours.auth import mint
 from parcours.migrations import apply
 from parcours.settings import Settings
-from tests.conftest import _run
+from tests.conftest import _run, settings_for
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +28,7 @@ def migrated_url(database_url: str) -> str:
 
 @pytest.fixture(scope="module")
 def settings(migrated_url: str, nats_server: Any, nats_prefix: str) -> Settings:
-    return Settings.from_env(
-        {},
-        database_url=migrated_url,
-        nats_url=nats_server.url,
-        nats_prefix=nats_prefix,
-        environment="test",
-        log_format="console",
-        log_level="warning",
-    )
+    return settings_for(migrated_url, nats_server.url, nats_prefix)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from contracts.base import EventPayload
@@ -17,7 +17,6 @@ from contracts.facts import (
     NursingVisitReported,
     RehabilitationStarted,
     VaccinationReported,
-    occurred_at,
 )
 from pathways.domain.protocol import (
     Anchor,
@@ -95,7 +94,7 @@ def matches(spec: Completion, fact: EventPayload) -> bool:
     """Whether ``fact`` is of the kind that (helps) complete an activity.
 
     For a lab panel this only says the result is one of the panel's codes; whether
-    the panel is complete is ``panel_complete``.
+    the panel is complete is decided in ``completion``.
     """
     match spec, fact:
         case ConsultationBy(), ConsultationReported():
@@ -115,9 +114,3 @@ def matches(spec: Completion, fact: EventPayload) -> bool:
         case GlucoseTest(), GlucoseToleranceTestReported():
             return True
     return False
-
-
-def panel_complete(spec: LabPanel, results: Iterable[LabResultReported], since: datetime) -> bool:
-    """All ``all_of`` codes (and one ``any_of`` code if any) reported at or after ``since``."""
-    seen = {r.loinc for r in results if occurred_at(r) >= since}
-    return set(spec.all_of) <= seen and (not spec.any_of or bool(seen & set(spec.any_of)))

@@ -77,14 +77,6 @@ def parse_period(text: str) -> Period:
     raise PeriodError("a period is a month (2026-03), a quarter (2026-Q1) or a year (2026)")
 
 
-def period_of(day: dt.date, granularity: Granularity) -> Period:
-    if granularity == "month":
-        return Period("month", day.year, day.month)
-    if granularity == "quarter":
-        return Period("quarter", day.year, (day.month - 1) // 3 + 1)
-    return Period("year", day.year, 1)
-
-
 def local_day(at: dt.datetime) -> dt.date:
     return at.astimezone(LOCAL_TZ).date()
 
