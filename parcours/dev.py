@@ -25,8 +25,7 @@ SERVICES = ("relay", "pathways", "notifications", "projections")
 
 
 async def _prepare(settings: Settings) -> None:
-    import asyncpg
-
+    """Migrations and streams, once, before the services start."""
     from parcours import natsio
     from parcours.migrations import apply
 
@@ -36,8 +35,6 @@ async def _prepare(settings: Settings) -> None:
         await natsio.provision(nc.jetstream(), settings)
     finally:
         await nc.close()
-    conn = await asyncpg.connect(settings.database_url)
-    await conn.close()
 
 
 async def _ensure_database(admin_url: str, name: str) -> None:
