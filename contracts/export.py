@@ -6,6 +6,7 @@ fails when the committed files differ from what the code exports.
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,42 @@ from contracts.notifications import Notification
 from contracts.subjects import Subjects
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
+
+
+def normalised(node: Any) -> Any:
+    """What the library formats, made the same across its versions.
+
+    msgspec copies docstrings into ``description`` (dedented since 0.23, as is
+    before): ``inspect.cleandoc`` gives one text either way.
+    """
+    if isinstance(node, dict):
+        return {
+            key: inspect.cleandoc(value)
+            if key in ("description", "title") and isinstance(value, str)
+            else normalised(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [normalised(item) for item in node]
+    return node
+
+
+def asyncapi_schema(node: Any) -> Any:
+    """A JSON Schema made an AsyncAPI 3 Schema Object.
+
+    AsyncAPI's ``discriminator`` is a property name (a string), not OpenAPI's
+    object with a mapping; the tagged unions already say which member applies
+    through each member's ``const`` tag, so the OpenAPI-style objects go.
+    """
+    if isinstance(node, dict):
+        return {
+            key: asyncapi_schema(value)
+            for key, value in node.items()
+            if not (key == "discriminator" and isinstance(value, dict))
+        }
+    if isinstance(node, list):
+        return [asyncapi_schema(item) for item in node]
+    return node
 
 
 def event_schemas() -> dict[str, Any]:
@@ -144,7 +181,7 @@ def asyncapi(extra_messages: dict[str, Any] | None = None) -> dict[str, Any]:
                 },
                 **(extra_messages or {}),
             },
-            "schemas": components,
+            "schemas": asyncapi_schema(components),
         },
     }
     return doc
@@ -161,6 +198,8 @@ def export(out: str | Path | None = None) -> list[Path]:
     written = []
     for name, doc in documents.items():
         path = folder / name
-        path.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        path.write_text(
+            json.dumps(normalised(doc), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        )
         written.append(path)
     return written

@@ -15,10 +15,19 @@ server still running when the interpreter exits is stopped (``atexit``; on Linux
 the children also get a signal if the process that started them dies).
 
 PostgreSQL refuses to run as root. When we are root, ``initdb`` and ``postgres``
-run as the system user ``pgserver`` (created on demand); the PostgreSQL data
-lives in a subdirectory owned by that user, and every directory above it must be
-traversable by it (``tempfile.mkdtemp`` directories are not: the tests chmod
-theirs).
+run as the system user ``pgserver`` (created on demand). That user must reach
+both the binaries (inside the virtual environment) and PGDATA. A clone can live
+where it cannot (``/root``, a mode-700 ``mktemp -d`` folder), so when a path is
+not traversable by it:
+
+- the binaries are copied once to ``/var/lib/parcours/pginstall-<digest>``
+  (read-only for everyone, keyed by the wheel's contents);
+- PGDATA and the socket directory live in ``/var/lib/parcours/pg-<digest>``,
+  keyed by the absolute path of ``data_dir`` (the same data next time), and
+  ``data_dir/pgdata`` is a symbolic link to them. The port file and the server
+  log stay in ``data_dir``.
+
+Nothing changes anyone's folder permissions.
 
 Layout of an ``EmbeddedPostgres`` directory::
 
@@ -41,6 +50,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
+import hashlib
 import importlib.util
 import json
 import os
@@ -318,6 +329,7 @@ class EmbeddedPostgres(_ChildServer):
     def __init__(self, data_dir: Path, port: int | None = None, *, fast: bool = False) -> None:
         super().__init__(data_dir, port)
         self.fast = fast
+        self._server_home = self.home  # where PGDATA and the socket live (see module doc)
 
     @property
     def data_dir(self) -> Path:
@@ -325,11 +337,11 @@ class EmbeddedPostgres(_ChildServer):
 
     @property
     def pgdata(self) -> Path:
-        return self.home / "pgdata"
+        return self._server_home / "pgdata"
 
     @property
     def socket_dir(self) -> Path:
-        return self.home / "run"
+        return self._server_home / "run"
 
     @property
     def log_path(self) -> Path:
@@ -364,7 +376,7 @@ class EmbeddedPostgres(_ChildServer):
         ]  # fmt: skip
         if self.fast:
             argv += ["-c", "fsync=off", "-c", "full_page_writes=off"]
-        self._launch(argv, cwd=self.home, user=user)
+        self._launch(argv, cwd=self._server_home, user=user)
         self._wait_ready(self._accepts_connections)
 
     # --- helpers
@@ -377,23 +389,23 @@ class EmbeddedPostgres(_ChildServer):
 
     def _prepare_dirs(self, user: str | None) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        for path in (self.pgdata, self.socket_dir):
-            path.mkdir(mode=0o700, exist_ok=True)
         if user is None:
+            for path in (self.pgdata, self.socket_dir):
+                path.mkdir(mode=0o700, exist_ok=True)
             return
         import pwd
 
         entry = pwd.getpwnam(user)
-        self.home.chmod(self.home.stat().st_mode | 0o011)
+        if not _reachable(self.home, entry):
+            self._server_home = _shared_dir("pg", str(self.home))
+            link = self.home / "pgdata"
+            if not link.is_symlink():
+                link.symlink_to(self.pgdata)
+        self._server_home.mkdir(parents=True, exist_ok=True)
         for path in (self.pgdata, self.socket_dir):
+            path.mkdir(mode=0o700, exist_ok=True)
             os.chown(path, entry.pw_uid, entry.pw_gid)
-        blocked = [p for p in self.home.parents if not _traversable(p, entry)]
-        if blocked:
-            raise DevstackError(
-                f"PostgreSQL runs as the system user {user!r}, which cannot reach "
-                f"{self.pgdata}: {blocked[0]} is not traversable by it "
-                f"(try: chmod o+x {blocked[0]})"
-            )
+        self._server_home.chmod(self._server_home.stat().st_mode | 0o011)
 
     def _initdb(self, user: str | None) -> None:
         argv = [
@@ -412,7 +424,7 @@ class EmbeddedPostgres(_ChildServer):
 
             entry = pwd.getpwnam(user)
             kwargs.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
-        done = subprocess.run(argv, cwd=self.home, capture_output=True, text=True, **kwargs)
+        done = subprocess.run(argv, cwd=self._server_home, capture_output=True, text=True, **kwargs)
         if done.returncode != 0:
             raise DevstackError(
                 f"initdb failed in {self.pgdata} (code {done.returncode}):\n"
@@ -537,12 +549,57 @@ def _traversable(path: Path, entry) -> bool:
 
 
 def _pg_bin(name: str) -> Path:
-    # Found without importing ``pgserver``: its import creates runtime directories
-    # and warns when XDG_RUNTIME_DIR is unset. Same path as its POSTGRES_BIN_PATH.
+    return _pg_install() / "bin" / name
+
+
+@functools.cache
+def _pg_install() -> Path:
+    """The ``pginstall`` tree of the pgserver wheel, copied where the server user
+    can reach it when it cannot reach the virtual environment (see module doc).
+
+    Found without importing ``pgserver``: its import creates runtime directories
+    and warns when XDG_RUNTIME_DIR is unset. Same path as its POSTGRES_BIN_PATH.
+    """
     spec = importlib.util.find_spec("pgserver")
     if spec is None or not spec.submodule_search_locations:
         raise DevstackError("PostgreSQL binaries not found: install the pgserver wheel")
-    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin" / name
+    install = Path(spec.submodule_search_locations[0]) / "pginstall"
+    if os.geteuid() != 0:
+        return install
+    import pwd
+
+    _ensure_user_exists(PG_SERVER_USER)
+    if _reachable(install, pwd.getpwnam(PG_SERVER_USER)):
+        return install
+    version = (install / "bin" / "postgres").stat()
+    copy = _shared_dir("pginstall", f"{install}:{version.st_size}:{version.st_mtime_ns}")
+    if not (copy / ".complete").exists():
+        staging = copy.with_name(copy.name + f".{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(install, staging, symlinks=True)
+        for path in [staging, *staging.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o444 | (0o111 if path.is_dir() else 0))
+        (staging / ".complete").touch()
+        shutil.rmtree(copy, ignore_errors=True)
+        staging.rename(copy)
+    return copy
+
+
+SHARED_ROOT = Path("/var/lib/parcours")
+
+
+def _shared_dir(kind: str, key: str) -> Path:
+    """``/var/lib/parcours/<kind>-<digest of key>``, every level traversable by all."""
+    SHARED_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+    SHARED_ROOT.chmod(0o755)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return SHARED_ROOT / f"{kind}-{digest}"
+
+
+def _reachable(path: Path, entry) -> bool:
+    """Whether the user of pwd ``entry`` may pass through ``path`` and every parent."""
+    return all(_traversable(p, entry) for p in [path, *path.parents] if p.is_dir())
 
 
 def _ensure_user_exists(name: str) -> None:

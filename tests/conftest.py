@@ -145,3 +145,29 @@ def nats_factory() -> Iterator[Callable[..., EmbeddedNats]]:
             return server
 
         yield start
+
+
+# --- the skip report: what did not run, and why; under CI nothing may be skipped
+def _skips(terminalreporter: Any) -> list[tuple[str, str]]:
+    found = []
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        found.append((report.nodeid, reason))
+    return found
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    skips = _skips(terminalreporter)
+    terminalreporter.section("skip report")
+    if not skips:
+        terminalreporter.write_line("nothing was skipped")
+    for nodeid, reason in skips:
+        terminalreporter.write_line(f"SKIPPED {nodeid}: {reason}")
+    if skips and os.environ.get("CI"):
+        terminalreporter.write_line(f"{len(skips)} skipped under CI: the run fails")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if os.environ.get("CI") and reporter is not None and _skips(reporter) and exitstatus == 0:
+        session.exitstatus = 1

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
+from pathlib import Path
 
 import asyncpg
 import nats
@@ -145,10 +148,33 @@ def test_postgres_refuses_a_port_already_taken(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root hands PostgreSQL to another user")
-def test_postgres_as_root_says_which_directory_its_user_cannot_reach(tmp_path):
-    # pytest's temporary root is private (0700) to us
-    with pytest.raises(DevstackError, match="not traversable"):
-        EmbeddedPostgres(tmp_path / "pg").start()
+def test_postgres_as_root_runs_from_a_folder_its_user_cannot_traverse(tmp_path):
+    # pytest's temporary root is private (0700) to root, like a clone in /root or
+    # a `mktemp -d` folder: the server's data goes where its user can reach it,
+    # the folder's permissions are left alone, and the data is found again.
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    home = private / "pg"
+    with EmbeddedPostgres(home, fast=True) as server:
+        assert server.pgdata.resolve().is_relative_to(Path("/var/lib/parcours"))
+        assert _accepts_sql(server.url)
+    assert (home / "pgdata").is_symlink()
+    assert private.stat().st_mode & 0o777 == 0o700
+    with EmbeddedPostgres(home, fast=True) as again:
+        assert again.pgdata == server.pgdata
+        assert _accepts_sql(again.url)
+    shutil.rmtree(server.pgdata.parent, ignore_errors=True)
+
+
+def _accepts_sql(url: str) -> bool:
+    async def one() -> int:
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetchval("SELECT 1")
+        finally:
+            await conn.close()
+
+    return asyncio.run(one()) == 1
 
 
 # --- NATS

@@ -23,13 +23,15 @@ from parcours.devstack import free_port
 from projections.app import create_app
 from tests.integration.test_projections_helpers import flush, running
 from tests.integration.test_projections_hf import cohort
+from tests.required_tools import require_tool
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="chromium is not installed (make chromium tries `apt-get install -y chromium`)",
-)
+
+
+@pytest.fixture(autouse=True)
+def _chromium_required() -> None:
+    require_tool(CHROMIUM is not None, "chromium (make chromium: apt-get install -y chromium)")
 
 
 class DevTools:
