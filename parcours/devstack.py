@@ -571,19 +571,24 @@ def _pg_install() -> Path:
     _ensure_user_exists(PG_SERVER_USER)
     if _reachable(install, pwd.getpwnam(PG_SERVER_USER)):
         return install
+    # The binaries find their libraries through RPATH $ORIGIN/../../../pgserver.libs:
+    # the copy keeps that layout (<copy>/pgserver/pginstall, <copy>/pgserver.libs).
+    libs = install.parent.parent / "pgserver.libs"
     version = (install / "bin" / "postgres").stat()
     copy = _shared_dir("pginstall", f"{install}:{version.st_size}:{version.st_mtime_ns}")
     if not (copy / ".complete").exists():
         staging = copy.with_name(copy.name + f".{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(install, staging, symlinks=True)
+        shutil.copytree(install, staging / "pgserver" / "pginstall", symlinks=True)
+        if libs.is_dir():
+            shutil.copytree(libs, staging / "pgserver.libs", symlinks=True)
         for path in [staging, *staging.rglob("*")]:
             if not path.is_symlink():
                 path.chmod(path.stat().st_mode | 0o444 | (0o111 if path.is_dir() else 0))
         (staging / ".complete").touch()
         shutil.rmtree(copy, ignore_errors=True)
         staging.rename(copy)
-    return copy
+    return copy / "pgserver" / "pginstall"
 
 
 SHARED_ROOT = Path("/var/lib/parcours")
