@@ -21,6 +21,7 @@ from litestar.params import Parameter
 
 from contracts.notifications import zone_token
 from contracts.roles import PROFESSIONAL_ROLES, SPECIALTIES, Role
+from notifications.domain.audience import heard_zones, task_role
 from parcours.auth import Principal, requires
 from parcours.problems import Problem
 from parcours.service import Resources
@@ -57,7 +58,7 @@ class Professional(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def task_role(self) -> str:
         """The role the professional's tasks carry (a specialist's specialty)."""
-        return self.specialty if self.role == Role.SPECIALIST and self.specialty else self.role
+        return task_role(self.role, self.specialty)
 
 
 class ProfessionalList(msgspec.Struct, frozen=True):
@@ -119,14 +120,7 @@ async def find(db: Any, cpts: str, rpps: str) -> Professional | None:
 async def caller_zones(db: Any, principal: Principal) -> tuple[str, ...]:
     """The zones whose pools a caller hears: the directory's, else the token's claim."""
     known = await find(db, principal.cpts, principal.sub)
-    zones = known.zones if known is not None and known.active else principal.zones
-    out = []
-    for z in zones:
-        try:
-            out.append(zone_token(z))
-        except ValueError:
-            continue
-    return tuple(sorted(set(out)))
+    return heard_zones(known.zones if known is not None and known.active else principal.zones)
 
 
 async def active_professionals(db: Any) -> list[Professional]:
