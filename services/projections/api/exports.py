@@ -13,8 +13,8 @@ from litestar.datastructures import State
 
 from parcours.auth import requires
 from projections import fhir
-from projections.api_common import AUDIT_READERS, as_of_param, period_param, resources, title
-from projections.api_indicators import _definition, case_list, indicator_list
+from projections.api.common import AUDIT_READERS, as_of_param, period_param, resources, title
+from projections.api.indicators import _definition, case_list, indicator_list
 from projections.mission import mission_report as build_mission
 
 Format = Literal["json", "csv"]

@@ -9,7 +9,7 @@ from litestar.datastructures import State
 
 from parcours.auth import requires
 from parcours.problems import Problem
-from projections.api_common import AUDIT_READERS, as_of_param, resources
+from projections.api.common import AUDIT_READERS, as_of_param, resources
 from projections.domain.periods import days_between, local_day
 
 

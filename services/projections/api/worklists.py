@@ -20,7 +20,7 @@ from contracts.roles import PROFESSIONAL_ROLES, Role
 from parcours.auth import Principal, requires
 from parcours.problems import Problem
 from projections.access_log import record_access
-from projections.api_common import as_of_param, resources
+from projections.api.common import as_of_param, resources
 from projections.queries import version_filter
 
 OPEN = "('requested', 'accepted', 'in-progress')"

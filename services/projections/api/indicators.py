@@ -14,7 +14,7 @@ from litestar.datastructures import State
 from parcours.auth import requires
 from parcours.problems import Problem
 from projections import queries
-from projections.api_common import (
+from projections.api.common import (
     AUDIT_READERS,
     as_of_param,
     catalog,
