@@ -29,3 +29,23 @@ def test_every_route_of_the_service_is_handled_in_its_api_package(create_app, pa
     }
     assert modules, "the service has routes"
     assert [(path, m) for path, m in modules if not m.startswith(package)] == []
+
+
+# Documents whose format is someone else's: HTML, and FHIR R4 resources.
+FOREIGN_DOCUMENTS = {"/dashboard", "/v1/indicators/{code}/measure-report"}
+
+
+def test_every_json_answer_of_the_projections_has_a_schema_in_the_openapi_document() -> None:
+    settings = Settings.from_env(
+        {}, database_url="postgresql://nobody@127.0.0.1:1/none", nats_url="nats://127.0.0.1:1"
+    )
+    document = projections_app(settings).openapi_schema.to_schema()
+    untyped = []
+    for path, operations in document["paths"].items():
+        if path in FOREIGN_DOCUMENTS or any(path.startswith(p) for p in SHARED_ROUTES):
+            continue
+        answer = operations["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        if "$ref" not in str(answer):  # a named Struct, not a free-form object
+            untyped.append(path)
+    assert len(document["paths"]) > 10
+    assert untyped == []
