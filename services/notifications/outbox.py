@@ -45,7 +45,7 @@ import structlog
 from nats.aio.client import Client as NATS
 
 from contracts.notifications import notification_encoder
-from notifications.routing import Addressed
+from notifications.domain.routing import Addressed
 from parcours.publishing import BatchPublisher, Outgoing, PublishError
 
 log = structlog.get_logger("notifications.outbox")

@@ -6,7 +6,7 @@ transaction as its rows. The relay publishes events in exactly the event
 store's ``read_all`` order (``ORDER BY txid, position``), so NATS delivers them
 in that order too; a view applies an event only when its ``(txid, position)``
 is past the checkpoint. The txid is not on the wire: it is looked up by event id
-in the events table (one indexed query per batch).
+in the event store (``places_of_events``: one indexed query per batch).
 
 Why not the NATS sequence (which ``EventConsumer`` also records, and still uses
 to drop plain redeliveries): a rebuild reads the event store, not NATS, so the
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import asyncpg
 import msgspec
@@ -29,6 +28,7 @@ import structlog
 
 from contracts.events import Envelope
 from parcours.consumer import Delivery, EventConsumer
+from parcours.eventstore import EventPlaces, places_of_events
 from parcours.service import Resources
 from projections.views import Item, View
 
@@ -75,41 +75,16 @@ async def save_checkpoint(
     )
 
 
-class Placed(NamedTuple):
-    """Where events sit in the store, and when their transactions became visible."""
-
-    places: dict[object, tuple[int, int]]
-    instants: dict[int, object]
-
-
-async def store_places(conn: asyncpg.Connection, envelopes: Sequence[Envelope]) -> Placed:
-    """One query per batch (shared by every view): each event's ``(txid, position)`` and
-    the latest ``recorded_at`` of its transaction."""
-    rows = await conn.fetch(
-        """WITH p AS (SELECT event_id, txid, position FROM events
-                      WHERE event_id = ANY($1::uuid[]))
-           SELECT p.event_id, p.txid::text::bigint AS txid, p.position, v.at
-           FROM p JOIN (SELECT txid, max(recorded_at) AS at FROM events
-                        WHERE txid IN (SELECT DISTINCT txid FROM p) GROUP BY txid) AS v
-                USING (txid)""",
-        [e.event_id for e in envelopes],
-    )
-    return Placed(
-        {r["event_id"]: (r["txid"], r["position"]) for r in rows},
-        {r["txid"]: r["at"] for r in rows},
-    )
-
-
 async def apply_live(
     conn: asyncpg.Connection,
     view: View,
     envelopes: Sequence[Envelope],
-    placed: Placed | None = None,
+    placed: EventPlaces | None = None,
 ) -> int:
     """Apply, inside the caller's transaction, the events past the view's checkpoint."""
     checkpoint = await lock_checkpoint(conn, view.name)
     if placed is None:
-        placed = await store_places(conn, envelopes)
+        placed = await places_of_events(conn, [e.event_id for e in envelopes])
     items: list[Item] = []
     seen = checkpoint.key
     for env in envelopes:
@@ -135,7 +110,7 @@ def consumer_for(
 
     async def handle(conn: asyncpg.Connection, deliveries: Sequence[Delivery]) -> None:
         envelopes = [d.envelope for d in deliveries]
-        placed = await store_places(conn, envelopes)
+        placed = await places_of_events(conn, [e.event_id for e in envelopes])
         for view in views:
             await apply_live(conn, view, envelopes, placed)
 

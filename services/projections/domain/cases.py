@@ -41,6 +41,13 @@ MAX_EVIDENCE = 24
 
 
 class Enr(msgspec.Struct, frozen=True, array_like=True):
+    """An enrolment of the patient, as the indicators need it.
+
+    Append fields only (with a default): stored rows decode by position (``array_like``,
+    ``proj_case_state``); never insert, remove, reorder or retype a field. Golden bytes:
+    ``tests/unit/test_stored_case_state.py``.
+    """
+
     enrolment_id: uuid.UUID
     protocol: str
     version: str
@@ -50,6 +57,13 @@ class Enr(msgspec.Struct, frozen=True, array_like=True):
 
 
 class Task(msgspec.Struct, frozen=True, array_like=True):
+    """One planned occurrence of an activity and what became of it.
+
+    Append fields only (with a default): stored rows decode by position (``array_like``,
+    ``proj_case_state``); never insert, remove, reorder or retype a field. Golden bytes:
+    ``tests/unit/test_stored_case_state.py``.
+    """
+
     task_id: uuid.UUID
     enrolment_id: uuid.UUID
     activity: str
@@ -64,12 +78,26 @@ class Task(msgspec.Struct, frozen=True, array_like=True):
 
 
 class Fact(msgspec.Struct, frozen=True, array_like=True):
+    """A fact reported for the patient (its type, when, by which event).
+
+    Append fields only (with a default): stored rows decode by position (``array_like``,
+    ``proj_case_state``); never insert, remove, reorder or retype a field. Golden bytes:
+    ``tests/unit/test_stored_case_state.py``.
+    """
+
     type: str
     at: dt.datetime
     event_id: uuid.UUID
 
 
 class Outcome(msgspec.Struct, frozen=True, array_like=True):
+    """How one enrolment counts in one indicator (see the module docstring).
+
+    Append fields only (with a default): stored rows decode by position (``array_like``,
+    ``proj_case_state``); never insert, remove, reorder or retype a field. Golden bytes:
+    ``tests/unit/test_stored_case_state.py``.
+    """
+
     status: str  # met, not_met, excluded, ineligible, counted
     num: int
     den: int

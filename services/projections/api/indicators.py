@@ -6,15 +6,17 @@ anchor with the anchor's month, never patient ids or exact dates.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
+import msgspec
 from litestar import Request, get
 from litestar.datastructures import State
 
 from parcours.auth import requires
 from parcours.problems import Problem
 from projections import queries
-from projections.api_common import (
+from projections.api.common import (
     AUDIT_READERS,
     as_of_param,
     catalog,
@@ -28,6 +30,93 @@ from projections.api_common import (
 Lang = Literal["fr", "en"]
 
 
+class IndicatorValue(msgspec.Struct, frozen=True, kw_only=True):
+    """One indicator for a period: ``value`` is the share (or the count), null without cases."""
+
+    code: str
+    title: str
+    kind: str
+    derived: bool
+    value: float | None
+    numerator: int
+    denominator: int
+    cases: int
+    met: int
+    excluded: int
+    ineligible: int
+    open: int
+
+
+class ProtocolIndicatorValues(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    version: str
+    title: str
+    indicators: list[IndicatorValue]
+
+
+class IndicatorList(msgspec.Struct, frozen=True, kw_only=True):
+    cpts: str
+    period: str
+    as_of: dt.datetime | None
+    protocols: list[ProtocolIndicatorValues]
+
+
+class Exclusion(msgspec.Struct, frozen=True, kw_only=True):
+    status: str
+    reason: str | None
+    cases: int
+
+
+class TrendPoint(msgspec.Struct, frozen=True, kw_only=True):
+    period: str
+    numerator: int
+    denominator: int
+    cases: int
+    value: float | None
+
+
+class IndicatorDetail(msgspec.Struct, frozen=True, kw_only=True):
+    cpts: str
+    code: str
+    title: str
+    kind: str
+    derived: bool
+    description: str | None
+    protocol: str
+    period: str
+    as_of: dt.datetime | None
+    value: float | None
+    numerator: int
+    denominator: int
+    cases: int
+    met: int
+    open: int
+    exclusions: list[Exclusion]
+    trend: list[TrendPoint]
+
+
+class IndicatorCase(msgspec.Struct, frozen=True, kw_only=True):
+    """A pseudonymised case: days count from its anchor; ``decided_by`` lists event ids."""
+
+    case: str
+    anchor_month: str
+    status: str
+    reason: str | None
+    reason_day: int | None
+    numerator: int
+    denominator: int
+    window_end_day: int | None
+    decided_by: list[str]
+
+
+class IndicatorCases(msgspec.Struct, frozen=True, kw_only=True):
+    cpts: str
+    code: str
+    period: str
+    as_of: dt.datetime | None
+    cases: list[IndicatorCase]
+
+
 async def indicator_list(
     state: State,
     cpts: str,
@@ -35,7 +124,7 @@ async def indicator_list(
     period_text: str | None,
     as_of_text: str | None,
     lang: str,
-) -> dict[str, Any]:
+) -> IndicatorList:
     period, as_of = period_param(period_text), as_of_param(as_of_text)
     cat = catalog(state)
     protocols = [p for p in cat.newest.values() if protocol in (None, p.id)]
@@ -55,23 +144,27 @@ async def indicator_list(
         for d in p.indicators:
             s = sums[d.code]
             items.append(
-                {
-                    "code": d.code,
-                    "title": title(d, lang),
-                    "kind": type(d).__struct_config__.tag,
-                    "derived": d.derived,
-                    "value": ratio(s.numerator, s.denominator, type(d).__struct_config__.tag),
-                    "numerator": s.numerator,
-                    "denominator": s.denominator,
-                    "cases": s.cases,
-                    "met": s.met,
-                    "excluded": s.excluded,
-                    "ineligible": s.ineligible,
-                    "open": s.open,
-                }
+                IndicatorValue(
+                    code=d.code,
+                    title=title(d, lang),
+                    kind=type(d).__struct_config__.tag,
+                    derived=d.derived,
+                    value=ratio(s.numerator, s.denominator, type(d).__struct_config__.tag),
+                    numerator=s.numerator,
+                    denominator=s.denominator,
+                    cases=s.cases,
+                    met=s.met,
+                    excluded=s.excluded,
+                    ineligible=s.ineligible,
+                    open=s.open,
+                )
             )
-        out.append({"id": p.id, "version": p.version, "title": title(p, lang), "indicators": items})
-    return {"cpts": cpts, "period": period.label, "as_of": as_of, "protocols": out}
+        out.append(
+            ProtocolIndicatorValues(
+                id=p.id, version=p.version, title=title(p, lang), indicators=items
+            )
+        )
+    return IndicatorList(cpts=cpts, period=period.label, as_of=as_of, protocols=out)
 
 
 @get(
@@ -87,7 +180,7 @@ async def list_indicators(
     protocol: str | None = None,
     as_of: str | None = None,
     lang: Lang = "fr",
-) -> dict[str, Any]:
+) -> IndicatorList:
     return await indicator_list(state, request.user.cpts, protocol, period, as_of, lang)
 
 
@@ -106,7 +199,7 @@ async def indicator_detail(
     as_of_text: str | None,
     lang: str,
     trend_periods: int = 6,
-) -> dict[str, Any]:
+) -> IndicatorDetail:
     protocol, d = _definition(state, code)
     period, as_of = period_param(period_text), as_of_param(as_of_text)
     kind = type(d).__struct_config__.tag
@@ -116,27 +209,26 @@ async def indicator_detail(
     trend = await queries.trend(
         pool, cpts, code, period.previous(max(1, min(trend_periods, 36))), as_of
     )
-    for t in trend:
-        t["value"] = ratio(t["numerator"], t["denominator"], kind)
-    return {
-        "cpts": cpts,
-        "code": code,
-        "title": title(d, lang),
-        "kind": kind,
-        "derived": d.derived,
-        "description": d.description,
-        "protocol": protocol.id,
-        "period": period.label,
-        "as_of": as_of,
-        "value": ratio(s.numerator, s.denominator, kind),
-        "numerator": s.numerator,
-        "denominator": s.denominator,
-        "cases": s.cases,
-        "met": s.met,
-        "open": s.open,
-        "exclusions": await queries.exclusions(pool, cpts, code, period, as_of),
-        "trend": trend,
-    }
+    exclusions = await queries.exclusions(pool, cpts, code, period, as_of)
+    return IndicatorDetail(
+        cpts=cpts,
+        code=code,
+        title=title(d, lang),
+        kind=kind,
+        derived=d.derived,
+        description=d.description,
+        protocol=protocol.id,
+        period=period.label,
+        as_of=as_of,
+        value=ratio(s.numerator, s.denominator, kind),
+        numerator=s.numerator,
+        denominator=s.denominator,
+        cases=s.cases,
+        met=s.met,
+        open=s.open,
+        exclusions=[Exclusion(**e) for e in exclusions],
+        trend=[TrendPoint(**t, value=ratio(t["numerator"], t["denominator"], kind)) for t in trend],
+    )
 
 
 @get(
@@ -153,22 +245,22 @@ async def get_indicator(
     as_of: str | None = None,
     lang: Lang = "fr",
     trend: int = 6,
-) -> dict[str, Any]:
+) -> IndicatorDetail:
     return await indicator_detail(state, request.user.cpts, code, period, as_of, lang, trend)
 
 
-def case_view(r: Any) -> dict[str, Any]:
-    return {
-        "case": r["pseudonym"],
-        "anchor_month": r["anchor_day"].strftime("%Y-%m"),
-        "status": r["status"],
-        "reason": r["reason"],
-        "reason_day": r["reason_day"],
-        "numerator": r["num"],
-        "denominator": r["den"],
-        "window_end_day": r["window_end"],
-        "decided_by": [str(e) for e in r["evidence"]],
-    }
+def case_view(r: Any) -> IndicatorCase:
+    return IndicatorCase(
+        case=r["pseudonym"],
+        anchor_month=r["anchor_day"].strftime("%Y-%m"),
+        status=r["status"],
+        reason=r["reason"],
+        reason_day=r["reason_day"],
+        numerator=r["num"],
+        denominator=r["den"],
+        window_end_day=r["window_end"],
+        decided_by=[str(e) for e in r["evidence"]],
+    )
 
 
 async def case_list(
@@ -178,17 +270,13 @@ async def case_list(
     period_text: str | None,
     as_of_text: str | None,
     status: str | None = None,
-) -> dict[str, Any]:
+) -> IndicatorCases:
     _definition(state, code)
     period, as_of = period_param(period_text), as_of_param(as_of_text)
     rows = await queries.cases(resources(state).pool, cpts, code, period, as_of, status)
-    return {
-        "cpts": cpts,
-        "code": code,
-        "period": period.label,
-        "as_of": as_of,
-        "cases": [case_view(r) for r in rows],
-    }
+    return IndicatorCases(
+        cpts=cpts, code=code, period=period.label, as_of=as_of, cases=[case_view(r) for r in rows]
+    )
 
 
 @get(
@@ -204,5 +292,5 @@ async def get_indicator_cases(
     period: str | None = None,
     as_of: str | None = None,
     status: str | None = None,
-) -> dict[str, Any]:
+) -> IndicatorCases:
     return await case_list(state, request.user.cpts, code, period, as_of, status)
