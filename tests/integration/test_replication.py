@@ -99,6 +99,12 @@ async def test_a_promoted_synchronous_standby_has_every_committed_row_and_takes_
 
     conn = await asyncpg.connect(url)
     try:
+
+        async def standby_is_synchronous() -> bool:
+            states = await conn.fetch("SELECT sync_state FROM pg_stat_replication")
+            return [row["sync_state"] for row in states] == ["sync"]
+
+        await eventually(standby_is_synchronous)
         await conn.execute("CREATE TABLE facts (id int PRIMARY KEY)")
         for n in range(100):  # each commit answered only once the standby flushed it
             await conn.execute("INSERT INTO facts VALUES ($1)", n)
