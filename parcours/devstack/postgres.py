@@ -36,6 +36,43 @@ class EmbeddedPostgres(_ChildServer):
         super().__init__(data_dir, port)
         self.fast = fast
         self._server_home = self.home  # where PGDATA and the socket live (see module doc)
+        self._primary: EmbeddedPostgres | None = None
+
+    @classmethod
+    def standby_of(
+        cls,
+        primary: EmbeddedPostgres,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        fast: bool = False,
+    ) -> EmbeddedPostgres:
+        """A streaming standby of running ``primary``, cloned by ``pg_basebackup`` on
+        first start (``-R``: it follows the primary until promoted)."""
+        server = cls(data_dir, port, fast=fast)
+        server._primary = primary
+        return server
+
+    async def make_synchronous(self, standby_names: str = "*") -> None:
+        """Commits on this primary wait until a standby named here has flushed them."""
+        await self._sql(
+            f"ALTER SYSTEM SET synchronous_standby_names = '{standby_names}'",
+            "SELECT pg_reload_conf()",
+        )
+
+    async def promote(self) -> None:
+        """End recovery on this standby: it becomes a primary that accepts writes."""
+        await self._sql("SELECT pg_promote(wait => true)")
+
+    async def _sql(self, *statements: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url)
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
 
     @property
     def data_dir(self) -> Path:
@@ -68,7 +105,10 @@ class EmbeddedPostgres(_ChildServer):
         user = self._server_user()
         self._prepare_dirs(user)
         if not (self.pgdata / "PG_VERSION").exists():
-            self._initdb(user)
+            if self._primary is not None:
+                self._base_backup(user)
+            else:
+                self._initdb(user)
         self._clear_stale_lock()
         self.port = port
         self.port_file.write_text(f"{port}\n")
@@ -124,6 +164,9 @@ class EmbeddedPostgres(_ChildServer):
         ]  # fmt: skip
         if self.fast:
             argv.append("--no-sync")
+        self._run_as(user, argv, "initdb")
+
+    def _run_as(self, user: str | None, argv: list[str], what: str) -> None:
         kwargs: dict = {}
         if user is not None:
             import pwd
@@ -133,9 +176,20 @@ class EmbeddedPostgres(_ChildServer):
         done = subprocess.run(argv, cwd=self._server_home, capture_output=True, text=True, **kwargs)
         if done.returncode != 0:
             raise DevstackError(
-                f"initdb failed in {self.pgdata} (code {done.returncode}):\n"
+                f"{what} failed in {self.pgdata} (code {done.returncode}):\n"
                 f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
             )
+
+    def _base_backup(self, user: str | None) -> None:
+        assert self._primary is not None
+        primary_port = self._primary._require_port()
+        argv = [
+            str(_pg_bin("pg_basebackup")),
+            "-d", f"host=127.0.0.1 port={primary_port} user=postgres application_name=standby",
+            "-D", str(self.pgdata),
+            "-R", "-X", "stream", "-c", "fast",
+        ]  # fmt: skip
+        self._run_as(user, argv, "pg_basebackup")
 
     def _clear_stale_lock(self) -> None:
         """Remove a ``postmaster.pid`` left by a killed server.
