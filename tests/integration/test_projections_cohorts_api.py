@@ -316,9 +316,9 @@ HF_EXPECTED = {
     "HF-CARDIO60": (3, 4, 0.75, 2, 0, 0),
     # same cases, window D+29 < day <= D+60: B's D+20 is early: 2 / 4
     "HF-CARDIO30-60": (2, 4, 0.5, 2, 0, 0),
-    # completed / planned (not cancelled) occurrences: A 16/16, B 8/16, C 0/16, E 4/4
-    # (5-16 cancelled by the pause); F has none left (ineligible); D excluded: 28 / 52
-    "HF-NURSE": (28, 52, 0.5385, 1, 1, 0),
+    # completed / planned (not cancelled) occurrences: A 16/16, B 8/16, C 0/16; D excluded
+    # (death), E and F excluded (readmission, PROTOCOLS.md § 0): 24 / 48
+    "HF-NURSE": (24, 48, 0.5, 3, 0, 0),
     # share >= 80 %: A yes, B (50 %) and C (0 %) no; D, E, F excluded: 1 / 3
     "HF-NURSE80": (1, 3, 0.3333, 3, 0, 0),
     # readmitted in D0 < day <= D+30: E (D+15); F's D+45 is too late; D excluded: 1 / 5
@@ -362,8 +362,8 @@ HF_CASES = {
         "B": "counted 8/16",
         "C": "counted 0/16",
         "D": "excluded DeathReported",
-        "E": "counted 4/4",
-        "F": "ineligible nothing planned",
+        "E": "excluded ReadmissionReported",
+        "F": "excluded ReadmissionReported",
     },
     "HF-NURSE80": {
         "A": "met 16/16",
@@ -495,17 +495,18 @@ COPD_EXPECTED = {
     # met: P (D+30); Q late (D+70), R not done; S (death D+25) and T (readmission D+12)
     # excluded, nothing done before: 1 / 3
     "COPD-PULMO60": (1, 3, 0.3333, 2, 0, 0),
-    # met: P (D+20), S (D+6, before dying: kept); Q (short-acting only), R, T not done; a
-    # readmission does not exclude here: 2 / 5
-    "COPD-BD90": (2, 5, 0.4, 0, 0, 0),
-    # met: P (D+40), Q (D+85); R, T not done; S excluded: 2 / 4
-    "COPD-REHAB90": (2, 4, 0.5, 1, 0, 0),
-    # occurrences: P 8/8, Q 3/8, R 0/8, T 1/1 (2-8 cancelled by the pause); S excluded: 12 / 25
-    "COPD-NURSE": (12, 25, 0.48, 1, 0, 0),
-    # nobody vaccinated yet, the season has not begun: 0 / 4, all 4 still open; S excluded
-    "COPD-FLU": (0, 4, 0.0, 1, 0, 4),
-    # met: P (D+60); Q, R, T not yet, their year still open; S excluded: 1 / 4
-    "COPD-SPIRO365": (1, 4, 0.25, 1, 0, 3),
+    # met: P (D+20), S (D+6, before dying: kept); Q (short-acting only), R not done; T
+    # readmitted on D+12 <= D+90 with nothing dispensed: excluded (PROTOCOLS.md § 0). 2 / 4
+    "COPD-BD90": (2, 4, 0.5, 1, 0, 0),
+    # met: P (D+40), Q (D+85); R not done; S (death) and T (readmission) excluded: 2 / 3
+    "COPD-REHAB90": (2, 3, 0.6667, 2, 0, 0),
+    # occurrences: P 8/8, Q 3/8, R 0/8; S (death) and T (readmission) excluded: 11 / 24
+    "COPD-NURSE": (11, 24, 0.4583, 2, 0, 0),
+    # nobody vaccinated yet, the season has not begun: 0 / 3, all 3 still open; S and T
+    # excluded
+    "COPD-FLU": (0, 3, 0.0, 2, 0, 3),
+    # met: P (D+60); Q, R not yet, their year still open; S and T excluded: 1 / 3
+    "COPD-SPIRO365": (1, 3, 0.3333, 2, 0, 2),
     # readmitted by D+30: T; S excluded (death on D+25): 1 / 4
     "COPD-READMIT30": (1, 4, 0.25, 1, 0, 0),
 }
@@ -529,14 +530,14 @@ COPD_CASES = {
         "Q": "not_met not done",
         "R": "not_met not done",
         "S": "met on time",
-        "T": "not_met not done",
+        "T": "excluded ReadmissionReported",
     },
     "COPD-NURSE": {
         "P": "counted 8/8",
         "Q": "counted 3/8",
         "R": "counted 0/8",
         "S": "excluded DeathReported",
-        "T": "counted 1/1",
+        "T": "excluded ReadmissionReported",
     },
     "COPD-READMIT30": {
         "P": "not_met no ReadmissionReported",

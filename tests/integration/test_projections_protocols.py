@@ -145,11 +145,13 @@ COPD_EXPECTED = {
     "COPD-INCLUDED": (5, 0, 5.0),
     "COPD-GP7": (3, 5, 0.6),
     "COPD-PULMO60": (1, 3, 0.3333),
-    "COPD-BD90": (2, 4, 0.5),
-    "COPD-REHAB90": (1, 4, 0.25),
-    "COPD-NURSE": (14, 26, 0.5385),
-    "COPD-FLU": (1, 4, 0.25),
-    "COPD-SPIRO365": (1, 4, 0.25),
+    # Q5's readmission on D+12 takes it out of every window still open then (PROTOCOLS.md
+    # § 0), its bronchodilator on D+30 included: Q1 met, Q2 and Q3 not: 1 / 3
+    "COPD-BD90": (1, 3, 0.3333),
+    "COPD-REHAB90": (1, 3, 0.3333),
+    "COPD-NURSE": (12, 24, 0.5),  # Q1 8/8, Q2 4/8, Q3 0/8; Q4, Q5 out
+    "COPD-FLU": (1, 3, 0.3333),
+    "COPD-SPIRO365": (1, 3, 0.3333),
     "COPD-READMIT30": (1, 4, 0.25),
 }
 
