@@ -150,12 +150,49 @@ def test_a_death_before_the_window_closes_excludes_unless_already_met():
     assert kept.status == "met"
 
 
-def test_an_occurrence_share_counts_planned_occurrences_not_cancelled():
-    share = OccurrenceShare(code="S", title=T, activity="gp")
-    cancelled = envelope(ev.TaskCancelled(task_id=TASK, reason="paused"), ANCHOR)
+@pytest.mark.parametrize(
+    ("reason", "by", "cause", "expected"),
+    [
+        # the engine's cause, as it writes it today
+        ("enrolment closed: end of the pathway", None, "closed", ("counted", 0, 1)),
+        ("x", None, "paused", ("counted", 0, 1)),
+        ("protocol migrated to version 2", None, "migrated", ("ineligible", 0, 0)),
+        ("stopped: DeliveryReported", None, "stopped", ("ineligible", 0, 0)),
+        # events stored before TaskCancelled had a cause: told apart by their reason
+        ("enrolment closed: end of the pathway", None, None, ("counted", 0, 1)),
+        ("enrolment closed: DeathReported", None, None, ("counted", 0, 1)),
+        ("paused", None, None, ("counted", 0, 1)),
+        ("paused", "coord-1", None, ("counted", 0, 1)),  # a person wrote "paused"
+        ("protocol migrated to version 2", None, None, ("ineligible", 0, 0)),
+        ("stopped: DeliveryReported", None, None, ("ineligible", 0, 0)),
+    ],
+)
+def test_an_occurrence_cancelled_stays_missed_unless_a_migration_or_its_stop_fact_cancelled_it(
+    reason, by, cause, expected
+):
+    # events the engine no longer writes (no cause) are hand-built on purpose; the engine's
+    # own cases are in test_projections_engine_cases. One occurrence due on D+7, cancelled
+    # on D+9 after its window closed, never performed: missed (0/1), unless re-planned
+    # away by a migration or ended by the fact that ends its recurrence (nothing planned).
+    at = ANCHOR + dt.timedelta(days=9)
+    extra = {"cause": cause} if cause else {}
+    cancelled = envelope(ev.TaskCancelled(task_id=TASK, reason=reason, by=by, **extra), at)
+    share = OccurrenceShare(code="S", title=T, activity="gp", exclude_on=["DeathReported"])
     outcome = judge(share, *enrolled(), cancelled)
-    assert outcome.status == "ineligible"
+    assert (outcome.status, outcome.num, outcome.den) == expected
     assert judge(share, *enrolled(), completed(3)).num == 1
+
+
+def test_a_death_takes_out_an_occurrence_only_before_its_window_closes():
+    share = OccurrenceShare(code="S", title=T, activity="gp", exclude_on=["DeathReported"])
+    for died_on, expected in (
+        (7, ("excluded", "DeathReported", 0, 0)),
+        (8, ("counted", "0/1", 0, 1)),
+    ):
+        at = ANCHOR + dt.timedelta(days=died_on)
+        outcome = judge(share, *enrolled(), envelope(f.DeathReported(died_at=at), at))
+        # the window closes at the end of D+7: a death on D+7 comes before, on D+8 after
+        assert (outcome.status, outcome.reason, outcome.num, outcome.den) == expected
 
 
 def test_a_fact_within_counts_the_fact_in_its_window():
