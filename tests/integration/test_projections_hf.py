@@ -99,7 +99,10 @@ EXPECTED = {  # code: (numerator, denominator, value)
     "HF-BIO7": (2, 4, 0.5),
     "HF-CARDIO60": (2, 3, 0.6667),
     "HF-CARDIO30-60": (1, 3, 0.3333),
-    "HF-NURSE": (22, 48, 0.4583),  # A 14/16, B 8/16, C 0/16; D (death), E (readmission) out
+    # A 14/16, B 8/16, C 0/16 (missed stays missed); D died on D+4: visit 1 (window closed
+    # on D+3) missed, 2-16 out: 0/1; E readmitted on D+15: 4 done, 5-16 (still open) out:
+    # 4/4. (14 + 8 + 0 + 0 + 4) / (16 + 16 + 16 + 1 + 4) = 26 / 53
+    "HF-NURSE": (26, 53, 0.4906),
     "HF-NURSE80": (1, 3, 0.3333),
     "HF-READMIT30": (1, 4, 0.25),
 }

@@ -91,7 +91,9 @@ def gd_cohort(cpts: str) -> list[Patient]:
 GD_EXPECTED = {
     "GD-INCLUDED": (5, 0, 5.0),
     "GD-EDU7": (3, 5, 0.6),
-    "GD-REVIEWS": (8, 14, 0.5714),
+    # on time / planned: P1 4/4, P2 2/4, P3 0/4, P4 2/2; P5 died on D+20 while review 2
+    # (due D+22) was open: out, review 1 done: 1/1. 9 / 15
+    "GD-REVIEWS": (9, 15, 0.6),
     "GD-POSTPARTUM": (1, 3, 0.3333),
 }
 
@@ -149,7 +151,9 @@ COPD_EXPECTED = {
     # § 0), its bronchodilator on D+30 included: Q1 met, Q2 and Q3 not: 1 / 3
     "COPD-BD90": (1, 3, 0.3333),
     "COPD-REHAB90": (1, 3, 0.3333),
-    "COPD-NURSE": (12, 24, 0.5),  # Q1 8/8, Q2 4/8, Q3 0/8; Q4, Q5 out
+    # Q1 8/8, Q2 4/8, Q3 0/8; Q4 died on D+10: visit 1 (due D+8 in Paris) missed, 2-8 out:
+    # 0/1; Q5 readmitted on D+12: 1-2 done, 3-8 out: 2/2. 14 / 27
+    "COPD-NURSE": (14, 27, 0.5185),
     "COPD-FLU": (1, 3, 0.3333),
     "COPD-SPIRO365": (1, 3, 0.3333),
     "COPD-READMIT30": (1, 4, 0.25),

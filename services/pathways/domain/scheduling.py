@@ -113,11 +113,11 @@ def enrol(
 
 
 def cancel_open(
-    d: Decision, tasks: Iterable[TaskState], reason: str, by: str | None = None
+    d: Decision, tasks: Iterable[TaskState], reason: str, cause: str, by: str | None = None
 ) -> None:
     for t in list(tasks):
         if d.state.tasks[t.task_id].is_open:
-            d.emit(ev.TaskCancelled(task_id=t.task_id, reason=reason, by=by))
+            d.emit(ev.TaskCancelled(task_id=t.task_id, reason=reason, by=by, cause=cause))
 
 
 def close(
@@ -130,7 +130,10 @@ def close(
     superseded_by: UUID | None = None,
 ) -> None:
     cancel_open(
-        d, d.state.open_tasks(enrolment.enrolment_id), f"enrolment closed: {detail or reason}"
+        d,
+        d.state.open_tasks(enrolment.enrolment_id),
+        f"enrolment closed: {detail or reason}",
+        ev.CANCELLED_BY_CLOSURE,
     )
     d.emit(
         ev.EnrolmentClosed(
@@ -144,7 +147,7 @@ def close(
 
 
 def pause(d: Decision, enrolment: EnrolmentState, fact: RecordedFact, reason: str) -> None:
-    cancel_open(d, d.state.open_tasks(enrolment.enrolment_id), PAUSED)
+    cancel_open(d, d.state.open_tasks(enrolment.enrolment_id), PAUSED, ev.CANCELLED_BY_PAUSE)
     d.emit(
         ev.EnrolmentPaused(
             enrolment_id=enrolment.enrolment_id, reason=reason, by_fact=fact.event_id, at=fact.at
