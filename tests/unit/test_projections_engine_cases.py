@@ -14,18 +14,18 @@ D+56. The pathway closes at the end of D+90 and cancels what is still open.
 from __future__ import annotations
 
 import pytest
-from engine_cases import Played
 from given_when_then import COORDINATOR, NOW, day, death, discharge, visit
 
 from contracts import pathway as ev
 from contracts.facts import AdmissionReported, ReadmissionReported
 from pathways.domain import CancelTask, MigrateProtocol
+from tests.engine_story import Played
 
 HF_VISITS = [n + 7 * p for p in range(8) for n in (2, 5)]  # one in each window
 
 
 def hf(*visit_days: int) -> Played:
-    played = Played()
+    played = Played(NOW)
     played.record(discharge(NOW, "I50.1"))
     for n in visit_days:
         played.record(visit(day(n, 9)))
@@ -48,7 +48,7 @@ def test_nursing_visits_never_performed_stay_missed_after_the_pathway_closes():
     played.advance(day(95, 20))  # the pathway closed at the end of D+90
     closure = [
         e
-        for e in played.story.events(ev.TaskCancelled)
+        for e in played.events(ev.TaskCancelled)
         if e.reason == "enrolment closed: end of the pathway"
     ]
     # the engine cancelled the 12 visits and the GP, blood panel and cardiology tasks
@@ -127,7 +127,11 @@ def test_a_migration_takes_out_what_it_re_plans_and_the_new_plan_counts():
 
 def test_a_task_a_coordinator_cancelled_stays_missed():
     played = hf(5)  # occurrence 2 performed
-    first = next(t for t in played.story.tasks("nursing-visit") if t.occurrence == 1)
+    first = next(
+        t
+        for t in played.state.tasks.values()
+        if t.activity == "nursing-visit" and t.occurrence == 1
+    )
     played.advance(day(1, 9))
     played.run(
         CancelTask(
@@ -146,7 +150,7 @@ def test_a_task_a_coordinator_cancelled_stays_missed():
 def test_reviews_after_the_delivery_leave_the_plan_and_missed_ones_stay_missed(until):
     from given_when_then import consultation, delivery, ogtt
 
-    played = Played()
+    played = Played(NOW)
     # OGTT on D0 (fasting 0.95 >= 0.92), expected delivery D+84: reviews every 15 days from
     # D+8, occurrence k+1 is D+8+15k..D+22+15k for k = 0..5 (the 6th starts on D+83)
     played.record(ogtt(NOW, 0.95, expected_delivery=day(84).date()))

@@ -8,11 +8,11 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-from engine_cases import Played
 from given_when_then import NOW, day, death, discharge
 
 from contracts.facts import AdmissionReported, ReadmissionReported
 from contracts.indicators import default_protocols_dir
+from tests.engine_story import Played
 
 EXCLUDING = ("DeathReported", "ReadmissionReported", "AdmissionReported")
 # the deviations the protocol files record in their choices (test_projections_domain checks
@@ -29,7 +29,7 @@ DEVIATIONS = {
 def _anchored(protocol: str) -> Played:
     from given_when_then import ogtt
 
-    played = Played()
+    played = Played(NOW)
     if protocol == "gestational-diabetes":
         played.record(ogtt(NOW, 0.95, expected_delivery=day(120).date()))
     else:
