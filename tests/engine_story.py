@@ -45,9 +45,13 @@ HOSPITAL = ("hospital-dpi", "discharge-system")
 
 class Played:
     def __init__(
-        self, start: dt.datetime, cpts: str = "demo", patient_id: uuid.UUID | None = None
+        self,
+        start: dt.datetime,
+        cpts: str = "demo",
+        patient_id: uuid.UUID | None = None,
+        zone: str | None = None,
     ) -> None:
-        self.now, self.cpts = start, cpts
+        self.now, self.cpts, self.zone = start, cpts, zone
         self.patient = patient_id or uuid.uuid4()
         self.state = PatientState()
         self.timers: dict[str, Timer] = {}
@@ -102,11 +106,23 @@ class Played:
         """Record ``fact`` at ``at`` (default: its own time); returns the fact's event id."""
         self.advance(at or occurred_at(fact))
         event_id = uuid.uuid4()
-        self.run(RecordFact(event_id=event_id, fact=fact, actor_id=actor[0], actor_role=actor[1]))
+        self.run(
+            RecordFact(
+                event_id=event_id,
+                fact=fact,
+                zone=self.zone,
+                actor_id=actor[0],
+                actor_role=actor[1],
+            )
+        )
         return event_id
 
     def events(self, cls: type | None = None) -> list[EventPayload]:
         return [e.data for e in self.envelopes if cls is None or isinstance(e.data, cls)]
+
+    @property
+    def stream(self) -> str:
+        return patient_stream(self.patient)
 
     def take(self) -> list[NewEvent]:
         """The events written since the last ``take``, for ``EventStore.append``."""
