@@ -211,3 +211,24 @@ def test_every_protocol_file_declares_indicators_the_projections_understand():
         "copd-exacerbation",
     }
     assert all(p.indicators and not p.skipped for p in protocols)
+
+
+def test_a_case_state_stored_before_tasks_had_a_cause_and_a_plan_still_decodes():
+    """``Task`` is stored in ``proj_case_state`` as an array: fields are only appended."""
+    from projections.views.cases import _decode, _encode
+
+    enrolled_at = ANCHOR.isoformat()
+    old_task = [str(TASK), str(ENROLMENT), "gp", 1, enrolled_at, "cancelled", None, None]
+    old_task += [None, None, None]  # scheduled_event, last_event, by_fact: 11 fields then
+    stored = {
+        "cpts": "demo",
+        "patient_id": str(PATIENT),
+        "enrolments": [[str(ENROLMENT), "p", "1", enrolled_at, str(uuid.uuid4()), None]],
+        "tasks": [old_task],
+    }
+    import msgspec
+
+    state = _decode(msgspec.msgpack.encode(stored))
+    [task] = state.tasks
+    assert (task.status, task.cause, task.plan) == ("cancelled", None, None)
+    assert _decode(_encode(state)) == state
