@@ -19,7 +19,6 @@ protocol excludes on them (the protocol files record the few deviations).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Iterable
@@ -31,13 +30,13 @@ import pytest
 
 from contracts.events import patient_of_stream
 from contracts.identity import INS_TEST_OID, synthetic_ins
-from parcours.eventstore import EventStore
 from parcours.settings import Settings
 from pathways.app import create_app as pathways_app
 from projections.app import create_app as projections_app
 from projections.domain.pseudonyms import pseudonym
 from tests.integration.clock import iso, on_virtual_clock
 from tests.integration.conftest import bearer, serving
+from tests.integration.test_projections_helpers import views_caught_up
 
 PARIS = ZoneInfo("Europe/Paris")
 FINESS = "750712184"
@@ -186,17 +185,8 @@ class Play:
         await self.settle()
 
     async def settle(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
-        """Wait until every view has applied everything the event store shows."""
-        store = EventStore(self.pool)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            head = await store.head()
-            rows = await self.pool.fetch("SELECT view, txid, position FROM projection_checkpoints")
-            at = {r["view"]: (r["txid"], r["position"]) for r in rows}
-            if len(at) == 3 and all(v >= (head.txid, head.position) for v in at.values()):
-                return
-            assert asyncio.get_running_loop().time() < deadline, (head, at)
-            await asyncio.sleep(0.05)
+        """Wait until every view has applied every event committed so far."""
+        await views_caught_up(self.pool, timeout)
 
     async def read(self, path: str, **params: Any) -> Any:
         r = await self.projections.get(path, params=params, headers=self.auditor)

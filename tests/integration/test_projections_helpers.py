@@ -31,6 +31,29 @@ async def flush(pool: asyncpg.Pool, *patients: Played) -> None:
             await store.append(p.stream, ANY, events)
 
 
+async def views_caught_up(pool: asyncpg.Pool, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    """Wait until the three views have applied every event committed so far.
+
+    The target is the last committed event, not the event store's head: the head stops
+    below the oldest transaction still open anywhere, so while some other transaction is
+    open it can lag behind events already committed (and answered 201), and waiting for
+    it alone let a test read the views before they applied such an event."""
+    last = await pool.fetchrow(
+        "SELECT txid::text::bigint AS txid, position FROM events "
+        "ORDER BY txid DESC, position DESC LIMIT 1"
+    )
+    target = (last["txid"], last["position"]) if last else (0, 0)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        rows = await pool.fetch("SELECT view, txid, position FROM projection_checkpoints")
+        at = {r["view"]: (r["txid"], r["position"]) for r in rows}
+        if len(at) == 3 and all(v >= target for v in at.values()):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"views did not catch up: last event {target}, views {at}")
+        await asyncio.sleep(0.05)
+
+
 class Harness:
     """The relay and the projections service, running; ``settle`` waits for the views."""
 
@@ -38,17 +61,7 @@ class Harness:
         self.settings, self.pool, self.client = settings, pool, client
 
     async def settle(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-        store = EventStore(self.pool)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            head = await store.head()
-            rows = await self.pool.fetch("SELECT view, txid, position FROM projection_checkpoints")
-            at = {r["view"]: (r["txid"], r["position"]) for r in rows}
-            if len(at) == 3 and all(v >= (head.txid, head.position) for v in at.values()):
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"views did not catch up: head {head}, views {at}")
-            await asyncio.sleep(0.05)
+        await views_caught_up(self.pool, timeout)
 
     async def get(self, path: str, token: str, **params: Any) -> Any:
         r = await self.client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
