@@ -25,7 +25,9 @@ import msgspec
 from projections.domain.cases import Enr, Fact, Outcome, Task
 from projections.views.cases import _Stored
 
-GOLDEN = Path(__file__).with_name("golden") / "case_state_v1.msgpack"
+GOLDEN_V1 = Path(__file__).with_name("golden") / "case_state_v1.msgpack"
+# v2: Task gained ``cause`` and ``plan`` (appended, with defaults)
+GOLDEN = Path(__file__).with_name("golden") / "case_state_v2.msgpack"
 
 
 def _id(n: int) -> uuid.UUID:
@@ -36,7 +38,7 @@ def _at(day: int, hour: int = 9) -> dt.datetime:
     return dt.datetime(2026, 3, day, hour, tzinfo=dt.UTC)
 
 
-EXPECTED = _Stored(
+EXPECTED_V1 = _Stored(
     cpts="demo",
     patient_id=_id(1),
     enrolments=(
@@ -68,6 +70,22 @@ EXPECTED = _Stored(
     },
     valid_from=_at(20, 10),
 )
+
+
+EXPECTED = msgspec.structs.replace(
+    EXPECTED_V1,
+    tasks=(
+        *EXPECTED_V1.tasks[:2],
+        msgspec.structs.replace(
+            EXPECTED_V1.tasks[2], status="cancelled", cause="closure", plan="2"
+        ),
+    ),
+)
+
+
+def test_rows_stored_before_a_field_was_appended_decode_with_its_default() -> None:
+    stored = GOLDEN_V1.read_bytes()
+    assert msgspec.msgpack.decode(stored, type=_Stored) == EXPECTED_V1
 
 
 def test_stored_case_state_decodes_by_position_to_the_same_values() -> None:
