@@ -14,9 +14,11 @@ from litestar.params import Body
 
 from contracts.events import Actor
 from contracts.facts import Instant
-from contracts.identity import CareTeamMember, PatientIdentity
+from contracts.identity import CareTeamEntry, PatientIdentity
 from contracts.roles import PROFESSIONAL_ROLES, Role
+from contracts.shapes import CARE_TEAM_MAX, ProtocolId
 from parcours.auth import Principal, requires
+from parcours.bodies import strict_body
 from parcours.eventstore import EventStore
 from parcours.problems import Problem
 from parcours.service import Resources, correlation_id
@@ -31,10 +33,10 @@ READERS = (Role.COORDINATOR, Role.ADMIN, Role.AUDITOR, *PROFESSIONAL_ROLES)
 
 class EnrolmentBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     patient: PatientIdentity
-    protocol: str
+    protocol: ProtocolId
     anchor_at: Instant
-    version: int | None = None
-    care_team: list[CareTeamMember] = []
+    version: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    care_team: Annotated[list[CareTeamEntry], msgspec.Meta(max_length=CARE_TEAM_MAX)] = []
     expected_delivery: dt.date | None = None
 
 
@@ -72,6 +74,7 @@ class EnrolmentView(msgspec.Struct, frozen=True):
 @post(
     "/v1/enrolments",
     guards=[requires(Role.COORDINATOR, Role.ADMIN)],
+    before_request=strict_body(EnrolmentBody),
     tags=["enrolments"],
     summary="Enrol a patient explicitly in a protocol (coordinator)",
     status_code=201,

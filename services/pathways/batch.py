@@ -52,6 +52,7 @@ from parcours.eventstore import (
     EventStoreError,
     VersionConflictError,
 )
+from parcours.problems import schema_problem
 from pathways.decider import SYSTEM, PathwayDecider
 from pathways.domain import DecideContext, DomainError, PatientState, RecordFact, fold
 from pathways.domain.decision import Decision
@@ -166,24 +167,8 @@ def split_body(body: bytes, ndjson: bool) -> list[RawItem]:
 
 
 def _schema_problem(message: str) -> dict[str, Any]:
-    reason, _, where = message.partition(" - at `")
-    path = where.rstrip("`").removeprefix("$").removeprefix(".") or None
-    if reason.startswith("Object missing required field `"):
-        missing = reason.split("`")[1]
-        path = f"{path}.{missing}" if path else missing
-    elif reason.startswith("Object contains unknown field `"):
-        unknown = reason.split("`")[1]
-        path = f"{path}.{unknown}" if path else unknown
-    if path == "type" and reason.startswith("Invalid value"):
-        return problem(
-            422,
-            "Unknown type",
-            f"unknown fact type; accepted: {', '.join(FACT_TYPES)}",
-            "type",
-            accepted=list(FACT_TYPES),
-        )
-    detail = f"{reason} at `{path}`" if path else reason
-    return problem(422, "Invalid field", detail, path)
+    p = schema_problem(message, FACT_TYPES)
+    return problem(p.status, p.title, p.detail, p.field, **p.extra)
 
 
 def _identity_problem(identity: PatientIdentity) -> dict[str, Any] | None:
