@@ -28,8 +28,15 @@ def check_identity(identity: PatientIdentity, field: str = "patient") -> None:
 
 
 def traits_json(identity: PatientIdentity) -> str:
-    """The identity traits (everything but the INS and its OID) as JSON, nulls left out."""
+    """The identity traits (everything but the INS and its OID) as JSON, nulls left out.
+
+    The statements cast it to jsonb, which refuses only ``\\u0000``: the edge's types
+    refuse control characters, and this refuses the NUL again before anything is sent,
+    so no statement can fail on traits (a jsonb error's context would quote them)."""
     traits = msgspec.structs.asdict(identity)
     for key in ("ins", "oid"):
         traits.pop(key, None)
-    return _traits.encode({k: v for k, v in traits.items() if v is not None}).decode()
+    present = {k: v for k, v in traits.items() if v is not None}
+    if any(isinstance(v, str) and "\x00" in v for v in present.values()):
+        raise Problem(422, "Invalid character", "an identity trait holds the NUL character")
+    return _traits.encode(present).decode()
