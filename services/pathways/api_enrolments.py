@@ -25,6 +25,7 @@ from parcours.service import Resources, correlation_id
 from pathways.decider import state_of, wrap
 from pathways.domain import EnrolPatient, decide
 from pathways.errors import domain_problem
+from pathways.fact_checks import fact_problem
 from pathways.identity import check_identity
 from pathways.ingest import PatientHistory, append_for_patient
 
@@ -86,6 +87,8 @@ async def enrol(
     who: Principal = request.user
     check_identity(data.patient)
     now = await resources.clock.now()
+    if (implausible := fact_problem(data, now)) is not None:
+        raise implausible  # an anchor as plausible as a fact's date (no year 1, no 9999)
     decider = resources.extra["decider"]
     command = EnrolPatient(
         actor_id=who.sub,

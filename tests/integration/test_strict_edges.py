@@ -301,3 +301,17 @@ async def test_periods_and_as_of_outside_the_calendar_are_a_422(settings, token)
             for instant in BAD_INSTANTS:
                 r = await api.get(route.format(instant.replace("+", "%2B")), headers=who)
                 refused(r, 422, "as_of")
+
+
+async def test_an_enrolment_anchored_in_year_1_or_9999_is_a_422(settings, token):
+    coordinator = bearer(token("coordinator", sub="COORD-ANCHOR"))
+    async with serving(pathways_app(settings, with_relay=False, with_scheduler=False)) as api:
+        for n, anchor in enumerate(("0001-01-01T00:00:00Z", "9999-12-31T00:00:00Z")):
+            ins = synthetic_ins(91_500 + n)
+            r = await api.post(
+                "/v1/enrolments",
+                json={"patient": patient(ins), "protocol": "heart-failure-discharge",
+                      "anchor_at": anchor},
+                headers=coordinator,
+            )  # fmt: skip
+            refused(r, 422, "anchor_at", ins)
