@@ -23,8 +23,8 @@ from litestar.params import Body
 
 from contracts.events import patient_stream
 from contracts.identity import PatientIdentity
-from contracts.shapes import Label
 from contracts.roles import Role
+from contracts.shapes import Label
 from parcours.auth import Principal, requires
 from parcours.problems import Problem
 from parcours.service import Resources
