@@ -96,8 +96,9 @@ def schema_problem(message: str, accepted_types: Sequence[str] = ()) -> Problem:
         )
         return Problem(422, "Unknown type", detail, field="type", accepted=list(accepted_types))
     reason = scrubbed(reason)
-    detail = f"{reason} at `{path}`" if path else reason
-    return Problem(422, "Invalid field", detail, field=path)
+    if not path:  # the body as a whole (null, an array...) or a field without a name
+        return Problem(422, "Invalid body", reason, reason="body")
+    return Problem(422, "Invalid field", f"{reason} at `{path}`", field=path)
 
 
 def _field_path(key: str | None) -> str | None:
