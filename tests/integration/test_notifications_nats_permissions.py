@@ -36,30 +36,18 @@ PASSWORDS = {
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    nurses = [(ALICE, "demo", "Z1"), (BOB, "demo", "Z2"), (CAROL, "other", "Z1")]
     users = [
-        natsauth.professional(
-            SUBJECTS,
-            cpts="demo",
-            role="nurse",
-            rpps=ALICE,
-            zones=["Z1"],
-            password=PASSWORDS[USERS[ALICE]],
-        ),
-        natsauth.professional(
-            SUBJECTS,
-            cpts="demo",
-            role="nurse",
-            rpps=BOB,
-            zones=["Z2"],
-            password=PASSWORDS[USERS[BOB]],
-        ),
-        natsauth.professional(
-            SUBJECTS,
-            cpts="other",
-            role="nurse",
-            rpps=CAROL,
-            zones=["Z1"],
-            password=PASSWORDS[USERS[CAROL]],
+        *(
+            natsauth.professional(
+                SUBJECTS,
+                cpts=cpts,
+                role="nurse",
+                rpps=rpps,
+                zones=[zone],
+                password=PASSWORDS[USERS[rpps]],
+            )  # fmt: skip
+            for rpps, cpts, zone in nurses
         ),
         natsauth.coordinator(
             SUBJECTS, cpts="demo", user="coord-demo", password=PASSWORDS["coord-demo"]

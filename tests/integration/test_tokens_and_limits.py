@@ -13,23 +13,12 @@ import msgspec
 import pytest
 import uvicorn
 
-from contracts.identity import INS_TEST_OID, synthetic_ins
 from notifications.app import create_app as notifications_app
 from parcours.devstack import free_port
 from parcours.settings import Settings
 from pathways.app import create_app as pathways_app
 from tests.integration.conftest import bearer, serving
-
-
-def lab(n: int) -> dict[str, Any]:
-    return {
-        "type": "LabResultReported",
-        "patient": {"ins": synthetic_ins(8_100_000 + n), "oid": INS_TEST_OID},
-        "collected_at": "2026-03-02T10:00:00Z",
-        "loinc": "2823-3",
-        "value": 4.2,
-        "unit": "mmol/L",
-    }
+from tests.integration.test_load_shedding import lab
 
 
 @pytest.mark.parametrize(
