@@ -315,3 +315,39 @@ async def test_an_enrolment_anchored_in_year_1_or_9999_is_a_422(settings, token)
                 headers=coordinator,
             )  # fmt: skip
             refused(r, 422, "anchor_at", ins)
+
+
+async def test_traits_with_hostile_characters_are_stored_exactly_through_both_write_paths(
+    settings, hospital
+):
+    """Traits go to PostgreSQL as a text array (no JSON text parsed by the server): quotes,
+    backslashes, JSON escapes and line breaks come back exactly as sent, new and updated."""
+    odd = {"birth_name": 'O\'Brien "\\u0041" \\ \n', "sex": "F", "birth_date": "1950-02-03"}
+    more = {"first_names": "Zoé\u202e}{", "birthplace": '["x"]', "commune": "2A004"}
+    single, bulk = synthetic_ins(91_600), synthetic_ins(91_601)
+    async with serving(pathways_app(settings, with_relay=False, with_scheduler=False)) as api:
+        for ins in (single, bulk):
+            first = discharge(ins, patient={"ins": ins, "oid": INS_TEST_OID, **odd})
+            later = discharge(ins, patient={"ins": ins, "oid": INS_TEST_OID, **more},
+                              discharged_at="2026-03-09T14:00:00Z")  # fmt: skip
+            if ins == single:
+                for body in (first, later):
+                    r = await api.post("/v1/facts", json=body, headers=hospital)
+                    assert r.status_code == 201, r.text
+            else:
+                for body in (first, later):  # a new patient, then a known one
+                    r = await api.post("/v1/facts:batch", json=[body], headers=hospital)
+                    assert r.json()["results"][0]["status"] == 201, r.text
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT ins, traits::text AS traits, commune FROM patient_identities"
+            " WHERE ins = ANY($1::text[])",
+            [single, bulk],
+        )
+    finally:
+        await conn.close()
+    assert len(rows) == 2
+    for row in rows:
+        assert msgspec.json.decode(row["traits"]) == {**odd, **more}, row["ins"]
+        assert row["commune"] == "2A004"
