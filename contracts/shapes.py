@@ -24,7 +24,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from contracts.roles import PROFESSIONAL_ROLES, Role
+from contracts.roles import PROFESSIONAL_ROLES, SPECIALTIES, Role
 
 # -- identifiers --------------------------------------------------------------------------
 
@@ -95,7 +95,7 @@ Icd10 = Annotated[
 ]
 ProfessionalRole = Literal[tuple(sorted(str(r) for r in PROFESSIONAL_ROLES))]  # type: ignore[valid-type]
 RoleName = Literal[tuple(str(r) for r in Role)]  # type: ignore[valid-type]
-Specialty = Literal["cardiologist", "pulmonologist", "endocrinologist", "obstetrician"]
+Specialty = Literal[tuple(sorted(str(s) for s in SPECIALTIES))]  # type: ignore[valid-type]
 ProtocolId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$(?!\n)")]
 
 # -- free text ----------------------------------------------------------------------------
