@@ -1,0 +1,214 @@
+"""HL7 v2 over MLLP against the real PostgreSQL: the listener in-process, the client
+python-hl7's asyncio MLLP client (an independent implementation of framing and parsing)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import hl7
+import msgspec
+import pytest
+from hl7.mllp import open_hl7_connection
+
+from parcours.settings import Settings
+from pathways.interop.hl7.pam import SenderProfile
+from pathways.interop.mllp import MllpServer
+from pathways.interop.serve import build_intake
+from pathways.interop.settings import MllpSettings
+from tests.hl7_messages import INS, adt, pid
+from tests.integration.clock import on_virtual_clock
+
+NOW = dt.datetime(2026, 11, 10, 9, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def virtual(settings: Settings) -> Settings:
+    return on_virtual_clock(settings, NOW)
+
+
+@contextlib.asynccontextmanager
+async def listening(settings: Settings, **options: Any) -> AsyncIterator[Any]:
+    mllp = MllpSettings(port=0, **options)
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=8)
+    intake = await build_intake(settings, mllp, pool)
+    server = MllpServer(mllp, intake.handle)
+    await server.start()
+    server.intake, server.pool = intake, pool  # type: ignore[attr-defined]
+    try:
+        yield server
+    finally:
+        await server.stop()
+        await pool.close()
+
+
+async def exchange(port: int, *texts: str) -> list[hl7.Message]:
+    """Send every message on one connection without waiting, then read the ACKs in order."""
+    reader, writer = await open_hl7_connection("127.0.0.1", port)
+    try:
+        for text in texts:
+            writer.writeblock(text.encode())
+        await writer.drain()
+        return [await asyncio.wait_for(reader.readmessage(), 30) for _ in texts]
+    finally:
+        writer.close()
+
+
+def msa(ack: hl7.Message) -> tuple[str, str]:
+    return str(ack.segment("MSA")[1]), str(ack.segment("MSA")[2])
+
+
+async def rows(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def stream_types(settings: Settings, ins: str = INS) -> list[str]:
+    found = await rows(
+        settings,
+        """SELECT e.type FROM events e JOIN patient_identities i
+           ON e.stream = 'patient-' || i.patient_id::text WHERE i.ins = $1 ORDER BY e.position""",
+        ins,
+    )
+    return [r["type"] for r in found]
+
+
+async def test_a_heart_failure_discharge_is_acknowledged_once_enrolled_and_a_resend_writes_nothing(
+    virtual: Settings,
+) -> None:
+    async with listening(virtual) as server:
+        [ack] = await exchange(server.port, adt("A03", control="HF-1"))
+        assert msa(ack) == ("AA", "HF-1")
+        types = await stream_types(virtual)
+        assert types[:2] == ["DischargeReported", "PatientEnrolled"]
+        assert "TaskScheduled" in types
+        [again] = await exchange(server.port, adt("A03", control="HF-1"))
+        assert str(again) == str(ack)  # the stored ACK, byte for byte
+        assert await stream_types(virtual) == types  # nothing written
+        logged = await rows(
+            virtual, "SELECT outcome, facts FROM hl7_messages WHERE control_id = 'HF-1'"
+        )
+        assert [(r["outcome"], r["facts"]) for r in logged] == [("accepted", 1)]
+
+
+async def test_many_messages_on_one_connection_are_answered_in_order(virtual: Settings) -> None:
+    ins = "253072B07300470"
+    texts = [
+        adt("A01", control=f"SEQ-{i}", pid_segment=pid(ins=ins, ipp=f"IPP-S{i}"), diagnoses=())
+        for i in range(12)
+    ]
+    async with listening(virtual) as server:
+        acks = await exchange(server.port, *texts)
+    assert [msa(a) for a in acks] == [("AA", f"SEQ-{i}") for i in range(12)]
+    assert (await stream_types(virtual, ins)).count("AdmissionReported") == 12
+
+
+async def test_unsupported_and_malformed_messages_are_refused_with_a_reason(
+    virtual: Settings,
+) -> None:
+    async with listening(virtual) as server:
+        oru, version, garbage = await exchange(
+            server.port,
+            adt(kind="ORU", trigger="R01", control="BAD-1"),
+            adt(version="2.3", control="BAD-2"),
+            "this is not HL7",
+        )
+    assert msa(oru) == ("AR", "BAD-1")
+    assert str(oru.segment("ERR")[3][0][0]) == "200"
+    assert msa(version)[0] == "AR" and str(version.segment("ERR")[3][0][0]) == "203"
+    assert msa(garbage)[0] == "AR"
+    stored = await rows(virtual, "SELECT outcome FROM hl7_messages WHERE outcome = 'rejected'")
+    assert len(stored) >= 3  # every message kept with its outcome
+
+
+async def test_an_unmappable_message_is_quarantined_then_replayed_once_its_cause_is_fixed(
+    virtual: Settings,
+) -> None:
+    ins = "253072A07300443"
+    text = adt(
+        "A03",
+        control="Q-1",
+        sender=("GAM", "CLINIQUE-X"),
+        pid_segment=pid(ins=ins, ipp="IPP-Q"),
+        pv1_segment="PV1|1|I||||||||||||||||||||||||||||||||||||||||||20261102090000|20261109140000",
+    )
+    async with listening(virtual) as server:
+        [ack] = await exchange(server.port, text)
+        assert msa(ack)[0] == "AE"
+        err = ack.segment("ERR")
+        assert str(err[2]) == "MSH^1^4^^2" and "FINESS" in str(err[8])
+        assert ins not in str(ack) and "IPP-Q" not in str(ack)
+        [row] = await rows(
+            virtual,
+            "SELECT id FROM hl7_messages WHERE outcome = 'quarantined' AND control_id = 'Q-1'",
+        )
+        assert await stream_types(virtual, ins) == []
+    fixed = {"GAM|CLINIQUE-X": SenderProfile(finess="750712184")}
+    async with listening(virtual, senders=fixed) as server:
+        replayed = hl7.parse((await server.intake.replay(row["id"])).decode())
+    assert msa(replayed)[0] == "AA"
+    assert (await stream_types(virtual, ins))[0] == "DischargeReported"
+
+
+async def test_a_patient_known_by_ipp_only_is_held_then_recorded_once_qualified(
+    virtual: Settings,
+) -> None:
+    ins = "295109912611193"
+    provisional = adt("A03", control="P-1", pid_segment=pid(ins=ins, ipp="IPP-P", status="PROV"))
+    qualified = adt("A31", control="P-2", pid_segment=pid(ins=ins, ipp="IPP-P", status="QUAL"))
+    async with listening(virtual) as server:
+        [held] = await exchange(server.port, provisional)
+        assert msa(held)[0] == "AA"
+        before = await stream_types(virtual, ins)
+        [linked] = await exchange(server.port, qualified)
+        assert msa(linked)[0] == "AA"
+        after = await stream_types(virtual, ins)
+        assert after.count("DischargeReported") == before.count("DischargeReported") + 1
+        outcome = await rows(virtual, "SELECT outcome FROM hl7_messages WHERE control_id = 'P-1'")
+        assert outcome[0]["outcome"] == "accepted"
+        # later messages without a qualified INS find the patient through the IPP link
+        readmitted = adt("A01", control="P-3", pid_segment=pid(ins=None, ipp="IPP-P", status=""))
+        [ack] = await exchange(server.port, readmitted)
+        assert msa(ack)[0] == "AA"
+    assert (await stream_types(virtual, ins)).count("AdmissionReported") == 1
+
+
+async def test_shutdown_answers_every_message_it_has_read(virtual: Settings) -> None:
+    texts = [
+        adt("A01", control=f"STOP-{i}", pid_segment=pid(ipp=f"IPP-T{i}"), diagnoses=())
+        for i in range(40)
+    ]
+    async with listening(virtual, read_ahead=4, grace_seconds=0.2) as server:
+        reader, writer = await open_hl7_connection("127.0.0.1", server.port)
+        for text in texts:
+            writer.writeblock(text.encode())
+        await writer.drain()
+        first = await reader.readmessage()
+        await server.stop()
+        answered = [msa(first)]
+        with contextlib.suppress(Exception):
+            while True:
+                answered.append(msa(await asyncio.wait_for(reader.readmessage(), 10)))
+        writer.close()
+    ids = {control for _code, control in answered}
+    stored = await rows(
+        virtual, "SELECT control_id FROM hl7_messages WHERE control_id LIKE 'STOP-%'"
+    )
+    assert {r["control_id"] for r in stored} <= ids  # nothing read was left unanswered
+    assert len(answered) < len(texts)  # it stopped reading
+    assert all(code in ("AA", "AR") for code, _ in answered)
+
+
+def test_sender_settings_read_from_the_environment() -> None:
+    env = {"PARCOURS_MLLP_SENDERS": '{"GAM|CHU-974": {"zone": "Indian/Reunion"}}'}
+    settings = MllpSettings.from_env(env)
+    assert settings.profile("GAM", "CHU-974").zone == "Indian/Reunion"
+    assert settings.profile("X", "Y") == SenderProfile()
+    assert msgspec.json.encode(settings.profile("GAM", "CHU-974"))
