@@ -212,3 +212,24 @@ def test_sender_settings_read_from_the_environment() -> None:
     assert settings.profile("GAM", "CHU-974").zone == "Indian/Reunion"
     assert settings.profile("X", "Y") == SenderProfile()
     assert msgspec.json.encode(settings.profile("GAM", "CHU-974"))
+
+
+async def test_a_message_committed_but_not_acknowledged_stores_its_facts_once_when_sent_again(
+    virtual: Settings,
+) -> None:
+    ins = "253072B07300470"
+    text = adt(
+        "A03", control="CRASH-1", pid_segment=pid(ins=ins, ipp="IPP-C"), diagnoses=("I50.9",)
+    )
+    async with listening(virtual) as server:
+        [ack] = await exchange(server.port, text)
+        assert msa(ack)[0] == "AA"
+        before = await stream_types(virtual, ins)
+        # as if the process died after the facts' commit and before the outcome and the ACK
+        await rows(
+            virtual,
+            "UPDATE hl7_messages SET ack = NULL, outcome = 'received' WHERE control_id = 'CRASH-1'",
+        )
+        [again] = await exchange(server.port, text)
+        assert msa(again)[0] == "AA"
+    assert await stream_types(virtual, ins) == before
