@@ -9,14 +9,42 @@ only this module changes.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import asyncpg
 import msgspec
 
+from contracts.base import EventPayload
+from contracts.facts import INBOUND_FACTS
+from contracts.identity import PatientIdentity
 from parcours.auth import Principal
 from pathways.decider import PathwayDecider
 from pathways.group_commit import GroupCommit
 from pathways.ingest import FactAccepted
+
+
+class InvalidFactError(ValueError):
+    """A mapped fact that the contracts refuse; ``field`` is the fact's field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field, self.reason = field, reason
+
+
+def inbound_body(
+    payload: EventPayload, identity: PatientIdentity, event_id: uuid.UUID
+) -> msgspec.Struct:
+    """The ``POST /v1/facts`` body of a mapped fact, validated by the contracts' types
+    (identifier shapes, code patterns) as a JSON body would be."""
+    body_type = INBOUND_FACTS[payload.__struct_config__.tag]
+    fields = msgspec.to_builtins(payload)
+    fields.update(patient=msgspec.to_builtins(identity), event_id=str(event_id))
+    try:
+        return msgspec.convert(fields, body_type)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        field = text.rsplit("$.", 1)[-1].rstrip("`") if "$." in text else ""
+        raise InvalidFactError(field, text.split(" - at ")[0]) from None
 
 
 class FactRecorder:

@@ -24,10 +24,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-import msgspec
 import structlog
 
-from contracts.facts import INBOUND_FACTS
 from contracts.identity import PatientIdentity
 from contracts.roles import Role
 from parcours.auth import Principal
@@ -35,12 +33,13 @@ from parcours.clock import Clock
 from parcours.eventstore import DuplicateEventError
 from parcours.problems import Problem
 from pathways.interop import message_log as db
-from pathways.interop.fact_recorder import FactRecorder
+from pathways.interop.fact_recorder import FactRecorder, InvalidFactError, inbound_body
 from pathways.interop.hl7.ack import build_ack
 from pathways.interop.hl7.message import Hl7Message, Hl7ParseError, decode, parse
 from pathways.interop.hl7.pam import MappedMessage, map_message
 from pathways.interop.hl7.problems import (
     APPLICATION_ERROR,
+    DATA_TYPE_ERROR,
     REQUIRED_FIELD_MISSING,
     ErrorLocation,
     Hl7Problem,
@@ -58,7 +57,6 @@ FIELD_SOURCES = {
     "died_at": ErrorLocation("PID", 1, 29),
     "finess": ErrorLocation("MSH", 1, 4, 2),
 }
-_to_builtins = msgspec.structs.asdict
 
 
 class Hl7Intake:
@@ -156,14 +154,15 @@ class Hl7Intake:
         )
         stream = None
         for index, payload in enumerate(mapped.facts):
-            body_type = INBOUND_FACTS[payload.__struct_config__.tag]
             event_id = uuid.uuid5(
                 EVENT_IDS,
                 f"{self.settings.cpts}|{row.application}|{row.facility}|{row.control_id}|{index}",
             )
-            body = body_type(
-                **_to_builtins(payload), patient=identity, event_id=event_id, correlation_id=None
-            )
+            try:
+                body = inbound_body(payload, identity, event_id)
+            except InvalidFactError as exc:
+                where = FIELD_SOURCES.get(exc.field.split(".")[0], ErrorLocation())
+                raise MessageInError(DATA_TYPE_ERROR, exc.reason, where) from None
             try:
                 accepted = await self.recorder.record(principal, body, f"hl7-{row.id}", now)
             except Problem as exc:
