@@ -22,7 +22,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from contracts.roles import Role
 from parcours.settings import Settings
 
-PUBLIC_PATHS = {"/health", "/schema", "/dashboard", "/static"}
+PUBLIC_PATHS = {"/health", "/schema", "/dashboard", "/static", "/fhir/r4/metadata"}
 
 
 class Principal(msgspec.Struct, frozen=True):

@@ -48,8 +48,11 @@ def inbound_body(
 
 
 class FactRecorder:
-    def __init__(self, pool: asyncpg.Pool, decider: PathwayDecider) -> None:
-        self._group = GroupCommit(pool, decider)
+    def __init__(
+        self, pool: asyncpg.Pool, decider: PathwayDecider, group: GroupCommit | None = None
+    ) -> None:
+        """``group``: the pathways service's own group commit, when running inside it."""
+        self._group = group or GroupCommit(pool, decider)
 
     async def record(
         self, principal: Principal, body: msgspec.Struct, correlation_id: str, now: dt.datetime
