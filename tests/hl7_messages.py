@@ -7,6 +7,11 @@ test OID; the IPP is an invented local number.
 
 from __future__ import annotations
 
+import asyncio
+
+import hl7
+from hl7.mllp import open_hl7_connection
+
 INS = "295109912611193"
 INS_OID = "1.2.250.1.213.1.4.10"
 FINESS = "750712184"
@@ -82,3 +87,21 @@ def adt(
         segments.append(f"ZFM|8|{zfm}|8|")
     segments += list(extra)
     return "\r".join(s for s in segments if s) + "\r"
+
+
+async def exchange(port: int, *texts: str) -> list[hl7.Message]:
+    """Send every message on one connection without waiting (python-hl7's asyncio MLLP
+    client), then read the ACKs in order."""
+    reader, writer = await open_hl7_connection("127.0.0.1", port)
+    try:
+        for text in texts:
+            writer.writeblock(text.encode())
+        await writer.drain()
+        return [await asyncio.wait_for(reader.readmessage(), 60) for _ in texts]
+    finally:
+        writer.close()
+
+
+def msa(ack: hl7.Message) -> tuple[str, str]:
+    """(acknowledgement code, control id answered) of an ACK."""
+    return str(ack.segment("MSA")[1]), str(ack.segment("MSA")[2])

@@ -15,12 +15,13 @@ import msgspec
 import pytest
 from hl7.mllp import open_hl7_connection
 
+from contracts.identity import INS_TEST_OID, synthetic_ins
 from parcours.settings import Settings
 from pathways.interop.hl7.pam import SenderProfile
 from pathways.interop.mllp import MllpServer
 from pathways.interop.serve import build_intake
 from pathways.interop.settings import MllpSettings
-from tests.hl7_messages import INS, adt, pid
+from tests.hl7_messages import INS, adt, exchange, msa, pid
 from tests.integration.clock import on_virtual_clock
 
 NOW = dt.datetime(2026, 11, 10, 9, tzinfo=dt.UTC)
@@ -44,22 +45,6 @@ async def listening(settings: Settings, **options: Any) -> AsyncIterator[Any]:
     finally:
         await server.stop()
         await pool.close()
-
-
-async def exchange(port: int, *texts: str) -> list[hl7.Message]:
-    """Send every message on one connection without waiting, then read the ACKs in order."""
-    reader, writer = await open_hl7_connection("127.0.0.1", port)
-    try:
-        for text in texts:
-            writer.writeblock(text.encode())
-        await writer.drain()
-        return [await asyncio.wait_for(reader.readmessage(), 30) for _ in texts]
-    finally:
-        writer.close()
-
-
-def msa(ack: hl7.Message) -> tuple[str, str]:
-    return str(ack.segment("MSA")[1]), str(ack.segment("MSA")[2])
 
 
 async def rows(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -233,3 +218,30 @@ async def test_a_message_committed_but_not_acknowledged_stores_its_facts_once_wh
         [again] = await exchange(server.port, text)
         assert msa(again)[0] == "AA"
     assert await stream_types(virtual, ins) == before
+
+
+async def test_erasing_an_identity_clears_the_content_of_its_messages(
+    virtual: Settings, token
+) -> None:
+    from pathways.app import create_app
+    from tests.integration.conftest import bearer, serving
+
+    ins = synthetic_ins(900)
+    async with listening(virtual) as server:
+        [ack] = await exchange(
+            server.port, adt("A03", control="ERASE-1", pid_segment=pid(ins=ins, ipp="IPP-E"))
+        )
+        assert msa(ack)[0] == "AA"
+    async with serving(create_app(virtual, with_scheduler=False)) as client:
+        erased = await client.request(
+            "DELETE",
+            "/v1/patients/identity",
+            json={"ins": ins, "oid": INS_TEST_OID},
+            headers=bearer(token("admin", sub="ADMIN-1")),
+        )
+        assert erased.status_code == 200, erased.text
+    [row] = await rows(
+        virtual, "SELECT content, ipp FROM hl7_messages WHERE control_id = 'ERASE-1'"
+    )
+    assert (row["content"], row["ipp"]) == (None, None)
+    assert await rows(virtual, "SELECT 1 FROM hl7_patient_links WHERE ins = $1", ins) == []

@@ -19,7 +19,8 @@ from hl7.mllp import open_hl7_connection
 
 from contracts.identity import synthetic_ins
 from parcours.devstack import free_port
-from tests.hl7_messages import adt, pid
+from tests.hl7_messages import adt, msa, pid
+from tests.hl7_messages import exchange as send
 from tests.integration.conftest import eventually
 from tests.system.conftest import System
 
@@ -39,21 +40,6 @@ def start_mllp(system: System, monkeypatch: pytest.MonkeyPatch) -> int:
         except OSError:
             time.sleep(0.1)
     raise AssertionError("the MLLP listener did not open its port")
-
-
-async def send(port: int, *texts: str) -> list[hl7.Message]:
-    reader, writer = await open_hl7_connection("127.0.0.1", port)
-    try:
-        for text in texts:
-            writer.writeblock(text.encode())
-        await writer.drain()
-        return [await asyncio.wait_for(reader.readmessage(), 60) for _ in texts]
-    finally:
-        writer.close()
-
-
-def msa(ack: hl7.Message) -> tuple[str, str]:
-    return str(ack.segment("MSA")[1]), str(ack.segment("MSA")[2])
 
 
 def patient(n: int, **kwargs: Any) -> str:

@@ -13,12 +13,13 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from contracts.facts import AdmissionReported, DischargeReported, LabResultReported
-from pathways.interop.fhir.mapping import FhirProblem, map_bundle
+from pathways.interop.fhir.mapping import map_bundle
 from pathways.interop.fhir.outcomes import (
     capability_statement,
     operation_outcome,
     transaction_response,
 )
+from pathways.interop.fhir.problem import FhirProblem
 from pathways.interop.fhir.resources import bundle_decoder
 from tests.fhir_bundles import bundle, condition, encounter, patient
 

@@ -188,3 +188,17 @@ async def purge(db: asyncpg.Pool | asyncpg.Connection, older_than: dt.datetime) 
         older_than,
     )
     return int(status.split()[-1])
+
+
+async def erase_patient(conn: asyncpg.Connection, cpts: str, stream: str, ins: str) -> None:
+    """Identity erasure reaches the message log: the content and IPP of the patient's
+    messages are cleared and its IPP links deleted (in the erasure's transaction)."""
+    await conn.execute(
+        """UPDATE hl7_messages SET content = NULL, ipp = NULL, ipp_authority = NULL
+           WHERE cpts = $1 AND (stream = $2 OR (ipp_authority, ipp) IN (
+               SELECT ipp_authority, ipp FROM hl7_patient_links WHERE cpts = $1 AND ins = $3))""",
+        cpts,
+        stream,
+        ins,
+    )
+    await conn.execute("DELETE FROM hl7_patient_links WHERE cpts = $1 AND ins = $2", cpts, ins)

@@ -6,8 +6,8 @@
 -- days after a message was accepted or rejected (`parcours hl7 purge`); the
 -- row (sender, control id, outcome, ACK) stays for duplicate detection and
 -- audit. Quarantined and held messages keep their content until they are
--- replayed. Erasing a patient's identity also clears the content of their
--- messages (`parcours hl7 purge --ipp`).
+-- replayed. Erasing a patient's identity (DELETE /v1/patients/identity) also
+-- clears the content and IPP of their messages and deletes their IPP links.
 CREATE TABLE hl7_messages (
     id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     cpts                text        NOT NULL,

@@ -38,8 +38,10 @@ from contracts.facts import (
     LabResultReported,
     VaccinationReported,
 )
-from contracts.identity import INS_OIDS, PatientIdentity, ins_problem
+from contracts.identity import PatientIdentity
 from pathways.interop.fhir import resources as r
+from pathways.interop.fhir.patient import identity_of
+from pathways.interop.fhir.problem import FhirProblem
 from pathways.interop.hl7.identity import QUALIFIED_STATUSES
 from pathways.interop.hl7.pam import DISCHARGE_MODES
 
@@ -54,19 +56,6 @@ FHIR_DISPOSITIONS = {
 }
 ICD10 = re.compile(r"^([A-Z]\d{2})\.?(\d{0,2})$")
 LOINC = "http://loinc.org"
-
-
-class FhirProblem(Exception):
-    """Why a Bundle is refused: an OperationOutcome issue (code, FHIRPath, sentence)."""
-
-    def __init__(self, expression: str, diagnostics: str, code: str = "invalid", status: int = 422):
-        super().__init__(diagnostics)
-        self.expression, self.diagnostics, self.code, self.status = (
-            expression,
-            diagnostics,
-            code,
-            status,
-        )
 
 
 class MappedEntry(msgspec.Struct, frozen=True):
@@ -103,7 +92,7 @@ def map_bundle(
     if len(patients) != 1:
         raise FhirProblem("Bundle.entry", "a Bundle carries exactly one Patient", "required")
     p_index, p_entry = patients[0]
-    identity = _identity(p_entry.resource, p_index, qualified)  # type: ignore[arg-type]
+    identity = identity_of(p_entry.resource, f"Bundle.entry[{p_index}].resource", qualified)  # type: ignore[arg-type]
     encounters = [
         (i, e.resource) for i, e in enumerate(bundle.entry) if isinstance(e.resource, r.Encounter)
     ]
@@ -141,57 +130,6 @@ def map_bundle(
             )
         entries.append(MappedEntry(i, fact, e.fullUrl))
     return MappedBundle(identity, entries)
-
-
-def _identity(patient: r.Patient, i: int, qualified: frozenset[str]) -> PatientIdentity:
-    ins = oid = None
-    for ident in patient.identifier:
-        system = (ident.system or "").removeprefix("urn:oid:")
-        if system in INS_OIDS and ident.value:
-            ins, oid = ident.value, system
-    if ins is None or oid is None:
-        raise FhirProblem(
-            _at(i, "identifier"),
-            "the Patient needs an INS (system urn:oid:1.2.250.1.213.1.4.8 or .9, .10, .11)",
-            "required",
-        )
-    if (problem := ins_problem(ins)) is not None:
-        raise FhirProblem(_at(i, "identifier"), problem)
-    status = _identity_status(patient.extension)
-    if status not in qualified:
-        raise FhirProblem(
-            _at(i, "extension"),
-            f"the identity reliability status is {status or 'absent'}: the INS is used only for a "
-            "qualified identity (QUAL)",
-            "business-rule",
-        )
-    name = next((n for n in patient.name if n.use in ("official", None)), None)
-    birth = None
-    if patient.birthDate:
-        try:
-            birth = dt.date.fromisoformat(patient.birthDate)
-        except ValueError:
-            raise FhirProblem(_at(i, "birthDate"), "birthDate is YYYY-MM-DD") from None
-    return PatientIdentity(
-        ins=ins.upper(),
-        oid=oid,
-        birth_name=name.family if name else None,
-        first_names=" ".join(name.given) or None if name else None,
-        sex={"female": "F", "male": "M"}.get(patient.gender or "", "U") if patient.gender else None,
-        birth_date=birth,
-    )
-
-
-def _identity_status(extensions: list[r.Extension]) -> str:
-    for ext in extensions:
-        if ext.url.rsplit("/", 1)[-1].lower() in (
-            "fr-core-identity-reliability",
-            "identityreliability",
-        ):
-            for sub in ext.extension:
-                if sub.url == "identityStatus" and sub.valueCoding and sub.valueCoding.code:
-                    return sub.valueCoding.code.upper()
-    return ""
 
 
 def _encounter(res: r.Encounter, i: int, zone: ZoneInfo, diagnoses: list[str]) -> EventPayload:

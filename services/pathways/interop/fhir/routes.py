@@ -24,13 +24,14 @@ from parcours.auth import requires
 from parcours.problems import Problem, problem_response
 from parcours.service import Resources, correlation_id
 from pathways.interop.fact_recorder import FactRecorder, InvalidFactError, inbound_body
-from pathways.interop.fhir.mapping import FhirProblem, map_bundle
+from pathways.interop.fhir.mapping import map_bundle
 from pathways.interop.fhir.outcomes import (
     FHIR_JSON,
     capability_statement,
     operation_outcome,
     transaction_response,
 )
+from pathways.interop.fhir.problem import FhirProblem
 from pathways.interop.fhir.resources import bundle_decoder
 from pathways.interop.hl7_intake import EVENT_IDS
 
