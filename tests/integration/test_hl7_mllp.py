@@ -245,3 +245,24 @@ async def test_erasing_an_identity_clears_the_content_of_its_messages(
     )
     assert (row["content"], row["ipp"]) == (None, None)
     assert await rows(virtual, "SELECT 1 FROM hl7_patient_links WHERE ins = $1", ins) == []
+
+
+async def test_an_identifier_change_a47_moves_held_messages_to_the_new_ipp(
+    virtual: Settings,
+) -> None:
+    ins = synthetic_ins(901)
+    held = adt("A03", control="A47-1", pid_segment=pid(ins=ins, ipp="IPP-OLD", status="PROV"))
+    qualified = adt("A31", control="A47-2", pid_segment=pid(ins=ins, ipp="IPP-NEW", status="QUAL"))
+    change = adt(
+        "A47",
+        control="A47-3",
+        pid_segment=pid(ins=ins, ipp="IPP-NEW", status="PROV"),
+        extra=("MRG|IPP-OLD^^^CHU-TEST&750712184&M^PI",),
+    )
+    async with listening(virtual) as server:
+        acks = await exchange(server.port, held, qualified)
+        assert [msa(a)[0] for a in acks] == ["AA", "AA"]
+        assert await stream_types(virtual, ins) == []  # held under the old IPP, not linked
+        [ack] = await exchange(server.port, change)
+        assert msa(ack)[0] == "AA"
+    assert (await stream_types(virtual, ins))[:1] == ["DischargeReported"]

@@ -1,7 +1,7 @@
 """One HL7 message in, one ACK out, after the facts are committed (original mode).
 
-1. The message is written to ``hl7_messages`` and committed before anything else:
-   nothing received is lost. A message already answered (same CPTS, MSH-3,
+1. The message is written to ``hl7_messages`` before anything else (without
+   waiting for the disk: until its ACK is sent, the sender still holds it). A message already answered (same CPTS, MSH-3,
    MSH-4, MSH-10) gets its stored ACK again and nothing is written.
 2. It is mapped (pure, ``hl7.pam``); AR for what we do not take, AE (and the
    quarantine, replayable) for what cannot be read.
@@ -114,12 +114,14 @@ class Hl7Intake:
         ipp = (patient.ipp_authority or row.facility, patient.ipp) if patient.ipp else None
         identity = patient.identity
         if ipp and mapped.prior_ipp:
-            await self._relink(cpts, ipp, mapped.prior_ipp)
+            await self._relink(cpts, ipp, mapped.prior_ipp, now)
         if identity is not None and ipp:
-            await db.link(self.pool, cpts, *ipp, identity.ins, identity.oid)
-            for held in await db.held_for(self.pool, cpts, *ipp):
-                if held.id != row.id and held.content:
-                    await self._release(held, identity, now)
+            # messages are held only while an IPP has no link: release them when it gets one
+            if await db.linked_ins(self.pool, cpts, *ipp) != (identity.ins, identity.oid):
+                await db.link(self.pool, cpts, *ipp, identity.ins, identity.oid)
+                for held in await db.held_for(self.pool, cpts, *ipp):
+                    if held.id != row.id and held.content:
+                        await self._release(held, identity, now)
         elif identity is None and ipp:
             linked = await db.linked_ins(self.pool, cpts, *ipp)
             if linked is not None:
@@ -193,13 +195,19 @@ class Hl7Intake:
         except Hl7Problem as problem:
             await self._answer(held, message, problem, now)
 
-    async def _relink(self, cpts: str, ipp: tuple[str, str], prior: str) -> None:
+    async def _relink(self, cpts: str, ipp: tuple[str, str], prior: str, now: dt.datetime) -> None:
         """A47 / A40: what was known under the prior IPP follows the new one."""
         authority, current = ipp
         await db.rename_ipp(self.pool, cpts, authority, prior, current)
-        linked = await db.linked_ins(self.pool, cpts, authority, prior)
-        if linked is not None and await db.linked_ins(self.pool, cpts, *ipp) is None:
-            await db.link(self.pool, cpts, authority, current, *linked)
+        linked = await db.linked_ins(self.pool, cpts, *ipp)
+        if linked is None:
+            linked = await db.linked_ins(self.pool, cpts, authority, prior)
+            if linked is not None:
+                await db.link(self.pool, cpts, authority, current, *linked)
+        if linked is not None:  # messages held under the prior IPP can be recorded now
+            identity = PatientIdentity(ins=linked[0], oid=linked[1])
+            for held in await db.held_for(self.pool, cpts, *ipp):
+                await self._release(held, identity, now)
 
     async def _finish(
         self,
