@@ -126,6 +126,12 @@ async def test_adt_flows_end_in_the_expected_enrolments_and_tasks(
         check=True,
     ).stdout
     assert "RET-2" in listed and "A13" in listed and synthetic_ins(5) not in listed
+    # no identity in any log line of any process, the MLLP listener's included
+    system.stop_all()
+    logs = system.log_text()
+    assert "hl7.accepted" in logs  # the listener did log
+    identifying = [synthetic_ins(n) for n in range(1, 6)] + ["IPP-1", "DUPONT", "MARIE", "19520317"]
+    assert [value for value in identifying if value in logs] == []
 
 
 async def _timeline_types(client: httpx.AsyncClient, patient_id: str) -> list[str]:
