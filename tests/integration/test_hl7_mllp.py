@@ -266,3 +266,87 @@ async def test_an_identifier_change_a47_moves_held_messages_to_the_new_ipp(
         [ack] = await exchange(server.port, change)
         assert msa(ack)[0] == "AA"
     assert (await stream_types(virtual, ins))[:1] == ["DischargeReported"]
+
+
+async def test_postgresql_down_answers_ar_send_again_and_the_resend_is_recorded_once(
+    pg_factory,
+) -> None:
+    from parcours.devstack import create_database
+    from parcours.migrations import apply
+    from tests.conftest import settings_for
+
+    server = pg_factory(fast=True)
+    url = await create_database(server.url, "hl7down")
+    await apply(url)
+    settings = on_virtual_clock(settings_for(url, "nats://unused:4222", "tdown"), NOW)
+    ins = synthetic_ins(902)
+    text = adt("A03", control="DOWN-1", pid_segment=pid(ins=ins, ipp="IPP-D"))
+    async with listening(settings) as mllp:
+        server.stop()
+        [refused] = await exchange(mllp.port, text)
+        assert msa(refused)[0] == "AR"
+        err = refused.segment("ERR")
+        assert str(err[3][0][0]) == "207" and "send it again" in str(err[8])
+        server.start()
+        [ack] = await exchange(mllp.port, text)  # the sender sends it again
+        assert msa(ack) == ("AA", "DOWN-1")
+    assert (await stream_types(settings, ins)).count("DischargeReported") == 1
+
+
+def _self_signed(folder) -> tuple[str, str]:
+    """A throw-away certificate for 127.0.0.1 (PEM files), made with cryptography."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "parcours-mllp-test")])
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+async def test_mllp_over_tls(virtual: Settings, tmp_path) -> None:
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    client_tls = ssl.create_default_context(cafile=cert)
+    text = adt("A01", control="TLS-1", pid_segment=pid(ipp="IPP-TLS"), diagnoses=())
+    async with listening(virtual, tls_cert=cert, tls_key=key) as server:
+        reader, writer = await open_hl7_connection("127.0.0.1", server.port, ssl=client_tls)
+        writer.writeblock(text.encode())
+        await writer.drain()
+        ack = await asyncio.wait_for(reader.readmessage(), 30)
+        writer.close()
+        assert msa(ack) == ("AA", "TLS-1")
+        # a client speaking plain MLLP to the TLS port gets no answer
+        plain_reader, plain_writer = await asyncio.open_connection("127.0.0.1", server.port)
+        plain_writer.write(b"\x0b" + text.encode() + b"\x1c\r")
+        await plain_writer.drain()
+        assert await asyncio.wait_for(plain_reader.read(), 30) == b""
+        plain_writer.close()
