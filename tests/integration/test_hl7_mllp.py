@@ -350,3 +350,39 @@ async def test_mllp_over_tls(virtual: Settings, tmp_path) -> None:
         await plain_writer.drain()
         assert await asyncio.wait_for(plain_reader.read(), 30) == b""
         plain_writer.close()
+
+
+async def test_many_connections_at_once_each_answered_in_its_own_order(virtual: Settings) -> None:
+    def stream(c: int) -> list[str]:
+        return [
+            adt("A01", control=f"C{c}-{i}", pid_segment=pid(ipp=f"IPP-C{c}-{i}"), diagnoses=())
+            for i in range(5)
+        ]
+
+    async with listening(virtual) as server:
+        answers = await asyncio.gather(*(exchange(server.port, *stream(c)) for c in range(8)))
+    for c, acks in enumerate(answers):
+        assert [msa(a) for a in acks] == [("AA", f"C{c}-{i}") for i in range(5)]
+
+
+async def test_an_oversized_frame_is_refused_and_bytes_outside_frames_are_ignored(
+    virtual: Settings,
+) -> None:
+    async with listening(virtual, max_message_bytes=4096) as server:
+        [ack] = await exchange(server.port, adt("A01", control="SMALL-1", diagnoses=()))
+        assert msa(ack)[0] == "AA"
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"noise\r\n"
+            + b"\x0b"
+            + adt("A01", control="NOISE-1", diagnoses=()).encode()
+            + b"\x1c\r"
+        )
+        writer.write(b"\x0b" + b"MSH|" + b"x" * 10_000 + b"\x1c\r")
+        await writer.drain()
+        first = hl7.parse((await reader.readuntil(b"\x1c\r"))[1:-2].decode())
+        second = hl7.parse((await reader.readuntil(b"\x1c\r"))[1:-2].decode())
+        assert msa(first) == ("AA", "NOISE-1")
+        assert msa(second)[0] == "AR" and "larger than 4096" in str(second.segment("ERR")[8])
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # then the connection ends
+        writer.close()
