@@ -386,3 +386,14 @@ async def test_an_oversized_frame_is_refused_and_bytes_outside_frames_are_ignore
         assert msa(second)[0] == "AR" and "larger than 4096" in str(second.segment("ERR")[8])
         assert await asyncio.wait_for(reader.read(), 10) == b""  # then the connection ends
         writer.close()
+
+
+async def test_an_unqualified_identity_without_an_ipp_is_an_error_at_pid_3(
+    virtual: Settings,
+) -> None:
+    text = adt(
+        "A03", control="NOIPP-1", pid_segment=pid(ipp="", ins=synthetic_ins(903), status="PROV")
+    )
+    async with listening(virtual) as server:
+        [ack] = await exchange(server.port, text)
+    assert msa(ack)[0] == "AE" and str(ack.segment("ERR")[2]) == "PID^1^3^^"

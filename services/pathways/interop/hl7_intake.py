@@ -126,6 +126,12 @@ class Hl7Intake:
             linked = await db.linked_ins(self.pool, cpts, *ipp)
             if linked is not None:
                 identity = PatientIdentity(ins=linked[0], oid=linked[1])
+        if identity is None and ipp is None and (mapped.facts or mapped.cancels):
+            raise MessageInError(
+                REQUIRED_FIELD_MISSING,
+                "PID-3 needs the IPP (type PI) when the identity is not qualified",
+                ErrorLocation("PID", 1, 3),
+            )
         if identity is None and (mapped.facts or mapped.cancels):
             reason = "known by IPP only: recorded once a message qualifies the identity (INS)"
             return await self._finish(row, message, "held", reason, now, ipp=ipp)
