@@ -126,6 +126,8 @@ async def test_adt_flows_end_in_the_expected_enrolments_and_tasks(
         check=True,
     ).stdout
     assert "RET-2" in listed and "A13" in listed and synthetic_ins(5) not in listed
+    [a13] = [line for line in listed.splitlines() if "RET-2" in line]
+    assert f"patient-{await patient_of(system, 'RET-1')}" in a13  # where the enrolment is
     # no identity in any log line of any process, the MLLP listener's included
     system.stop_all()
     logs = system.log_text()

@@ -1,7 +1,9 @@
 """``parcours hl7 ...``: the HL7 message log for an administrator.
 
 - ``parcours hl7 list [--outcome quarantined|held|rejected|accepted]``: messages
-  with their outcome and reason (never their content);
+  with their outcome, the patient's stream (a pseudonymous id: where a coordinator
+  finds the enrolment a cancelled discharge concerns) and the reason, never their
+  content;
 - ``parcours hl7 replay ID``: map and record a quarantined message again, once
   its cause is fixed (a sender setting, a code table); prints the ACK code;
 - ``parcours hl7 purge [--days N]``: clear the content of decided messages older
@@ -52,7 +54,7 @@ async def _list(args: argparse.Namespace) -> int:
         for m in await message_log.listing(pool, cpts, args.outcome, args.limit):
             print(
                 f"{m.id}\t{m.received_at:%Y-%m-%dT%H:%M:%SZ}\t{m.application}|{m.facility}"
-                f"\t{m.control_id}\t{m.trigger}\t{m.outcome}\t{m.reason or ''}"
+                f"\t{m.control_id}\t{m.trigger}\t{m.outcome}\t{m.stream or '-'}\t{m.reason or ''}"
             )
     finally:
         await pool.close()

@@ -140,7 +140,10 @@ class Hl7Intake:
                 f"cancel {mapped.cancels} received; Parcours does not retract it automatically yet: "
                 "the coordinator reviews the enrolment"
             )
-            return await self._finish(row, message, "quarantined", reason, now, ipp=ipp)
+            stream = await db.patient_stream(self.pool, cpts, identity.ins)
+            return await self._finish(
+                row, message, "quarantined", reason, now, stream=stream, ipp=ipp
+            )
         if identity is None or not mapped.facts:
             return await self._finish(row, message, "accepted", mapped.note, now, ipp=ipp)
         return await self._record(row, mapped, identity, now, mapped.note, message, ipp)

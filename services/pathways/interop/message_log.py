@@ -33,11 +33,12 @@ class StoredMessage(msgspec.Struct, frozen=True):
     control_id: str | None
     received_at: dt.datetime
     reason: str | None
+    stream: str | None = None
 
 
 _COLUMNS = """id, outcome, ack, content, trigger, ipp_authority, ipp,
     sending_application AS application, sending_facility AS facility, control_id,
-    received_at, reason"""
+    received_at, reason, stream"""
 
 
 def _stored(row: asyncpg.Record | None) -> StoredMessage | None:
@@ -209,3 +210,11 @@ async def erase_patient(conn: asyncpg.Connection, cpts: str, stream: str, ins: s
         ins,
     )
     await conn.execute("DELETE FROM hl7_patient_links WHERE cpts = $1 AND ins = $2", cpts, ins)
+
+
+async def patient_stream(db: asyncpg.Pool | asyncpg.Connection, cpts: str, ins: str) -> str | None:
+    """The stream of the patient with this INS, when Parcours knows them."""
+    patient_id = await db.fetchval(
+        "SELECT patient_id FROM patient_identities WHERE cpts = $1 AND ins = $2", cpts, ins
+    )
+    return f"patient-{patient_id}" if patient_id else None
