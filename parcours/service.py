@@ -19,6 +19,7 @@ import structlog
 from litestar import Litestar, get
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -35,7 +36,7 @@ from parcours.settings import Settings
 
 log = structlog.get_logger("parcours.service")
 
-Worker = Callable[["Resources", asyncio.Event], Awaitable[None]]
+Worker = Callable[[Any, asyncio.Event], Awaitable[None]]  # (the runtime, stop)
 
 
 @dataclass
@@ -243,6 +244,10 @@ class LoadShedMiddleware:
             self.in_flight -= 1
 
 
+def _provide_runtime(state: State) -> Any:
+    return state.runtime
+
+
 def build_app(
     settings: Settings,
     *,
@@ -251,18 +256,24 @@ def build_app(
     route_handlers: Sequence[Any],
     workers: Sequence[Worker] = (),
     on_ready: Callable[[Resources], Awaitable[None]] | None = None,
+    runtime: Callable[[Resources], Any] | None = None,
     extra: Callable[[AppConfig], None] | None = None,
 ) -> Litestar:
-    """A Litestar app for one service; connections open in its lifespan."""
+    """A Litestar app for one service; connections open in its lifespan.
+
+    ``runtime`` builds the service's typed runtime object from the open resources:
+    handlers receive it through dependency injection (a parameter named ``runtime``),
+    workers as their first argument (without it, both get the ``Resources``)."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_resources(settings, name) as resources:
             app.state.resources = resources
+            app.state.runtime = live = resources if runtime is None else runtime(resources)
             if on_ready is not None:
                 await on_ready(resources)
             stop = asyncio.Event()
-            tasks = [asyncio.create_task(w(resources, stop)) for w in workers]
+            tasks = [asyncio.create_task(w(live, stop)) for w in workers]
             log.info("service ready", service=name)
             try:
                 yield
@@ -290,6 +301,7 @@ def build_app(
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
         ),
+        dependencies={"runtime": Provide(_provide_runtime, sync_to_thread=False)},
         request_max_body_size=settings.max_body_bytes,
         debug=False,
         state=State({"settings": settings}),
