@@ -31,6 +31,7 @@ import msgspec
 from bench.environment import bench_settings, relay_process, service_process
 from bench.httpload import ConnectionPool, open_loop
 from parcours.auth import mint
+from parcours.eventstore import EventStore
 from parcours.settings import Settings
 from simulator.behaviour import Fact, simulate
 from simulator.territory import make_territory
@@ -117,14 +118,9 @@ async def watch_backlogs(settings: Settings, run: Run, stop: asyncio.Event) -> N
     conn = await asyncpg.connect(settings.database_url)
     try:
         while True:
-            relay = await conn.fetchval(
-                """SELECT coalesce(max(position), 0) -
-                          coalesce((SELECT position FROM store_checkpoints WHERE name = 'relay'), 0)
-                   FROM events"""
-            )
-            relayed = await conn.fetchval(
-                "SELECT count(*) FROM events WHERE position <= coalesce((SELECT position FROM store_checkpoints WHERE name = 'relay'), 0)"
-            )
+            store = EventStore(conn)
+            relay = await store.backlog("relay")
+            relayed = await store.count() - relay
             applied = await conn.fetchval(
                 "SELECT coalesce(min(stream_seq), 0) FROM consumer_checkpoints WHERE name LIKE '%projections%'"
             )

@@ -176,10 +176,7 @@ async def watch_backlog(settings: Settings, stop: asyncio.Event) -> None:
     subjects = Subjects(settings.nats_prefix)
     try:
         while not stop.is_set():
-            relay = await conn.fetchval(
-                """SELECT count(*) FROM events WHERE position >
-                   coalesce((SELECT position FROM store_checkpoints WHERE name = 'relay'), 0)"""
-            )
+            relay = await EventStore(conn).backlog("relay")
             try:
                 info = await js.consumer_info(subjects.events_stream, "notifications-router")
                 routing = info.num_pending + info.num_ack_pending

@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
             total = sum(r.events for r in results) + 1000
-            stored_ours = loop.run_until_complete(pool.fetchval("SELECT count(*) FROM events"))
+            stored_ours = loop.run_until_complete(EventStore(pool).count())
             stored_peer = peer.count()
             if stored_ours != total or stored_peer != total:
                 print(f"MISMATCH: expected {total} rows each, parcours {stored_ours}, "
