@@ -13,9 +13,9 @@ write path (``PatientStreams``):
    ``POST /v1/facts``), each on the state the previous one left;
 5. appends of many streams in chunks (one statement each), two chunks in flight
    while the next is decided; a stream another writer moved is reloaded and
-   decided again by the repository. A stream the store refuses as a whole (an
-   event id sent meanwhile by someone else) is recorded again item by item,
-   each with its own answer.
+   decided again by the repository. A stream the store refuses as a whole for an
+   event id stored meanwhile by another request is recorded again item by item,
+   each with its own answer (200 for a replay, 409 for other content).
 
 Atomicity is per patient stream, not per batch: a failure half-way leaves the
 chunks already committed; sending the batch again with the same ``event_id``
@@ -35,7 +35,12 @@ from typing import Any
 import msgspec
 
 from parcours.auth import Principal
-from parcours.eventstore import AppendResult, DuplicateEventError, EventStore
+from parcours.eventstore import (
+    AppendResult,
+    DuplicateEventError,
+    EventStore,
+    VersionConflictError,
+)
 from parcours.problems import Problem
 from pathways.batch_body import Item, RawItem, decode_items, item_problem
 from pathways.errors import domain_problem
@@ -148,9 +153,9 @@ async def record_items(
         await _decide_and_write(streams, [w for _, _, w in writes], now)
     again: list[tuple[Item, StreamWrite]] = []
     for _patient, todo, w in writes:
-        if w.written or w.result is None:  # written, or every item refused
-            _answer(todo, w, results, versions)
-        else:  # refused as a whole: every item on its own
+        if w.written or w.result is None or isinstance(w.result, VersionConflictError):
+            _answer(todo, w, results, versions)  # written, every item refused, or gave up
+        else:  # an event id stored meanwhile by another request: every item on its own
             again += [(it, StreamWrite(w.stream, [w.commands[n]])) for n, it in enumerate(todo)]
     if again:
         await streams.write([w for _, w in again], now)
