@@ -11,20 +11,18 @@ import msgspec
 from litestar import Request, get, post
 from litestar.params import Body
 
-from contracts.events import Actor
 from contracts.facts import Instant
 from contracts.identity import CareTeamMember, PatientIdentity
 from contracts.pathway import PatientEnrolled, TaskScheduled
 from contracts.roles import PROFESSIONAL_ROLES, Role
 from parcours.auth import Principal, requires
 from parcours.problems import Problem
-from parcours.service import correlation_id
+from pathways.api.origin import request_origin
 from pathways.domain import EnrolPatient
 from pathways.errors import domain_problem
 from pathways.identity import check_identity
 from pathways.ingest import write_for_patient
 from pathways.runtime import PathwaysRuntime
-from pathways.streams import Origin
 
 READERS = (Role.COORDINATOR, Role.ADMIN, Role.AUDITOR, *PROFESSIONAL_ROLES)
 
@@ -94,12 +92,7 @@ async def enrol(
         care_team=data.care_team,
         expected_delivery=data.expected_delivery,
     )
-    origin = Origin(
-        cpts=who.cpts,
-        actor=Actor(id=who.sub, role=who.actor_role),
-        correlation_id=correlation_id(request.scope.get("state", {})),
-        occurred_at=data.anchor_at,
-    )
+    origin = request_origin(request, data.anchor_at)
     async with runtime.resources.pool.acquire() as conn:
         try:
             w = await write_for_patient(

@@ -13,11 +13,10 @@ import msgspec
 from litestar import Request, post
 from litestar.params import Body
 
-from contracts.events import Actor
 from contracts.roles import PROFESSIONAL_ROLES, Role
 from parcours.auth import Principal, requires
 from parcours.problems import Problem
-from parcours.service import correlation_id
+from pathways.api.origin import request_origin
 from pathways.domain import (
     AcceptTask,
     CancelTask,
@@ -29,7 +28,6 @@ from pathways.domain import (
 )
 from pathways.errors import domain_problem
 from pathways.runtime import PathwaysRuntime
-from pathways.streams import Origin
 
 ACTORS = (Role.COORDINATOR, Role.ADMIN, *PROFESSIONAL_ROLES)
 
@@ -102,12 +100,7 @@ async def task_command(
     command = _command(action, task_id, data or TaskCommandBody(), who)
     stream = await locate_task(runtime, who.cpts, task_id)
     now = await runtime.resources.clock.now()
-    origin = Origin(
-        cpts=who.cpts,
-        actor=Actor(id=who.sub, role=who.actor_role),
-        correlation_id=correlation_id(request.scope.get("state", {})),
-        occurred_at=now,
-    )
+    origin = request_origin(request, now)
     try:
         events = await runtime.streams.execute(stream, command, origin, now)
     except Exception as exc:
