@@ -207,7 +207,7 @@ class _Row(msgspec.Struct, frozen=True, omit_defaults=True):
     r: str
     a: str
     l: str  # noqa: E741 - the actor's role
-    d: msgspec.Raw
+    d: Any  # the payload Struct, encoded in the same pass as its row
     k: str | None = None
     s: str | None = None  # multi-stream: the stream, expected version and rank in it
     x: int | None = None
@@ -227,7 +227,7 @@ def _rows(events: Sequence[NewEvent], placing: Sequence[tuple[str, int, int]] = 
                 r=e.correlation_id,
                 a=e.actor.id,
                 l=e.actor.role,
-                d=msgspec.Raw(_json.encode(e.data)),
+                d=e.data,
                 k=e.causation_id,
                 s=stream,
                 x=expected,
