@@ -11,7 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -49,7 +49,6 @@ class Resources:
     js: JetStreamContext
     clock: Clock
     subjects: Subjects
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def make_clock(settings: Settings, pool: asyncpg.Pool) -> Clock:
