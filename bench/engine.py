@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     with bench_settings(
         durable=True, clock="virtual", clock_start=T0 - dt.timedelta(hours=1)
     ) as settings:
-        port, host = settings.pathways_port, settings.host
+        port, host = settings.http.pathways_port, settings.http.host
         with (
             relay_process(settings),
             service_process(settings, "parcours.cli", port, "serve", "pathways"),
@@ -143,12 +143,12 @@ def main(argv: list[str] | None = None) -> int:
             answered, statuses = asyncio.run(
                 enrol(host, port, facts_token, args.facts, args.batch_size, args.concurrency)
             )
-            asyncio.run(wait_for_timer_index(settings.database_url))
+            asyncio.run(wait_for_timer_index(settings.database.url))
             indexed = time.perf_counter() - start
             elapsed, fired, events = asyncio.run(
-                fire(host, port, admin, settings.database_url, args.timers)
+                fire(host, port, admin, settings.database.url, args.timers)
             )
-            scheduled = asyncio.run(_count(settings.database_url))
+            scheduled = asyncio.run(_count(settings.database.url))
 
     print(
         f"facts posted             {args.facts} in batches of {args.batch_size} x{args.concurrency}"

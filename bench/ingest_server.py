@@ -35,8 +35,8 @@ def main() -> None:
     app = create_app(settings, extra_routes=[noop, group_commit_stats])
     uvicorn.run(
         app,
-        host=settings.host,
-        port=settings.pathways_port,
+        host=settings.http.host,
+        port=settings.http.pathways_port,
         log_config=None,
         access_log=False,
         loop="uvloop",

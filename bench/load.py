@@ -115,7 +115,7 @@ class Traffic:
 
 
 async def watch_backlogs(settings: Settings, run: Run, stop: asyncio.Event) -> None:
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database.url)
     try:
         while True:
             store = EventStore(conn)
@@ -234,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     with bench_settings(durable=True, clock="virtual") as settings:
-        env_ports = {"pathways": settings.pathways_port, "notifications": settings.notifications_port,
-                     "projections": settings.projections_port}  # fmt: skip
+        env_ports = {"pathways": settings.http.pathways_port, "notifications": settings.http.notifications_port,
+                     "projections": settings.http.projections_port}  # fmt: skip
         with (
             relay_process(settings),
             service_process(

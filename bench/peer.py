@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = len(_json.encode(shapes[0].calls[0][0][2][0].data))
 
     with bench_settings(durable=True) as settings:
-        url = settings.database_url
+        url = settings.database.url
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         size = max(1, args.writers)

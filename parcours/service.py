@@ -63,12 +63,12 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 async def create_pool(settings: Settings, **options: Any) -> asyncpg.Pool:
     params: dict[str, Any] = {
         "min_size": 2,
-        "max_size": settings.db_pool_size,
+        "max_size": settings.database.pool_size,
         "command_timeout": 30,
         "reset": _keep_session,
     }
     params.update(options)
-    return await asyncpg.create_pool(settings.database_url, **params)
+    return await asyncpg.create_pool(settings.database.url, **params)
 
 
 @asynccontextmanager
@@ -85,7 +85,7 @@ async def open_resources(settings: Settings, name: str) -> AsyncIterator[Resourc
                 nc=nc,
                 js=js,
                 clock=make_clock(settings, pool),
-                subjects=Subjects(settings.nats_prefix),
+                subjects=Subjects(settings.nats.prefix),
             )
         finally:
             with suppress(Exception):
@@ -290,7 +290,7 @@ def build_app(
         lifespan=[lifespan],
         exception_handlers=HANDLERS,
         middleware=[
-            lambda app: LoadShedMiddleware(app, settings.max_in_flight),
+            lambda app: LoadShedMiddleware(app, settings.http.max_in_flight),
             CorrelationMiddleware,
             lambda app: BearerAuthMiddleware(app, verifier),
         ],
@@ -301,7 +301,7 @@ def build_app(
             render_plugins=[ScalarRenderPlugin()],
         ),
         dependencies={"runtime": Provide(_provide_runtime, sync_to_thread=False)},
-        request_max_body_size=settings.max_body_bytes,
+        request_max_body_size=settings.http.max_body_bytes,
         debug=False,
         state=State({"settings": settings}),
     )

@@ -47,8 +47,8 @@ async def run_router(runtime: NotificationsRuntime, stop: asyncio.Event) -> None
         js=resources.js,
         nc=resources.nc,
         stream=resources.subjects.events_stream,
-        handler=make_handler(resources.subjects, settings.notification_default_zone),
-        filter_subject=f"{settings.nats_prefix}.*.events.task",
+        handler=make_handler(resources.subjects, settings.notifications.default_zone),
+        filter_subject=f"{settings.nats.prefix}.*.events.task",
         on_commit=runtime.publisher.wake.set,
         ack_all=True,  # one ack per batch: it restarts from its PostgreSQL checkpoint anyway
     )
@@ -63,8 +63,8 @@ async def run_digest_worker(runtime: NotificationsRuntime, stop: asyncio.Event) 
         resources.clock,
         resources.subjects,
         stop,
-        hour=settings.digest_hour,
-        interval=settings.digest_interval_seconds,
+        hour=settings.notifications.digest_hour,
+        interval=settings.notifications.digest_interval_seconds,
         on_commit=runtime.publisher.wake.set,
     )
 

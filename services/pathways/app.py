@@ -29,7 +29,7 @@ async def _relay(resources: Resources, stop: asyncio.Event) -> None:
         pool=resources.pool,
         nc=resources.nc,
         subjects=resources.subjects,
-        database_url=resources.settings.database_url,
+        database_url=resources.settings.database.url,
     )
     await relay.run(stop)
 
@@ -70,7 +70,7 @@ def create_app(
         settings,
         name="pathways",
         title="Parcours pathways: ingestion, protocols, tasks",
-        route_handlers=[*ROUTES, batch_route(settings.batch_max_bytes), *extra_routes],
+        route_handlers=[*ROUTES, batch_route(settings.batch.max_bytes), *extra_routes],
         workers=workers,
         runtime=lambda resources: PathwaysRuntime.build(resources, catalog),
     )

@@ -73,7 +73,7 @@ async def _with_scheduler(settings: Any, work: Any) -> Any:
     from pathways.streams import PatientStreams
 
     catalog = load_catalog(settings)
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    pool = await asyncpg.create_pool(settings.database.url, min_size=1, max_size=4)
     try:
         scheduler = Scheduler(PatientStreams(pool, catalog), make_clock(settings, pool))
         return await work(scheduler)

@@ -76,7 +76,7 @@ def create_app(
     settings: Settings, *, catalog: Catalog | None = None, with_consumers: bool = True
 ) -> Litestar:
     catalog = catalog or load_catalog(settings)
-    views = build_views(settings.pseudonym_secret, catalog)
+    views = build_views(settings.auth.pseudonym_secret, catalog)
 
     def extra(config: AppConfig) -> None:  # read by the handlers as typed state entries
         config.state["catalog"] = catalog

@@ -27,7 +27,7 @@ def virtual(settings: Settings) -> Settings:
 
 
 async def count_events(settings: Settings) -> int:
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database.url)
     try:
         return await conn.fetchval("SELECT count(*) FROM events")
     finally:
@@ -175,14 +175,14 @@ async def test_a_body_above_one_mebibyte_is_recorded_in_bulk(virtual: Settings, 
         # the write path's cache holds each patient's state as written: the fold of its stream
         stream = body["results"][1234]["stream"]
         version, cached = api.app.state.runtime.streams.cache.get(stream)
-        conn = await asyncpg.connect(virtual.database_url)
+        conn = await asyncpg.connect(virtual.database.url)
         try:
             stored = await EventStore(conn).read_stream(stream)
         finally:
             await conn.close()
         assert version == stored[-1].version == 21
         assert cached == fold([(e.event_id, payload_decoder.decode(e.data)) for e in stored])
-    conn = await asyncpg.connect(virtual.database_url)
+    conn = await asyncpg.connect(virtual.database.url)
     try:
         scheduled = await conn.fetchval(
             "SELECT count(*) FROM events WHERE type = 'TaskScheduled' AND stream = ANY($1)",

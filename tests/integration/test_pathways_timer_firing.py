@@ -46,7 +46,7 @@ async def test_a_stream_moved_meanwhile_is_decided_again_and_its_timers_fire(
         answer = await api.post("/v1/facts", headers=hospital, json=discharge)
         assert answer.status_code == 201, answer.text
         stream = answer.json()["stream"]
-    pool = await asyncpg.create_pool(virtual.database_url, min_size=1, max_size=4)
+    pool = await asyncpg.create_pool(virtual.database.url, min_size=1, max_size=4)
     try:
         streams = PatientStreams(pool, load_catalog(virtual))
         scheduler = Scheduler(streams, VirtualClock(pool))
@@ -115,7 +115,7 @@ async def test_the_timer_index_passes_over_facts_it_has_no_use_for_once(
         "diagnoses": ["I50.1"],
         "finess": "750712184",
     }
-    pool = await asyncpg.create_pool(virtual.database_url, min_size=1, max_size=4)
+    pool = await asyncpg.create_pool(virtual.database.url, min_size=1, max_size=4)
     try:
         index = Scheduler(PatientStreams(pool, load_catalog(virtual)), VirtualClock(pool)).index
         async with serving(create_app(virtual, with_relay=False, with_scheduler=False)) as api:

@@ -328,7 +328,7 @@ CATALOG: Any = None
 @pytest.fixture
 async def harness(virtual: Settings, token: Any):
     global CATALOG
-    pool = await asyncpg.create_pool(virtual.database_url, min_size=1, max_size=4)
+    pool = await asyncpg.create_pool(virtual.database.url, min_size=1, max_size=4)
     try:
         async with serving(create_app(virtual, with_relay=False, with_scheduler=False)) as api:
             h = Harness(api, token, pool, VirtualClock(pool))
