@@ -25,10 +25,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from contracts.events import Actor, NewEvent, payload_decoder
 from parcours.eventstore import (
@@ -50,11 +50,11 @@ from pathways.domain import (
 from pathways.fastids import new_uuid4
 
 SYSTEM = Actor(id="parcours-pathways", role="service")  # the actor of what a fact causes
+EMPTY = PatientState()  # a stream with no event (states are immutable: one is enough)
 MAX_ATTEMPTS = 8
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
+class Origin(msgspec.Struct, frozen=True, gc=False):
     """Where the events of one command come from: the envelope they share."""
 
     cpts: str
@@ -64,18 +64,16 @@ class Origin:
     causation_id: str | None = None
 
 
-@dataclass(slots=True)
-class Outcome:
+class Outcome(msgspec.Struct):
     """One command's share of a write: its events (from ``offset`` in the stream's
     append), or the domain's refusal."""
 
-    events: list[NewEvent] = field(default_factory=list)
+    events: list[NewEvent] = []
     offset: int = 0
     refused: DomainError | None = None
 
 
-@dataclass(slots=True)
-class StreamWrite:
+class StreamWrite(msgspec.Struct):
     """Commands to decide on one stream, in order, and what became of them.
 
     ``version``/``state``: what the decisions are made on (``loaded`` once read).
@@ -87,12 +85,12 @@ class StreamWrite:
     stream: str
     commands: list[tuple[object, Origin]]
     version: int = 0
-    state: PatientState = field(default_factory=PatientState)
+    state: PatientState = EMPTY
     loaded: bool = False
     decided: bool = False
     before: tuple[str, Sequence[Any]] | None = None
-    outcomes: list[Outcome] = field(default_factory=list)
-    events: list[NewEvent] = field(default_factory=list)
+    outcomes: list[Outcome] = []
+    events: list[NewEvent] = []
     after: PatientState | None = None
     result: AppendResult | EventStoreError | None = None
 
@@ -130,7 +128,7 @@ class StateCache:
     def get(self, stream: str) -> tuple[int, PatientState]:
         found = self._states.get(stream)
         if found is None:
-            return 0, PatientState()
+            return 0, EMPTY
         self._states.move_to_end(stream)
         return found
 
@@ -175,7 +173,7 @@ class PatientStreams:
         state is used when it is not ahead of them, and only what follows it is folded."""
         last = rows[-1]["version"] if rows else 0
         cached = self.cache.get(w.stream)
-        base = cached if cached[0] <= last else (0, PatientState())
+        base = cached if cached[0] <= last else (0, EMPTY)
         w.version, w.state = fold_rows(base, rows)
         w.loaded = True
 
@@ -204,17 +202,18 @@ class PatientStreams:
         """Envelopes for decided events. An event caused by a recorded fact is the
         service's (actor ``SYSTEM``, causation: the fact); the others are the command's."""
         out: list[NewEvent] = []
-        causes: dict[Any, str] = {}
-        for payload, event_id, caused_by in decided:
-            if caused_by is None:
+        cause, cause_text = None, None
+        for e in decided:
+            if e.caused_by is None:
                 actor, causation = origin.actor, origin.causation_id
             else:
-                actor = SYSTEM
-                causation = causes.get(caused_by) or causes.setdefault(caused_by, str(caused_by))
+                if e.caused_by != cause:
+                    cause, cause_text = e.caused_by, str(e.caused_by)
+                actor, causation = SYSTEM, cause_text
             out.append(
                 NewEvent(
-                    event_id=event_id or new_uuid4(),
-                    data=payload,
+                    event_id=e.event_id or new_uuid4(),
+                    data=e.payload,
                     occurred_at=origin.occurred_at,
                     correlation_id=origin.correlation_id,
                     causation_id=causation,

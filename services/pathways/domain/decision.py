@@ -11,13 +11,15 @@ from __future__ import annotations
 from typing import NamedTuple
 from uuid import UUID
 
+import msgspec
+
 from contracts.base import EventPayload
 from pathways.domain.commands import DecideContext
 from pathways.domain.protocol import Protocol
 from pathways.domain.state import EnrolmentState, PatientState, evolve
 
 
-class DecidedEvent(NamedTuple):
+class DecidedEvent(msgspec.Struct, frozen=True, gc=False):
     """One event of a decision.
 
     ``event_id``: the id the command chose (a reported fact's own id), else None
