@@ -23,7 +23,6 @@ States of committed appends go into the cache, so the next writer of a stream
 from __future__ import annotations
 
 import datetime as dt
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,9 +47,9 @@ from pathways.domain import (
     evolve,
 )
 from pathways.fastids import new_uuid4
+from pathways.state_cache import EMPTY, StateCache
 
 SYSTEM = Actor(id="parcours-pathways", role="service")  # the actor of what a fact causes
-EMPTY = PatientState()  # a stream with no event (states are immutable: one is enough)
 MAX_ATTEMPTS = 8
 
 
@@ -110,36 +109,6 @@ class StreamWrite(msgspec.Struct):
         if isinstance(self.result, EventStoreError):
             raise self.result
         return outcome.events
-
-
-class StateCache:
-    """Folded patient states by stream, each with the stream version it was folded to.
-
-    Events are immutable and versions unique, so a cached state plus the events
-    after its version is exactly the fold of the stream. Only states of committed
-    versions are put here. The least recently used states are dropped beyond
-    ``capacity``.
-    """
-
-    def __init__(self, capacity: int = 50_000) -> None:
-        self.capacity = capacity
-        self._states: OrderedDict[str, tuple[int, PatientState]] = OrderedDict()
-
-    def get(self, stream: str) -> tuple[int, PatientState]:
-        found = self._states.get(stream)
-        if found is None:
-            return 0, EMPTY
-        self._states.move_to_end(stream)
-        return found
-
-    def put(self, stream: str, version: int, state: PatientState) -> None:
-        current = self._states.get(stream)
-        if current is not None and current[0] >= version:
-            return
-        self._states[stream] = (version, state)
-        self._states.move_to_end(stream)
-        while len(self._states) > self.capacity:
-            self._states.popitem(last=False)
 
 
 def fold_rows(
