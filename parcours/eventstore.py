@@ -168,12 +168,13 @@ _COLUMNS = (
 )
 
 # The events travel as ONE JSON parameter (parsed once by PostgreSQL; the payload goes
-# into the jsonb column as it is), cheaper than one typed array per column.
+# into the jsonb column as it is), cheaper than one typed array per column; each event is
+# an array read by position (``_Row``), not an object read by key.
 _INSERT = """
 INSERT INTO events (event_id, stream, version, type, cpts, occurred_at, correlation_id,
                     causation_id, actor_id, actor_role, data)
-SELECT (e->>'i')::uuid, $1, b.base + i.ord, e->>'t', e->>'c', (e->>'o')::timestamptz,
-       e->>'r', e->>'k', e->>'a', e->>'l', e->'d'
+SELECT (e->>0)::uuid, $1, b.base + i.ord, e->>1, e->>2, (e->>3)::timestamptz,
+       e->>4, e->>8, e->>5, e->>6, e->7
 FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS i(e, ord),
      (SELECT CASE WHEN $2::int >= 0 THEN $2::int
                   ELSE (SELECT coalesce(max(version), 0) FROM events WHERE stream = $1) END
@@ -186,19 +187,20 @@ BEFORE_FIRST_PARAM = 4  # the first $n free for an append's ``before`` statement
 _INSERT_MANY = """
 INSERT INTO events (event_id, stream, version, type, cpts, occurred_at, correlation_id,
                     causation_id, actor_id, actor_role, data)
-SELECT (e->>'i')::uuid, e->>'s',
-       CASE WHEN (e->>'x')::int >= 0 THEN (e->>'x')::int
-            ELSE (SELECT coalesce(max(v.version), 0) FROM events v WHERE v.stream = e->>'s')
-       END + (e->>'n')::int,
-       e->>'t', e->>'c', (e->>'o')::timestamptz, e->>'r', e->>'k', e->>'a', e->>'l', e->'d'
+SELECT (e->>0)::uuid, e->>9,
+       CASE WHEN (e->>10)::int >= 0 THEN (e->>10)::int
+            ELSE (SELECT coalesce(max(v.version), 0) FROM events v WHERE v.stream = e->>9)
+       END + (e->>11)::int,
+       e->>1, e->>2, (e->>3)::timestamptz, e->>4, e->>8, e->>5, e->>6, e->7
 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS i(e, ord)
 ORDER BY i.ord
 RETURNING position, stream, version
 """
 
 
-class _Row(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One event as the INSERT reads it (short keys: this is a wire format, not a contract)."""
+class _Row(msgspec.Struct, frozen=True, omit_defaults=True, array_like=True):
+    """One event as the INSERT reads it: a JSON array, read by position (``e->>0`` is
+    ``i``...; a wire format, not a contract: fields are never stored as they are here)."""
 
     i: uuid.UUID
     t: str
