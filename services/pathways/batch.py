@@ -151,21 +151,17 @@ async def record_items(
 
     with gc_paused():
         await _decide_and_write(streams, [w for _, _, w in writes], now)
-    again: list[tuple[Item, StreamWrite]] = []
-    for _patient, todo, w in writes:
-        if w.written or w.result is None or isinstance(w.result, VersionConflictError):
-            _answer(todo, w, results, versions)  # written, every item refused, or gave up
-        else:  # an event id stored meanwhile by another request: every item on its own
-            again += [(it, StreamWrite(w.stream, [w.commands[n]])) for n, it in enumerate(todo)]
+        again = _answer_written(writes, results, versions)
+        traits = [
+            t
+            for patient, todo, _ in writes
+            if (t := fresh_traits(patient, [it.identity for it in todo if it.index in versions]))
+        ]
+        del writes  # ~200,000 objects freed at once, never scanned by the collector
     if again:
         await streams.write([w for _, w in again], now)
         for it, w in again:
             _answer([it], w, results, versions)
-    traits = [
-        t
-        for patient, todo, _ in writes
-        if (t := fresh_traits(patient, [it.identity for it in todo if it.index in versions]))
-    ]
     if traits:
         async with streams.pool.acquire() as conn:
             await update_traits(conn, cpts, traits)
@@ -177,6 +173,22 @@ async def record_items(
             else msgspec.structs.replace(r, index=index)
         )
     return versions
+
+
+def _answer_written(
+    writes: Sequence[tuple[Patient, list[Item], StreamWrite]],
+    results: dict[int, ItemResult],
+    versions: dict[int, int],
+) -> list[tuple[Item, StreamWrite]]:
+    """Answer the items of each write; returned: the items to write again one by one (a
+    stream the store refused for an event id stored meanwhile by another request)."""
+    again: list[tuple[Item, StreamWrite]] = []
+    for _patient, todo, w in writes:
+        if w.written or w.result is None or isinstance(w.result, VersionConflictError):
+            _answer(todo, w, results, versions)  # written, every item refused, or gave up
+        else:
+            again += [(it, StreamWrite(w.stream, [w.commands[n]])) for n, it in enumerate(todo)]
+    return again
 
 
 async def _decide_and_write(

@@ -109,12 +109,12 @@ def _schema_problem(message: str) -> Problem:
     return Problem(422, "Invalid field", detail, field=path)
 
 
-def _checked(body: Any, now: dt.datetime) -> Problem | None:
+def _checked(body: Any, payload: Any, now: dt.datetime) -> Problem | None:
     try:
         check_identity(body.patient)
     except Problem as problem:
         return problem
-    return fact_problem(payload_of(body), now)
+    return fact_problem(payload, now)
 
 
 def decode_items(
@@ -132,9 +132,9 @@ def decode_items(
         except msgspec.DecodeError as exc:
             problem = Problem(422, "Malformed JSON", f"the item is not valid JSON: {exc}")
         else:
-            problem = _checked(body, now)
+            payload = payload_of(body)
+            problem = _checked(body, payload, now)
             if problem is None:
-                payload = payload_of(body)
                 items.append(
                     Item(
                         index=r.index,

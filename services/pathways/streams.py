@@ -176,7 +176,7 @@ class PatientStreams:
             if e.caused_by is None:
                 actor, causation = origin.actor, origin.causation_id
             else:
-                if e.caused_by != cause:
+                if e.caused_by is not cause:  # the same object for all a fact causes
                     cause, cause_text = e.caused_by, str(e.caused_by)
                 actor, causation = SYSTEM, cause_text
             out.append(
