@@ -32,6 +32,7 @@ from bench.environment import bench_settings, relay_process, service_process
 from bench.httpload import Connection
 from contracts.identity import INS_TEST_OID, synthetic_ins
 from parcours.auth import mint
+from parcours.eventstore import EventStore
 
 T0 = dt.datetime(2026, 3, 2, 13, tzinfo=dt.UTC)  # the first discharge
 
@@ -84,14 +85,7 @@ async def wait_for_timer_index(url: str, limit_seconds: float = 600) -> None:
     try:
         deadline = time.monotonic() + limit_seconds
         while time.monotonic() < deadline:
-            # EXISTS, not count(*): polling must not scan what the index has yet to read
-            caught_up = await conn.fetchval(
-                """SELECT NOT EXISTS (
-                       SELECT 1 FROM events e, store_checkpoints c
-                       WHERE c.name = 'pathways-timers' AND e.type = 'TaskScheduled'
-                         AND (e.txid, e.position) > (c.txid, c.position))
-                   AND EXISTS (SELECT 1 FROM store_checkpoints WHERE name = 'pathways-timers')"""
-            )
+            caught_up = await EventStore(conn).caught_up("pathways-timers", ["TaskScheduled"])
             if caught_up:
                 return
             await asyncio.sleep(0.05)
@@ -119,9 +113,8 @@ async def fire(host: str, port: int, token: str, url: str, timers: int) -> tuple
         if status != 200:
             raise RuntimeError(f"advance answered {status}: {payload[:300]!r}")
         fired = await conn.fetchval("SELECT count(*) FROM timers WHERE fired_at IS NOT NULL")
-        events = await conn.fetchval(
-            "SELECT count(*) FROM events WHERE type IN ('TaskOverdue', 'EscalationRaised', "
-            "'ReminderDue', 'EnrolmentClosed', 'TaskCancelled')"
+        events = await EventStore(conn).count(
+            ["TaskOverdue", "EscalationRaised", "ReminderDue", "EnrolmentClosed", "TaskCancelled"]
         )
         return elapsed, fired, events
     finally:
@@ -139,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     with bench_settings(
         durable=True, clock="virtual", clock_start=T0 - dt.timedelta(hours=1)
     ) as settings:
-        port, host = settings.pathways_port, settings.host
+        port, host = settings.http.pathways_port, settings.http.host
         with (
             relay_process(settings),
             service_process(settings, "parcours.cli", port, "serve", "pathways"),
@@ -150,12 +143,12 @@ def main(argv: list[str] | None = None) -> int:
             answered, statuses = asyncio.run(
                 enrol(host, port, facts_token, args.facts, args.batch_size, args.concurrency)
             )
-            asyncio.run(wait_for_timer_index(settings.database_url))
+            asyncio.run(wait_for_timer_index(settings.database.url))
             indexed = time.perf_counter() - start
             elapsed, fired, events = asyncio.run(
-                fire(host, port, admin, settings.database_url, args.timers)
+                fire(host, port, admin, settings.database.url, args.timers)
             )
-            scheduled = asyncio.run(_count(settings.database_url))
+            scheduled = asyncio.run(_count(settings.database.url))
 
     print(
         f"facts posted             {args.facts} in batches of {args.batch_size} x{args.concurrency}"
@@ -174,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 async def _count(url: str) -> tuple[int, int]:
     conn = await asyncpg.connect(url)
     try:
-        tasks = await conn.fetchval("SELECT count(*) FROM events WHERE type = 'TaskScheduled'")
+        tasks = await EventStore(conn).count(["TaskScheduled"])
         timers = await conn.fetchval("SELECT count(*) FROM timers")
         return tasks, timers
     finally:

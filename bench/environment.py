@@ -60,7 +60,7 @@ def service_process(settings: Settings, module: str, port: int, *args: str) -> I
     """Run ``python -m <module> <args>`` with these settings until it answers /health/ready."""
     env = {**os.environ, **settings.env()}
     proc = subprocess.Popen([sys.executable, "-m", module, *args], env=env)
-    base = f"http://{settings.host}:{port}"
+    base = f"http://{settings.http.host}:{port}"
     try:
         wait_ready(base, proc)
         yield base
@@ -78,5 +78,5 @@ def relay_process(settings: Settings) -> Iterator[None]:
     if settings.relay_in_process:
         yield
         return
-    with service_process(settings, "parcours.cli", settings.relay_port, "serve", "relay"):
+    with service_process(settings, "parcours.cli", settings.http.relay_port, "serve", "relay"):
         yield

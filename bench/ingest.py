@@ -136,9 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     with bench_settings(durable=True) as settings:
         token = mint(settings, sub="BENCH-DPI", role="discharge-system", cpts="demo")
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        port = settings.pathways_port
+        port = settings.http.pathways_port
         with relay_process(settings), service_process(settings, "bench.ingest_server", port):
-            host = settings.host
+            host = settings.http.host
             noop = asyncio.run(
                 closed_loop(host, port, path="/bench/noop", make_body=discharge_body,
                             headers=headers, concurrency=args.concurrency, duration=args.duration)
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                             headers=headers, concurrency=args.concurrency, duration=args.duration)
             )  # fmt: skip
         ours, raw = asyncio.run(
-            batched_appends(settings.database_url, args.batches, args.batch_size)
+            batched_appends(settings.database.url, args.batches, args.batch_size)
         )
 
     print(f"no-op POST (ceiling)      {noop.summary()}")

@@ -6,14 +6,14 @@ from typing import Annotated
 
 import uvicorn
 from litestar import Response, get, post
-from litestar.datastructures import State
 from litestar.params import Body
 
 from parcours.auth import requires
 from parcours.logs import configure_logging
 from parcours.settings import Settings
-from pathways.api_facts import REPORTERS, FactBody
+from pathways.api.facts import REPORTERS, FactBody
 from pathways.app import create_app
+from pathways.runtime import PathwaysRuntime
 
 
 @post("/bench/noop", guards=[requires(*REPORTERS)], status_code=201)
@@ -23,9 +23,9 @@ async def noop(data: Annotated[FactBody, Body()]) -> Response[dict]:  # type: ig
 
 
 @get("/bench/group-commit", sync_to_thread=False)
-def group_commit_stats(state: State) -> dict:
+def group_commit_stats(runtime: PathwaysRuntime) -> dict:
     """How ``POST /v1/facts`` wrote its facts: groups, facts in groups, single path."""
-    gc = state.resources.extra["group_commit"]
+    gc = runtime.group_commit
     return {"groups": gc.groups, "grouped": gc.grouped, "single": gc.single}
 
 
@@ -35,8 +35,8 @@ def main() -> None:
     app = create_app(settings, extra_routes=[noop, group_commit_stats])
     uvicorn.run(
         app,
-        host=settings.host,
-        port=settings.pathways_port,
+        host=settings.http.host,
+        port=settings.http.pathways_port,
         log_config=None,
         access_log=False,
         loop="uvloop",

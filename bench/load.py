@@ -31,6 +31,7 @@ import msgspec
 from bench.environment import bench_settings, relay_process, service_process
 from bench.httpload import ConnectionPool, open_loop
 from parcours.auth import mint
+from parcours.eventstore import EventStore
 from parcours.settings import Settings
 from simulator.behaviour import Fact, simulate
 from simulator.territory import make_territory
@@ -114,17 +115,12 @@ class Traffic:
 
 
 async def watch_backlogs(settings: Settings, run: Run, stop: asyncio.Event) -> None:
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database.url)
     try:
         while True:
-            relay = await conn.fetchval(
-                """SELECT coalesce(max(position), 0) -
-                          coalesce((SELECT position FROM store_checkpoints WHERE name = 'relay'), 0)
-                   FROM events"""
-            )
-            relayed = await conn.fetchval(
-                "SELECT count(*) FROM events WHERE position <= coalesce((SELECT position FROM store_checkpoints WHERE name = 'relay'), 0)"
-            )
+            store = EventStore(conn)
+            relay = await store.backlog("relay")
+            relayed = await store.count() - relay
             applied = await conn.fetchval(
                 "SELECT coalesce(min(stream_seq), 0) FROM consumer_checkpoints WHERE name LIKE '%projections%'"
             )
@@ -238,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     with bench_settings(durable=True, clock="virtual") as settings:
-        env_ports = {"pathways": settings.pathways_port, "notifications": settings.notifications_port,
-                     "projections": settings.projections_port}  # fmt: skip
+        env_ports = {"pathways": settings.http.pathways_port, "notifications": settings.http.notifications_port,
+                     "projections": settings.http.projections_port}  # fmt: skip
         with (
             relay_process(settings),
             service_process(

@@ -56,7 +56,7 @@ def mllp_process(settings: Settings, port: int) -> Iterator[None]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the MLLP listener did not start")
             try:
-                socket.create_connection((settings.host, port), timeout=1).close()
+                socket.create_connection((settings.http.host, port), timeout=1).close()
                 break
             except OSError:
                 time.sleep(0.1)
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     with bench_settings(durable=True, clock="virtual") as settings:
         token = mint(settings, sub="BENCH-DPI", role="discharge-system", cpts="demo")
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        host, mllp_port, http_port = settings.host, free_port(), settings.pathways_port
+        host, mllp_port, http_port = settings.http.host, free_port(), settings.http.pathways_port
         with (
             relay_process(settings),
             service_process(settings, "parcours.cli", http_port, "serve", "pathways"),

@@ -80,8 +80,8 @@ class Probe:
 
 async def follow(settings: Settings, probe: Probe) -> tuple[object, AppFeed]:
     nc = await natsio.connect(settings, "bench-app")
-    subjects = Subjects(settings.nats_prefix)
-    feed = AppFeed(nc, subjects.notifications_stream, [f"{settings.nats_prefix}.demo.>"])
+    subjects = Subjects(settings.nats.prefix)
+    feed = AppFeed(nc, subjects.notifications_stream, [f"{settings.nats.prefix}.demo.>"])
 
     async def on_msg(msg) -> None:  # type: ignore[no-untyped-def]
         now = time.perf_counter()
@@ -133,7 +133,7 @@ async def run_facts(settings: Settings, base: str, args: argparse.Namespace, pro
 
 
 async def run_direct(settings: Settings, args: argparse.Namespace, probe: Probe) -> None:
-    pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=16)
+    pool = await asyncpg.create_pool(settings.database.url, min_size=2, max_size=16)
     store = EventStore(pool)
     engine = Actor(id="bench-engine", role="service")
 
@@ -170,16 +170,13 @@ async def run_direct(settings: Settings, args: argparse.Namespace, probe: Probe)
 
 async def watch_backlog(settings: Settings, stop: asyncio.Event) -> None:
     """Every second: events not yet relayed, events not yet routed, notifications not yet published."""
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database.url)
     nc = await natsio.connect(settings, "bench-watch")
     js = nc.jetstream()
-    subjects = Subjects(settings.nats_prefix)
+    subjects = Subjects(settings.nats.prefix)
     try:
         while not stop.is_set():
-            relay = await conn.fetchval(
-                """SELECT count(*) FROM events WHERE position >
-                   coalesce((SELECT position FROM store_checkpoints WHERE name = 'relay'), 0)"""
-            )
+            relay = await EventStore(conn).backlog("relay")
             try:
                 info = await js.consumer_info(subjects.events_stream, "notifications-router")
                 routing = info.num_pending + info.num_ack_pending
@@ -246,8 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     with bench_settings(durable=True) as settings:
         with (
             relay_process(settings),
-            service_process(settings, "parcours.cli", settings.pathways_port, "serve", "pathways") as base,
-            service_process(settings, "parcours.cli", settings.notifications_port, "serve", "notifications"),
+            service_process(settings, "parcours.cli", settings.http.pathways_port, "serve", "pathways") as base,
+            service_process(settings, "parcours.cli", settings.http.notifications_port, "serve", "notifications"),
         ):  # fmt: skip
             probe = asyncio.run(measure(settings, base, args))
 

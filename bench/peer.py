@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = len(_json.encode(shapes[0].calls[0][0][2][0].data))
 
     with bench_settings(durable=True) as settings:
-        url = settings.database_url
+        url = settings.database.url
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         size = max(1, args.writers)
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
             total = sum(r.events for r in results) + 1000
-            stored_ours = loop.run_until_complete(pool.fetchval("SELECT count(*) FROM events"))
+            stored_ours = loop.run_until_complete(EventStore(pool).count())
             stored_peer = peer.count()
             if stored_ours != total or stored_peer != total:
                 print(f"MISMATCH: expected {total} rows each, parcours {stored_ours}, "

@@ -194,8 +194,8 @@ async def relay_all(settings, pool, total: int) -> float:  # type: ignore[no-unt
     relay = Relay(
         pool=pool,
         nc=nc,
-        subjects=Subjects(settings.nats_prefix),
-        database_url=settings.database_url,
+        subjects=Subjects(settings.nats.prefix),
+        database_url=settings.database.url,
         batch=5000,
         ack_timeout=30,
     )
@@ -277,7 +277,7 @@ async def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-unt
 
     catalog = load_catalog(settings)
     protocols = [p for p in catalog.newest.values() if p.indicators]
-    views = build_views(settings.pseudonym_secret, catalog)
+    views = build_views(settings.auth.pseudonym_secret, catalog)
     async with open_resources(settings, "bench-projections") as resources:
         pool = resources.pool
         t = time.perf_counter()

@@ -83,12 +83,12 @@ def mint(
     now: float | None = None,
     **claims: Any,
 ) -> str:
-    if not settings.jwt_secret:
+    if not settings.auth.jwt_secret:
         raise RuntimeError("minting needs PARCOURS_JWT_SECRET (development only)")
     issued = int(now if now is not None else time.time())
     payload = {"sub": sub, "role": role, "cpts": cpts, "iat": issued, "exp": issued + ttl_seconds}
     payload.update(claims)
-    return jwt.encode(payload, settings.jwt_secret, algorithm="HS256")
+    return jwt.encode(payload, settings.auth.jwt_secret, algorithm="HS256")
 
 
 class TokenVerifier:
@@ -97,10 +97,10 @@ class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._cache: dict[str, tuple[float, Principal]] = {}
-        self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
+        self._jwks = jwt.PyJWKClient(settings.auth.jwks_url) if settings.auth.jwks_url else None
 
     def _key(self, token: str) -> tuple[Any, list[str]]:
-        s = self._settings
+        s = self._settings.auth
         if self._jwks is not None:
             return self._jwks.get_signing_key_from_jwt(token).key, ["RS256", "ES256"]
         if s.jwt_public_key:
@@ -117,10 +117,10 @@ class TokenVerifier:
                 token,
                 key,
                 algorithms=algorithms,
-                audience=self._settings.jwt_audience,
+                audience=self._settings.auth.jwt_audience,
                 options={
                     "require": ["exp", "sub"],
-                    "verify_aud": bool(self._settings.jwt_audience),
+                    "verify_aud": bool(self._settings.auth.jwt_audience),
                 },
             )
         except jwt.ExpiredSignatureError:

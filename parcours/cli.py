@@ -26,7 +26,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from parcours.migrations import apply
 
     settings = _settings()
-    applied = asyncio.run(apply(settings.database_url))
+    applied = asyncio.run(apply(settings.database.url))
     print("\n".join(applied) if applied else "database is up to date")
     return 0
 
@@ -45,22 +45,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.service == "pathways":
         from pathways.app import create_app
 
-        app, port = create_app(settings), settings.pathways_port
+        app, port = create_app(settings), settings.http.pathways_port
     elif args.service == "relay":
         from pathways.app import create_relay_app
 
-        app, port = create_relay_app(settings), settings.relay_port
+        app, port = create_relay_app(settings), settings.http.relay_port
     elif args.service == "notifications":
         from notifications.app import create_app
 
-        app, port = create_app(settings), settings.notifications_port
+        app, port = create_app(settings), settings.http.notifications_port
     else:
         from projections.app import create_app
 
-        app, port = create_app(settings), settings.projections_port
+        app, port = create_app(settings), settings.http.projections_port
     uvicorn.run(
         app,
-        host=settings.host,
+        host=settings.http.host,
         port=args.port or port,
         log_config=None,
         access_log=False,

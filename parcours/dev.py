@@ -29,7 +29,7 @@ async def _prepare(settings: Settings) -> None:
     from parcours import natsio
     from parcours.migrations import apply
 
-    await apply(settings.database_url)
+    await apply(settings.database.url)
     nc = await natsio.connect(settings, "parcours-dev", max_reconnect_attempts=3)
     try:
         await natsio.provision(nc.jetstream(), settings)
@@ -108,7 +108,7 @@ def run_dev(args: argparse.Namespace) -> int:
                     [sys.executable, "-m", "parcours.cli", "serve", service], env=env
                 )
             for service in SERVICES[:-1]:  # the MLLP listener speaks HL7, not HTTP
-                wait_ready(f"http://{settings.host}:{ports[service]}", procs[service])
+                wait_ready(f"http://{settings.http.host}:{ports[service]}", procs[service])
             token = mint(settings, sub="CHU-DEMO", role="discharge-system", cpts="demo")
             _print_banner(settings, ports, token)
             while all(p.poll() is None for p in procs.values()):
@@ -152,7 +152,7 @@ def _preferred_port(service: str, fallback) -> int:  # type: ignore[no-untyped-d
 
 
 def _print_banner(settings: Settings, ports: dict[str, int], token: str) -> None:
-    host = settings.host
+    host = settings.http.host
     p = ports["pathways"]
     print(
         f"""

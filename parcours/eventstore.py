@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import msgspec
@@ -168,12 +168,13 @@ _COLUMNS = (
 )
 
 # The events travel as ONE JSON parameter (parsed once by PostgreSQL; the payload goes
-# into the jsonb column as it is), cheaper than one typed array per column.
+# into the jsonb column as it is), cheaper than one typed array per column; each event is
+# an array read by position (``_Row``), not an object read by key.
 _INSERT = """
 INSERT INTO events (event_id, stream, version, type, cpts, occurred_at, correlation_id,
                     causation_id, actor_id, actor_role, data)
-SELECT (e->>'i')::uuid, $1, b.base + i.ord, e->>'t', e->>'c', (e->>'o')::timestamptz,
-       e->>'r', e->>'k', e->>'a', e->>'l', e->'d'
+SELECT (e->>0)::uuid, $1, b.base + i.ord, e->>1, e->>2, (e->>3)::timestamptz,
+       e->>4, e->>8, e->>5, e->>6, e->7
 FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS i(e, ord),
      (SELECT CASE WHEN $2::int >= 0 THEN $2::int
                   ELSE (SELECT coalesce(max(version), 0) FROM events WHERE stream = $1) END
@@ -186,19 +187,21 @@ BEFORE_FIRST_PARAM = 4  # the first $n free for an append's ``before`` statement
 _INSERT_MANY = """
 INSERT INTO events (event_id, stream, version, type, cpts, occurred_at, correlation_id,
                     causation_id, actor_id, actor_role, data)
-SELECT (e->>'i')::uuid, e->>'s',
-       CASE WHEN (e->>'x')::int >= 0 THEN (e->>'x')::int
-            ELSE (SELECT coalesce(max(v.version), 0) FROM events v WHERE v.stream = e->>'s')
-       END + (e->>'n')::int,
-       e->>'t', e->>'c', (e->>'o')::timestamptz, e->>'r', e->>'k', e->>'a', e->>'l', e->'d'
+SELECT (e->>0)::uuid, e->>9,
+       CASE WHEN (e->>10)::int >= 0 THEN (e->>10)::int
+            ELSE (SELECT coalesce(max(v.version), 0) FROM events v WHERE v.stream = e->>9)
+       END + (e->>11)::int,
+       e->>1, e->>2, (e->>3)::timestamptz, e->>4, e->>8, e->>5, e->>6, e->7
 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS i(e, ord)
 ORDER BY i.ord
 RETURNING position, stream, version
 """
 
 
-class _Row(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One event as the INSERT reads it (short keys: this is a wire format, not a contract)."""
+class _Row(msgspec.Struct, frozen=True, omit_defaults=True, array_like=True):
+    """One event as the INSERT reads it: a JSON array, read by position (``e->>0`` is
+    ``i``...; a wire format, not a contract: not persisted, fields are never stored as
+    they are here)."""
 
     i: uuid.UUID
     t: str
@@ -207,7 +210,7 @@ class _Row(msgspec.Struct, frozen=True, omit_defaults=True):
     r: str
     a: str
     l: str  # noqa: E741 - the actor's role
-    d: msgspec.Raw
+    d: Any  # the payload Struct, encoded in the same pass as its row
     k: str | None = None
     s: str | None = None  # multi-stream: the stream, expected version and rank in it
     x: int | None = None
@@ -227,7 +230,7 @@ def _rows(events: Sequence[NewEvent], placing: Sequence[tuple[str, int, int]] = 
                 r=e.correlation_id,
                 a=e.actor.id,
                 l=e.actor.role,
-                d=msgspec.Raw(_json.encode(e.data)),
+                d=e.data,
                 k=e.causation_id,
                 s=stream,
                 x=expected,
@@ -235,6 +238,63 @@ def _rows(events: Sequence[NewEvent], placing: Sequence[tuple[str, int, int]] = 
             )
         )
     return _json.encode(rows).decode()
+
+
+_RECORDED = """SELECT event_id, stream, position, version, type, data::text AS data FROM events
+WHERE event_id = ANY($1::uuid[])"""
+
+_STREAMS_AFTER = """SELECT c.stream, e.version, e.event_id, e.data::text AS data
+FROM unnest($1::text[], $2::int[]) AS c(stream, version),
+     LATERAL (SELECT version, event_id, data FROM events
+              WHERE stream = c.stream AND version > c.version OFFSET 0) AS e
+ORDER BY c.stream, e.version"""
+
+_STREAMS_OF = """WITH lookup AS ({lookup})
+SELECT l.*, e.version, e.event_id, e.data::text AS data
+FROM lookup l
+LEFT JOIN LATERAL (SELECT version, event_id, data FROM events
+                   WHERE stream = l.stream OFFSET 0) AS e ON true
+ORDER BY l.stream, e.version"""
+
+_READ_BELOW = """SELECT txid::text::bigint AS txid, position, stream, type, cpts, data::text AS data
+FROM events
+WHERE (txid, position) > ($1::text::xid8, $2)
+  AND txid < $5::text::xid8
+  AND type = ANY($4::text[])
+ORDER BY events.txid, events.position  -- the columns (index order), not the bigint output
+LIMIT $3"""
+
+_ANY_BELOW = """SELECT EXISTS (SELECT 1 FROM events
+WHERE (txid, position) > ($1::text::xid8, $2) AND txid < $3::text::xid8)"""
+
+_BACKLOG = """SELECT count(*) FROM events
+WHERE position > coalesce((SELECT position FROM store_checkpoints WHERE name = $1), 0)
+  AND ($2::text[] IS NULL OR type = ANY($2::text[]))"""
+
+# EXISTS, not count(*): a reader polling must not scan what it has yet to read
+_CAUGHT_UP = """SELECT EXISTS (SELECT 1 FROM store_checkpoints WHERE name = $1)
+   AND NOT EXISTS (SELECT 1 FROM events e, store_checkpoints c
+                   WHERE c.name = $1 AND (e.txid, e.position) > (c.txid, c.position)
+                     AND ($2::text[] IS NULL OR e.type = ANY($2::text[])))"""
+
+
+class RecordedEvent(NamedTuple):
+    """An event found by its id: enough to tell a replay from another fact."""
+
+    event_id: uuid.UUID
+    stream: str
+    position: int
+    version: int
+    type: str
+    data: str
+
+    def same_as(self, stream: str, event: NewEvent) -> bool:
+        """The same event sent again: same stream, type and payload."""
+        return (
+            self.stream == stream
+            and self.type == tag_of(event.data)
+            and _same_payload(self.data, event)
+        )
 
 
 class AppendRequest(msgspec.Struct, frozen=True):
@@ -348,23 +408,46 @@ class EventStore:
         decided when it was first sent, and the original position is returned.
         A stored id with other content is a ``DuplicateEventError``.
         """
-        rows = await db.fetch(
-            f"SELECT {_COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY position",
-            [e.event_id for e in events],
-        )
-        stored = {r["event_id"]: r for r in rows}
+        stored = await self.recorded([e.event_id for e in events], conn=db)
         for e in events:
             row = stored.get(e.event_id)
-            if row is not None and (
-                row["stream"] != stream
-                or row["type"] != tag_of(e.data)
-                or not _same_payload(row["data"], e)
-            ):
+            if row is not None and not row.same_as(stream, e):
                 raise DuplicateEventError(e.event_id)
         first = stored.get(events[0].event_id)
         if first is None:
             raise DuplicateEventError(next(iter(stored)))
-        return AppendResult(positions=[first["position"]], version=first["version"], duplicate=True)
+        return AppendResult(positions=[first.position], version=first.version, duplicate=True)
+
+    async def recorded(
+        self, event_ids: Sequence[uuid.UUID], *, conn: Any = None
+    ) -> dict[uuid.UUID, RecordedEvent]:
+        """The events already stored under these ids (the idempotency check of a writer)."""
+        if not event_ids:
+            return {}
+        rows = await (conn or self._db).fetch(_RECORDED, list(event_ids))
+        return {r["event_id"]: RecordedEvent(*r) for r in rows}
+
+    async def count_stream(self, stream: str) -> int:
+        return await self._db.fetchval("SELECT count(*) FROM events WHERE stream = $1", stream)
+
+    async def read_streams_after(
+        self, streams: Sequence[str], versions: Sequence[int], *, conn: Any = None
+    ) -> list[asyncpg.Record]:
+        """The events of each stream after a version (0: the whole stream), by stream then
+        version, as rows ``(stream, version, event_id, data)`` (data: JSON text). One index
+        range per stream (LATERAL ... OFFSET 0), whatever the statistics say: a join was
+        planned as a merge over the whole (stream, version) index."""
+        return await (conn or self._db).fetch(_STREAMS_AFTER, list(streams), list(versions))
+
+    async def read_streams_of(
+        self, lookup: str, *args: Any, conn: Any = None
+    ) -> list[asyncpg.Record]:
+        """Rows of ``lookup`` (a query returning a ``stream`` column) with the events of that
+        stream, in one round trip: each row of the lookup is repeated once per event with
+        ``version``, ``event_id`` and ``data`` (null when the stream is empty), by stream
+        then version (the lookup names none of these three columns). The pathways service
+        finds a patient by INS this way."""
+        return await (conn or self._db).fetch(_STREAMS_OF.format(lookup=lookup), *args)
 
     async def stream_version(self, stream: str, *, conn: asyncpg.Connection | None = None) -> int:
         db = conn or self._db
@@ -401,6 +484,47 @@ class EventStore:
             *args,
         )
         return [StoredEvent(*r) for r in rows]  # _COLUMNS are in the Struct's field order
+
+    async def checkpoint_and_horizon(self, name: str) -> tuple[Checkpoint, int]:
+        """A reader's checkpoint, and the horizon read with it (the oldest transaction
+        still in flight: every transaction below it has ended, committed or not)."""
+        row = await self._db.fetchrow(
+            """SELECT c.txid::text::bigint AS txid, c.position,
+                      pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+               FROM (SELECT 1) AS one LEFT JOIN store_checkpoints c ON c.name = $1""",
+            name,
+        )
+        return Checkpoint(row["txid"] or 0, row["position"] or 0), row["horizon"]
+
+    async def read_below(
+        self, after: Checkpoint, horizon: int, limit: int, types: Sequence[str]
+    ) -> list[asyncpg.Record]:
+        """``read_all`` below a horizon read earlier, with only the columns an index needs
+        (``txid, position, stream, type, cpts, data``): a short read has then seen every
+        event of those types below the horizon."""
+        return await self._db.fetch(
+            _READ_BELOW, str(after.txid), after.position, limit, list(types), str(horizon)
+        )
+
+    async def any_below(self, after: Checkpoint, horizon: int) -> bool:
+        """Whether any event (of any type) lies between ``after`` and the horizon."""
+        return await self._db.fetchval(_ANY_BELOW, str(after.txid), after.position, str(horizon))
+
+    async def count(self, types: Sequence[str] = ()) -> int:
+        """Events stored (of these types)."""
+        if not types:
+            return await self._db.fetchval("SELECT count(*) FROM events")
+        return await self._db.fetchval(
+            "SELECT count(*) FROM events WHERE type = ANY($1::text[])", list(types)
+        )
+
+    async def backlog(self, checkpoint: str, types: Sequence[str] = ()) -> int:
+        """Events after a reader's saved checkpoint (0 for an unknown name: every event)."""
+        return await self._db.fetchval(_BACKLOG, checkpoint, list(types) if types else None)
+
+    async def caught_up(self, checkpoint: str, types: Sequence[str] = ()) -> bool:
+        """Whether the reader saved a checkpoint and no event (of these types) lies after it."""
+        return await self._db.fetchval(_CAUGHT_UP, checkpoint, list(types) if types else None)
 
     async def head(self) -> Checkpoint:
         """The checkpoint of the last event visible to readers now."""

@@ -35,7 +35,7 @@ async def connect(settings: Settings, name: str, **options: object) -> NATS:
         log.warning("nats error", client=name, error=str(exc))
 
     params: dict[str, object] = {
-        "servers": [settings.nats_url],
+        "servers": [settings.nats.url],
         "name": name,
         "max_reconnect_attempts": -1,
         "reconnect_time_wait": 0.5,
@@ -83,8 +83,8 @@ def notifications_stream_config(subjects: Subjects, retention_days: int) -> Stre
 
 async def provision(js: JetStreamContext, settings: Settings) -> None:
     """Create or update every stream Parcours uses (idempotent)."""
-    subjects = Subjects(settings.nats_prefix)
+    subjects = Subjects(settings.nats.prefix)
     await ensure_stream(js, events_stream_config(subjects))
     await ensure_stream(
-        js, notifications_stream_config(subjects, settings.notification_retention_days)
+        js, notifications_stream_config(subjects, settings.notifications.retention_days)
     )

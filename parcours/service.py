@@ -11,7 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -19,6 +19,7 @@ import structlog
 from litestar import Litestar, get
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -36,7 +37,7 @@ from parcours.settings import Settings
 
 log = structlog.get_logger("parcours.service")
 
-Worker = Callable[["Resources", asyncio.Event], Awaitable[None]]
+Worker = Callable[[Any, asyncio.Event], Awaitable[None]]  # (the runtime, stop)
 
 
 @dataclass
@@ -49,7 +50,6 @@ class Resources:
     js: JetStreamContext
     clock: Clock
     subjects: Subjects
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def make_clock(settings: Settings, pool: asyncpg.Pool) -> Clock:
@@ -64,12 +64,12 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 async def create_pool(settings: Settings, **options: Any) -> asyncpg.Pool:
     params: dict[str, Any] = {
         "min_size": 2,
-        "max_size": settings.db_pool_size,
+        "max_size": settings.database.pool_size,
         "command_timeout": 30,
         "reset": _keep_session,
     }
     params.update(options)
-    return await asyncpg.create_pool(settings.database_url, **params)
+    return await asyncpg.create_pool(settings.database.url, **params)
 
 
 @asynccontextmanager
@@ -86,7 +86,7 @@ async def open_resources(settings: Settings, name: str) -> AsyncIterator[Resourc
                 nc=nc,
                 js=js,
                 clock=make_clock(settings, pool),
-                subjects=Subjects(settings.nats_prefix),
+                subjects=Subjects(settings.nats.prefix),
             )
         finally:
             with suppress(Exception):
@@ -242,6 +242,10 @@ class LoadShedMiddleware:
             self.in_flight -= 1
 
 
+def _provide_runtime(state: State) -> Any:
+    return state.runtime
+
+
 def build_app(
     settings: Settings,
     *,
@@ -250,18 +254,24 @@ def build_app(
     route_handlers: Sequence[Any],
     workers: Sequence[Worker] = (),
     on_ready: Callable[[Resources], Awaitable[None]] | None = None,
+    runtime: Callable[[Resources], Any] | None = None,
     extra: Callable[[AppConfig], None] | None = None,
 ) -> Litestar:
-    """A Litestar app for one service; connections open in its lifespan."""
+    """A Litestar app for one service; connections open in its lifespan.
+
+    ``runtime`` builds the service's typed runtime object from the open resources:
+    handlers receive it through dependency injection (a parameter named ``runtime``),
+    workers as their first argument (without it, both get the ``Resources``)."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_resources(settings, name) as resources:
             app.state.resources = resources
+            app.state.runtime = live = resources if runtime is None else runtime(resources)
             if on_ready is not None:
                 await on_ready(resources)
             stop = asyncio.Event()
-            tasks = [asyncio.create_task(w(resources, stop)) for w in workers]
+            tasks = [asyncio.create_task(w(live, stop)) for w in workers]
             log.info("service ready", service=name)
             try:
                 yield
@@ -279,11 +289,11 @@ def build_app(
         lifespan=[lifespan],
         exception_handlers=HANDLERS,
         middleware=[
-            lambda app: LoadShedMiddleware(app, settings.max_in_flight),
+            lambda app: LoadShedMiddleware(app, settings.http.max_in_flight),
             CorrelationMiddleware,
             lambda app: BearerAuthMiddleware(app, verifier),
             lambda app: SubjectRateLimitMiddleware(
-                app, settings.rate_limit_per_second, settings.rate_limit_burst
+                app, settings.http.rate_limit_per_second, settings.http.rate_limit_burst
             ),
         ],
         openapi_config=OpenAPIConfig(
@@ -292,7 +302,8 @@ def build_app(
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
         ),
-        request_max_body_size=settings.max_body_bytes,
+        dependencies={"runtime": Provide(_provide_runtime, sync_to_thread=False)},
+        request_max_body_size=settings.http.max_body_bytes,
         debug=False,
         state=State({"settings": settings}),
     )

@@ -1,11 +1,29 @@
-"""One frozen settings object per process, read from ``PARCOURS_*`` variables."""
+"""One frozen settings object per process, read from ``PARCOURS_*`` variables.
+
+Settings are grouped by concern; each service reads the groups it needs:
+
+| group | fields (environment variable) |
+|---|---|
+| ``database`` | ``url`` (PARCOURS_DATABASE_URL), ``pool_size`` (PARCOURS_DB_POOL_SIZE) |
+| ``nats`` | ``url`` (PARCOURS_NATS_URL), ``prefix`` (PARCOURS_NATS_PREFIX) |
+| ``auth`` | ``jwt_secret``, ``jwt_public_key``, ``jwks_url``, ``jwt_audience``, ``pseudonym_secret`` (PARCOURS_<FIELD>) |
+| ``http`` | ``host``, ``pathways_port``, ``notifications_port``, ``projections_port``, ``relay_port``, ``max_body_bytes``, ``max_in_flight``, ``rate_limit_per_second``, ``rate_limit_burst`` (PARCOURS_<FIELD>) |
+| ``batch`` | ``max_bytes`` (PARCOURS_BATCH_MAX_BYTES) |
+| ``notifications`` | ``retention_days`` (PARCOURS_NOTIFICATION_RETENTION_DAYS), ``default_zone`` (PARCOURS_NOTIFICATION_DEFAULT_ZONE), ``digest_hour``, ``digest_interval_seconds`` (PARCOURS_DIGEST_…) |
+
+and, for the whole process: ``environment``, ``log_format``, ``log_level``,
+``clock``, ``clock_start``, ``relay_in_process``, ``protocols_dir``.
+
+``from_env`` and ``replace`` take the flat names of the variables (``database_url=…``,
+``digest_hour=…``): the environment's vocabulary, unchanged.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -16,48 +34,73 @@ class SettingsError(ValueError):
     pass
 
 
-class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    database_url: str
-    nats_url: str
-    nats_prefix: str = "parcours"
-    environment: Literal["development", "production", "test"] = "development"
-    log_format: Literal["json", "console"] = "json"
-    log_level: str = "info"
+class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
+    url: str
+    pool_size: int = 20
+
+
+class NatsSettings(msgspec.Struct, frozen=True, kw_only=True):
+    url: str
+    prefix: str = "parcours"
+
+
+class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Tokens and pseudonyms (``Settings.environment`` says whether defaults may serve)."""
+
     jwt_secret: str | None = None
     jwt_public_key: str | None = None
     jwks_url: str | None = None
     jwt_audience: str | None = None
     pseudonym_secret: str = "parcours-development-pseudonym-key"
-    clock: Literal["wall", "virtual"] = "wall"
-    clock_start: dt.datetime | None = None  # where a new virtual clock starts (else: now)
+
+
+class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     pathways_port: int = 8000
     notifications_port: int = 8001
     projections_port: int = 8002
     relay_port: int = 8003
-    # the relay in the pathways process, or in its own (`parcours serve relay`), where the
-    # API's event loop never waits behind it
-    relay_in_process: bool = True
     max_body_bytes: int = 1024 * 1024
-    batch_max_bytes: int = 64 * 1024 * 1024
-    db_pool_size: int = 20
     max_in_flight: int = 128  # requests in flight per process before shedding with 503
     # per token subject and process (429 + Retry-After past it); 0: no limit
     rate_limit_per_second: float = 1000.0
     rate_limit_burst: int = 2000
-    notification_retention_days: int = 30
-    notification_default_zone: str = (
-        "sector"  # pool zone of tasks without one (per CPTS: PUT /v1/directory/sector)
-    )
+
+
+class BatchSettings(msgspec.Struct, frozen=True, kw_only=True):
+    max_bytes: int = 64 * 1024 * 1024  # body limit of POST /v1/facts:batch
+
+
+class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True):
+    retention_days: int = 30
+    # pool zone of tasks without one (per CPTS: PUT /v1/directory/sector)
+    default_zone: str = "sector"
     digest_hour: int = 7  # local hour (Europe/Paris) of the daily digest; -1: no digests
     digest_interval_seconds: float = 30.0  # how often the digest worker reads the clock
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database: DatabaseSettings
+    nats: NatsSettings
+    auth: AuthSettings = AuthSettings()
+    http: HttpSettings = HttpSettings()
+    batch: BatchSettings = BatchSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    environment: Literal["development", "production", "test"] = "development"
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "info"
+    clock: Literal["wall", "virtual"] = "wall"
+    clock_start: dt.datetime | None = None  # where a new virtual clock starts (else: now)
+    # the relay in the pathways process, or in its own (`parcours serve relay`), where the
+    # API's event loop never waits behind it
+    relay_in_process: bool = True
     protocols_dir: str | None = None  # protocol files (default: beside the pathways package)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for name in cls.__struct_fields__:
+        for name in FLAT:
             key = f"PARCOURS_{name.upper()}"
             if key in env:
                 values[name] = env[key]
@@ -66,23 +109,73 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if missing:
             names = ", ".join(f"PARCOURS_{m.upper()}" for m in missing)
             raise SettingsError(f"{names} must be set (or use `parcours dev`)")
-        try:
-            settings = msgspec.convert(values, cls, strict=False)
-        except msgspec.ValidationError as exc:
-            raise SettingsError(f"invalid setting: {exc}") from exc
+        settings = _grouped(values)
         if settings.environment == "production" and not (
-            settings.jwt_public_key or settings.jwks_url or settings.jwt_secret
+            settings.auth.jwt_public_key or settings.auth.jwks_url or settings.auth.jwt_secret
         ):
             raise SettingsError("production needs PARCOURS_JWT_PUBLIC_KEY or PARCOURS_JWKS_URL")
-        if settings.jwt_secret is None and settings.environment != "production":
-            settings = msgspec.structs.replace(settings, jwt_secret=DEV_JWT_SECRET)
+        if settings.auth.jwt_secret is None and settings.environment != "production":
+            settings = settings.replace(jwt_secret=DEV_JWT_SECRET)
         return settings
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting under the flat name of its environment variable."""
+        out: dict[str, Any] = {}
+        for name, (group, field) in FLAT.items():
+            holder = getattr(self, group) if group else self
+            out[name] = getattr(holder, field)
+        return out
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some settings changed, by flat name (``digest_hour=-1``)."""
+        unknown = set(changes) - set(FLAT)
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return _grouped({**self.flat(), **changes})
 
     def env(self) -> dict[str, str]:
         """The environment variables that reproduce these settings in a child process."""
-        out = {}
-        for name in self.__struct_fields__:
-            value = getattr(self, name)
-            if value is not None:
-                out[f"PARCOURS_{name.upper()}"] = str(value)
-        return out
+        return {
+            f"PARCOURS_{name.upper()}": str(value)
+            for name, value in self.flat().items()
+            if value is not None
+        }
+
+
+# flat name (PARCOURS_<NAME>) -> (group, field); group "" is the Settings itself
+FLAT: dict[str, tuple[str, str]] = {
+    "database_url": ("database", "url"),
+    "db_pool_size": ("database", "pool_size"),
+    "nats_url": ("nats", "url"),
+    "nats_prefix": ("nats", "prefix"),
+    **{f: ("auth", f) for f in AuthSettings.__struct_fields__},
+    **{f: ("http", f) for f in HttpSettings.__struct_fields__},
+    "batch_max_bytes": ("batch", "max_bytes"),
+    "notification_retention_days": ("notifications", "retention_days"),
+    "notification_default_zone": ("notifications", "default_zone"),
+    "digest_hour": ("notifications", "digest_hour"),
+    "digest_interval_seconds": ("notifications", "digest_interval_seconds"),
+    **{
+        f: ("", f)
+        for f in (
+            "environment",
+            "log_format",
+            "log_level",
+            "clock",
+            "clock_start",
+            "relay_in_process",
+            "protocols_dir",
+        )
+    },
+}
+
+
+def _grouped(values: Mapping[str, object]) -> Settings:
+    tree: dict[str, Any] = {}
+    for name, value in values.items():
+        group, field = FLAT[name]
+        (tree.setdefault(group, {}) if group else tree)[field] = value
+    try:
+        return msgspec.convert(tree, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"invalid setting: {exc}") from exc

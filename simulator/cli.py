@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     env.setdefault("PARCOURS_DATABASE_URL", "unused")
     env.setdefault("PARCOURS_NATS_URL", "unused")
     settings = Settings.from_env(env)
-    url = args.pathways_url or f"http://{settings.host}:{settings.pathways_port}"
+    url = args.pathways_url or f"http://{settings.http.host}:{settings.http.pathways_port}"
     territory = make_territory(args.cpts, args.inhabitants, random.Random(args.seed))
     days = int(args.months * 30.4)
     start = _start_day(url, mint(settings, sub="SIM-ADMIN", role="admin", cpts=args.cpts))

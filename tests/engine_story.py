@@ -83,13 +83,15 @@ class Played:
             self.timers = {k: t for k, t in self.timers.items() if t.task_id != task_id}
 
     def run(self, command: object) -> list[EventPayload]:
+        """Decide ``command`` (a recorded fact comes back first, under its own id) and
+        write every event it decides; returns what the fact caused, or the events."""
         ctx = DecideContext(now=self.now, new_id=uuid.uuid4, catalog=CATALOG)
-        events = decide(command, self.state, ctx)
-        if isinstance(command, RecordFact):
-            self._write(command.fact, command.event_id)
-        for event in events:
-            self._write(event)
-        return events
+        decided = decide(command, self.state, ctx).events
+        for event in decided:
+            self._write(event.payload, event.event_id)
+        return [
+            e.payload for e in decided if not isinstance(command, RecordFact) or e.event_id is None
+        ]
 
     def advance(self, to: dt.datetime) -> None:
         """Fire every timer due up to ``to`` in time order, as the scheduler would."""

@@ -9,6 +9,7 @@ WebSocket), their open tasks and receipts.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from litestar import Litestar
 
@@ -21,47 +22,50 @@ from parcours.service import Resources, build_app
 from parcours.settings import Settings
 
 
-def publisher_of(resources: Resources) -> OutboxPublisher:
-    publisher = resources.extra.get("publisher")
-    if publisher is None:
-        publisher = resources.extra["publisher"] = OutboxPublisher(
-            pool=resources.pool, nc=resources.nc
-        )
-    return publisher
+@dataclass(frozen=True, slots=True)
+class NotificationsRuntime:
+    """The live collaborators of the service, built once its connections are open."""
+
+    resources: Resources
+    publisher: OutboxPublisher  # woken by the router and the digest worker after a commit
+
+    @classmethod
+    def build(cls, resources: Resources) -> NotificationsRuntime:
+        return cls(resources, OutboxPublisher(pool=resources.pool, nc=resources.nc))
 
 
-async def run_publisher(resources: Resources, stop: asyncio.Event) -> None:
-    await publisher_of(resources).run(stop)
+async def run_publisher(runtime: NotificationsRuntime, stop: asyncio.Event) -> None:
+    await runtime.publisher.run(stop)
 
 
-async def run_router(resources: Resources, stop: asyncio.Event) -> None:
+async def run_router(runtime: NotificationsRuntime, stop: asyncio.Event) -> None:
+    resources = runtime.resources
     settings = resources.settings
-    publisher = publisher_of(resources)
     consumer = RouterConsumer(
         name=NAME,
         pool=resources.pool,
         js=resources.js,
         nc=resources.nc,
         stream=resources.subjects.events_stream,
-        handler=make_handler(resources.subjects, settings.notification_default_zone),
-        filter_subject=f"{settings.nats_prefix}.*.events.task",
-        on_commit=publisher.wake.set,
+        handler=make_handler(resources.subjects, settings.notifications.default_zone),
+        filter_subject=f"{settings.nats.prefix}.*.events.task",
+        on_commit=runtime.publisher.wake.set,
         ack_all=True,  # one ack per batch: it restarts from its PostgreSQL checkpoint anyway
     )
-    resources.extra["router"] = consumer
     await consumer.run(stop)
 
 
-async def run_digest_worker(resources: Resources, stop: asyncio.Event) -> None:
+async def run_digest_worker(runtime: NotificationsRuntime, stop: asyncio.Event) -> None:
+    resources = runtime.resources
     settings = resources.settings
     await run_digests(
         resources.pool,
         resources.clock,
         resources.subjects,
         stop,
-        hour=settings.digest_hour,
-        interval=settings.digest_interval_seconds,
-        on_commit=publisher_of(resources).wake.set,
+        hour=settings.notifications.digest_hour,
+        interval=settings.notifications.digest_interval_seconds,
+        on_commit=runtime.publisher.wake.set,
     )
 
 
@@ -72,4 +76,5 @@ def create_app(settings: Settings) -> Litestar:
         title="Parcours notifications: tasks to professionals",
         route_handlers=[*directory.ROUTES, *feeds.ROUTES, *me.ROUTES, unseen_tasks],
         workers=[run_publisher, run_router, run_digest_worker],
+        runtime=NotificationsRuntime.build,
     )

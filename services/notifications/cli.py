@@ -40,8 +40,8 @@ async def _render(passwords: dict[str, str]) -> str:
     from parcours.cli import _settings
 
     settings = _settings()
-    subjects = Subjects(settings.nats_prefix)
-    conn = await asyncpg.connect(settings.database_url)
+    subjects = Subjects(settings.nats.prefix)
+    conn = await asyncpg.connect(settings.database.url)
     try:
         people = await directory.active_professionals(conn)
         cpts_list = sorted({p.cpts for p in people})

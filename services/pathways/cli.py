@@ -69,13 +69,13 @@ async def _with_scheduler(settings: Any, work: Any) -> Any:
 
     from parcours.service import make_clock
     from pathways.app import load_catalog
-    from pathways.decider import PathwayDecider
     from pathways.scheduler import Scheduler
+    from pathways.streams import PatientStreams
 
-    decider = PathwayDecider(load_catalog(settings))
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    catalog = load_catalog(settings)
+    pool = await asyncpg.create_pool(settings.database.url, min_size=1, max_size=4)
     try:
-        scheduler = Scheduler(pool, decider, make_clock(settings, pool))
+        scheduler = Scheduler(PatientStreams(pool, catalog), make_clock(settings, pool))
         return await work(scheduler)
     finally:
         await pool.close()
@@ -190,9 +190,10 @@ async def migrate(
     from contracts.events import Actor
     from contracts.roles import Role
     from pathways.domain import DomainError, MigrateProtocol
+    from pathways.streams import Origin
 
     async def run(scheduler: Any) -> Counter[str]:
-        scheduler.decider.catalog.get(protocol, to_version)  # UnknownProtocolError
+        scheduler.streams.catalog.get(protocol, to_version)  # UnknownProtocolError
         await scheduler.index.catch_up()
         rows = await scheduler.pool.fetch(
             """SELECT enrolment_id, cpts, stream, status FROM enrolment_index
@@ -217,21 +218,18 @@ async def migrate(
                 enrolment_id=row["enrolment_id"],
                 to_version=to_version,
             )
-            async with scheduler.pool.acquire() as conn:
-                try:
-                    events = await scheduler.decider.execute(
-                        conn,
-                        stream=row["stream"],
-                        cpts=row["cpts"],
-                        command=command,
-                        actor=actor,
-                        correlation_id=f"migrate:{protocol}:{from_version}->{to_version}",
-                        now=now,
-                    )
-                except DomainError as exc:
-                    counts["refused"] += 1
-                    print(f"  {row['enrolment_id']}: {exc}", file=sys.stderr)
-                    continue
+            origin = Origin(
+                cpts=row["cpts"],
+                actor=actor,
+                correlation_id=f"migrate:{protocol}:{from_version}->{to_version}",
+                occurred_at=now,
+            )
+            try:
+                events = await scheduler.streams.execute(row["stream"], command, origin, now)
+            except DomainError as exc:
+                counts["refused"] += 1
+                print(f"  {row['enrolment_id']}: {exc}", file=sys.stderr)
+                continue
             counts["migrated" if events else "unchanged"] += 1
         await scheduler.index.catch_up()
         return counts

@@ -5,9 +5,9 @@ and commit. The ``GroupCommit`` of a process lets the first few requests in
 flight take that path (``direct_limit``: the lowest latency when the service is
 quiet); a request that arrives while that many are being written waits in a
 queue instead, and one writer records everything queued with the bulk
-machinery of ``POST /v1/facts:batch`` (``batch.record_items``): one identity
-resolution, one history read, one multi-stream append, one commit, for the
-whole group. While a group is being written the next one gathers, so the group
+machinery of ``POST /v1/facts:batch`` (``batch.record_items``, on the one write
+path): one identity resolution with the histories, one multi-stream append, one
+commit, for the whole group. While a group is being written the next one gathers, so the group
 size follows the load.
 
 Each request keeps its own answer. Items of one patient are decided in arrival
@@ -29,16 +29,15 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass
 
-import asyncpg
 import msgspec
 
 from contracts.events import NewEvent
 from contracts.identity import PatientIdentity
 from parcours.auth import Principal
-from pathways.batch import Item, ItemResult, record_items
-from pathways.decider import PathwayDecider
+from pathways.batch import ItemResult, record_items
+from pathways.batch_body import Item
 from pathways.ingest import FactAccepted, append_fact, checked_fact
-from pathways.scheduler import StateCache
+from pathways.streams import PatientStreams
 
 _SINGLE_PATH = None  # a waiting request's answer meaning: record me through the single path
 
@@ -62,15 +61,13 @@ class _Writer:
 class GroupCommit:
     def __init__(
         self,
-        pool: asyncpg.Pool,
-        decider: PathwayDecider,
-        states: StateCache | None = None,
+        streams: PatientStreams,
         *,
         direct_limit: int = 2,
         in_flight: int = 2,
         max_group: int = 2000,
     ) -> None:
-        self.pool, self.decider, self.states = pool, decider, states
+        self.streams = streams
         self.direct_limit, self.in_flight, self.max_group = direct_limit, in_flight, max_group
         self.writing = 0  # facts being written: single path, and the group in progress
         self.groups = 0  # groups written, and the facts they held (for tests and benchmarks)
@@ -107,8 +104,8 @@ class GroupCommit:
         self.writing += 1
         self.single += 1
         try:
-            async with self.pool.acquire() as conn:
-                return await append_fact(conn, cpts, identity, fact, now, self.decider.consequences)
+            async with self.streams.pool.acquire() as conn:
+                return await append_fact(self.streams, conn, cpts, identity, fact, now)
         finally:
             self.writing -= 1
 
@@ -161,9 +158,7 @@ class GroupCommit:
             ]
             results: dict[int, ItemResult] = {}
             now = max(w.now for w in waiting)
-            versions = await record_items(
-                self.pool, cpts, items, results, now, self.decider, self.states
-            )
+            versions = await record_items(self.streams, cpts, items, results, now)
             for index, w in enumerate(waiting):
                 if w.answer.done():  # the client went away; the fact is recorded all the same
                     continue

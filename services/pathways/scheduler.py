@@ -1,235 +1,36 @@
-"""Timers in PostgreSQL and the scheduler that fires them.
+"""The scheduler: fires the timers of the timer index (``timer_index``) on the write path.
 
-``TimerIndex`` reads the event store in commit order (its checkpoint lives in
-``store_checkpoints``, written in the same transaction as its rows) and keeps
-three tables: the pending timers (``timers_for`` each event; a task that reached
-a final status drops its timers), where each task lives and where each enrolment
-lives. ``Scheduler.fire_due`` claims due timers with ``FOR UPDATE SKIP LOCKED``
-(so several instances share the work) and marks them fired in the same
-statement, decides ``FireTimer`` for each on its patient's state, and appends
-the results of many patients in one statement, in the same transaction (the
-timers of a patient whose append conflicts are marked pending again). ``advance_to`` moves a virtual
-clock and fires every timer due on the way, in order.
+``Scheduler.fire_due`` claims due timers with ``FOR UPDATE SKIP LOCKED`` (so
+several instances share the work) and marks them fired in the same statement,
+then hands ``PatientStreams`` one ``FireTimer`` command per timer, grouped by
+patient stream, in firing order, in the same transaction: the repository loads
+the states (cache plus newer events), decides, appends many streams in one
+statement and decides again a stream another writer moved. The timers of a
+stream it still could not write are marked pending again, for the next round.
+``advance_to`` moves a virtual clock and fires every timer due on the way, in
+order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from contextlib import suppress
 
 import asyncpg
 import structlog
 
-from contracts.events import NewEvent, payload_decoder
 from parcours.clock import Clock, VirtualClock
-from parcours.eventstore import (
-    AppendRequest,
-    AppendResult,
-    Checkpoint,
-    EventStore,
-)
-from pathways.decider import SYSTEM, PathwayDecider
-from pathways.domain import (
-    DecideContext,
-    FireTimer,
-    PatientState,
-    Timer,
-    decide,
-    evolve,
-    timers_cancelled_by,
-    timers_for,
-)
-from pathways.fastids import new_uuid4
+from pathways.domain import FireTimer, Timer
+from pathways.streams import SYSTEM, Origin, PatientStreams, StreamWrite
+from pathways.timer_index import TimerIndex
 
 log = structlog.get_logger("pathways.scheduler")
 
-CHECKPOINT = "pathways-timers"
-INDEXED_TYPES = (
-    "TaskScheduled",
-    "TaskCompleted",
-    "TaskCancelled",
-    "TaskRejected",
-    "TaskFailed",
-    "PatientEnrolled",
-    "EnrolmentResumed",
-    "EnrolmentPaused",
-    "EnrolmentClosed",
-    "ProtocolVersionChanged",
-)
-
-
-class TimerIndex:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-        self._lock = asyncio.Lock()
-
-    async def catch_up(self, batch: int = 10_000) -> int:
-        """Index every committed event not indexed yet; return how many were read.
-
-        When a read comes back short, every event below its horizon (the oldest
-        transaction still in flight) has been seen, indexed or not: the checkpoint moves
-        to that horizon, so the events of other types (lab results, visits) are passed
-        over once instead of being read again at every round."""
-        total = 0
-        async with self._lock:
-            while True:
-                row = await self.pool.fetchrow(_INDEX_START, CHECKPOINT)
-                checkpoint = Checkpoint(row["txid"] or 0, row["position"] or 0)
-                horizon = row["horizon"]
-                events = await self.pool.fetch(
-                    _INDEX_READ,
-                    str(checkpoint.txid),
-                    checkpoint.position,
-                    batch,
-                    list(INDEXED_TYPES),
-                    str(horizon),
-                )
-                if len(events) == batch:
-                    last = events[-1]
-                    await self._index(events, Checkpoint(last["txid"], last["position"]))
-                    total += len(events)
-                    continue
-                seen_all = Checkpoint(horizon - 1, LAST_POSITION)  # every txid below horizon
-                if events:
-                    await self._index(events, seen_all)
-                elif (seen_all.txid, seen_all.position) > (
-                    checkpoint.txid,
-                    checkpoint.position,
-                ) and await self.pool.fetchval(
-                    _PASSED_OVER, str(checkpoint.txid), checkpoint.position, str(horizon)
-                ):
-                    await EventStore(self.pool).save_checkpoint(CHECKPOINT, seen_all)
-                return total + len(events)
-
-    async def _index(self, events: list[asyncpg.Record], checkpoint: Checkpoint) -> None:
-        timers: list[tuple] = []
-        moot: list = []
-        tasks: list[tuple] = []
-        enrolments: list[tuple] = []
-        statuses: dict = {}  # enrolment id -> [status, version], the last change winning
-        for e in events:
-            payload = payload_decoder.decode(e["data"])
-            cpts, stream, kind = e["cpts"], e["stream"], e["type"]
-            for t in timers_for(payload):
-                timers.append((t.key, cpts, stream, t.kind, t.fire_at, t.task_id, t.enrolment_id))
-            if (task_id := timers_cancelled_by(payload)) is not None:
-                moot.append(task_id)
-            if kind == "TaskScheduled":
-                tasks.append((payload.task_id, cpts, stream, payload.enrolment_id))
-            elif kind == "PatientEnrolled":
-                enrolments.append(
-                    (
-                        payload.enrolment_id,
-                        cpts,
-                        stream,
-                        payload.protocol,
-                        str(payload.protocol_version),
-                    )
-                )
-            elif kind in ("EnrolmentPaused", "EnrolmentResumed", "EnrolmentClosed"):
-                status = {"EnrolmentPaused": "paused", "EnrolmentResumed": "active"}.get(
-                    kind, "closed"
-                )
-                statuses.setdefault(payload.enrolment_id, [None, None])[0] = status
-            elif kind == "ProtocolVersionChanged":
-                statuses.setdefault(payload.enrolment_id, [None, None])[1] = str(payload.to_version)
-        async with self.pool.acquire() as conn, conn.transaction():
-            # one statement per table (unnest), in the order the rows depend on each other
-            if enrolments:
-                await conn.execute(_INDEX_ENROLMENTS, *_columns_of(enrolments, 5))
-            if statuses:
-                await conn.execute(
-                    _INDEX_STATUSES,
-                    list(statuses),
-                    [v[0] for v in statuses.values()],
-                    [v[1] for v in statuses.values()],
-                )
-            if tasks:
-                await _copy_or_insert(conn, "task_index", _TASK_COLUMNS, tasks, _INDEX_TASKS)
-            if timers:
-                await _copy_or_insert(conn, "timers", _TIMER_COLUMNS, timers, _INDEX_TIMERS)
-            if moot:
-                await conn.execute(_DROP_MOOT, moot)
-            await EventStore(conn).save_checkpoint(CHECKPOINT, checkpoint)
-
-
-_TASK_COLUMNS = ("task_id", "cpts", "stream", "enrolment_id")
-_TIMER_COLUMNS = ("key", "cpts", "stream", "kind", "fire_at", "task_id", "enrolment_id")
-COPY_FROM = 64  # rows: fewer go through one INSERT
-
-
-async def _copy_or_insert(
-    conn: asyncpg.Connection,
-    table: str,
-    columns: tuple[str, ...],
-    rows: list[tuple],
-    insert: str,
-) -> None:
-    """Rows into an index table by COPY (about 1.7x the rows/s of INSERT ... unnest on this
-    machine); when one is already there (a resumed enrolment ending at the same instant
-    again, an event indexed twice) the COPY changes nothing and the INSERT ... ON CONFLICT
-    DO NOTHING does the work."""
-    if len(rows) >= COPY_FROM:
-        try:
-            async with conn.transaction():  # a savepoint: the failed COPY leaves nothing
-                await conn.copy_records_to_table(table, records=rows, columns=columns)
-            return
-        except asyncpg.UniqueViolationError:
-            pass
-    await conn.execute(insert, *_columns_of(rows, len(columns)))
-
-
-def _columns_of(rows: list[tuple], width: int) -> list[list]:
-    return [[r[i] for r in rows] for i in range(width)] if rows else [[] for _ in range(width)]
-
-
-# The checkpoint, and the horizon: every transaction below it has ended (commit or abort).
-_INDEX_START = """SELECT c.txid::text::bigint AS txid, c.position,
-       pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
-FROM (SELECT 1) AS one LEFT JOIN store_checkpoints c ON c.name = $1"""
-LAST_POSITION = 2**63 - 1
-# ``EventStore.read_all`` with only the columns the index needs (same visibility rule:
-# rows of transactions older than every transaction in flight, in (txid, position) order;
-# the horizon read with the checkpoint, so that a short read has seen all below it).
-_INDEX_READ = """SELECT txid::text::bigint AS txid, position, stream, type, cpts, data::text AS data
-FROM events
-WHERE (txid, position) > ($1::text::xid8, $2)
-  AND txid < $5::text::xid8
-  AND type = ANY($4::text[])
-ORDER BY events.txid, events.position  -- the columns (index order), not the bigint output
-LIMIT $3"""
-_PASSED_OVER = """SELECT EXISTS (SELECT 1 FROM events
-WHERE (txid, position) > ($1::text::xid8, $2) AND txid < $3::text::xid8)"""
-_INDEX_ENROLMENTS = """INSERT INTO enrolment_index (enrolment_id, cpts, stream, protocol, version)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
-ON CONFLICT DO NOTHING"""
-_INDEX_STATUSES = """UPDATE enrolment_index i
-SET status = coalesce(u.status, i.status), version = coalesce(u.version, i.version)
-FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(enrolment_id, status, version)
-WHERE i.enrolment_id = u.enrolment_id"""
-_INDEX_TASKS = """INSERT INTO task_index (task_id, cpts, stream, enrolment_id)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[])
-ON CONFLICT DO NOTHING"""
-_INDEX_TIMERS = """INSERT INTO timers (key, cpts, stream, kind, fire_at, task_id, enrolment_id)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                     $6::uuid[], $7::uuid[])
-ON CONFLICT DO NOTHING"""
-
-
-# The events of each stream after the version already folded (0: the whole stream): one
-# index range per stream (LATERAL ... OFFSET 0), whatever the statistics say; a join was
-# planned as a merge over the whole (stream, version) index.
-_NEWER_EVENTS = """SELECT c.stream, e.version, e.event_id, e.data::text AS data
-FROM unnest($1::text[], $2::int[]) AS c(stream, version),
-     LATERAL (SELECT version, event_id, data FROM events
-              WHERE stream = c.stream AND version > c.version OFFSET 0) AS e
-ORDER BY c.stream, e.version"""
-
 # Due timers are claimed and marked fired in one statement (one write of each row: a
 # SELECT ... FOR UPDATE then an UPDATE wrote each row twice), by their row addresses (a
-# Tid Scan whatever the statistics say). The timers of a stream whose append conflicts
+# Tid Scan whatever the statistics say). The timers of a stream that could not be written
 # are marked pending again in the same transaction, for the next round.
 _CLAIM_DUE = """UPDATE timers SET fired_at = $1
 WHERE ctid = ANY(ARRAY(SELECT ctid FROM timers WHERE fired_at IS NULL AND fire_at <= $1
@@ -238,49 +39,26 @@ RETURNING key, cpts, stream, kind, fire_at, task_id, enrolment_id"""
 _UNCLAIM = """UPDATE timers SET fired_at = NULL WHERE ctid = ANY(ARRAY(
     SELECT t.ctid FROM unnest($1::text[]) AS k(key),
          LATERAL (SELECT ctid FROM timers WHERE key = k.key OFFSET 0) AS t))"""
-_DROP_MOOT = """DELETE FROM timers WHERE ctid = ANY(ARRAY(
-    SELECT t.ctid FROM unnest($1::uuid[]) AS k(task_id),
-         LATERAL (SELECT ctid FROM timers
-                  WHERE task_id = k.task_id AND fired_at IS NULL OFFSET 0) AS t))"""
+_NEXT_DUE = "SELECT min(fire_at) FROM timers WHERE fired_at IS NULL AND fire_at <= $1"
 
 
-class StateCache:
-    """Folded patient states by stream, each with the stream version it was folded to.
-
-    The scheduler fires a patient's timers many times over a pathway; keeping the
-    folded state saves folding the whole stream again each time: only the events
-    after the cached version are read and folded. Events are immutable and
-    versions unique, so the cached state plus the newer events is exactly the
-    fold of the stream. Only states of committed versions are put here. The
-    least recently used states are dropped beyond ``capacity``.
-    """
-
-    def __init__(self, capacity: int = 50_000) -> None:
-        self.capacity = capacity
-        self._states: OrderedDict[str, tuple[int, PatientState]] = OrderedDict()
-
-    def get(self, stream: str) -> tuple[int, PatientState]:
-        found = self._states.get(stream)
-        if found is None:
-            return 0, PatientState()
-        self._states.move_to_end(stream)
-        return found
-
-    def put(self, stream: str, version: int, state: PatientState) -> None:
-        current = self._states.get(stream)
-        if current is not None and current[0] >= version:
-            return
-        self._states[stream] = (version, state)
-        self._states.move_to_end(stream)
-        while len(self._states) > self.capacity:
-            self._states.popitem(last=False)
+def fire_command(row: asyncpg.Record) -> tuple[FireTimer, Origin]:
+    """A claimed timer as a command, and the envelope of what it decides."""
+    timer = Timer(
+        fire_at=row["fire_at"],
+        kind=row["kind"],
+        task_id=row["task_id"],
+        enrolment_id=row["enrolment_id"],
+    )
+    key = f"timer:{row['key']}"
+    return FireTimer(timer=timer), Origin(row["cpts"], SYSTEM, key, row["fire_at"], key)
 
 
 class Scheduler:
-    def __init__(self, pool: asyncpg.Pool, decider: PathwayDecider, clock: Clock) -> None:
-        self.pool, self.decider, self.clock = pool, decider, clock
-        self.index = TimerIndex(pool)
-        self.states = StateCache()
+    def __init__(self, streams: PatientStreams, clock: Clock) -> None:
+        self.streams, self.clock = streams, clock
+        self.pool = streams.pool
+        self.index = TimerIndex(streams.pool)
         self.fired = 0
         self._firing = asyncio.Lock()
 
@@ -294,7 +72,6 @@ class Scheduler:
             return await self._fire_due(now, limit)
 
     async def _fire_due(self, now: dt.datetime, limit: int) -> int:
-        settled: list[tuple[str, int, PatientState]] = []  # cached once committed
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(_CLAIM_DUE, now, limit)
             if not rows:
@@ -302,77 +79,22 @@ class Scheduler:
             by_stream: dict[str, list[asyncpg.Record]] = defaultdict(list)
             for r in sorted(rows, key=lambda r: (r["fire_at"], r["key"])):  # in firing order
                 by_stream[r["stream"]].append(r)
-            states = await self._states_of(conn, list(by_stream))
-            requests: list[AppendRequest] = []
-            after: list[PatientState] = []
-            keys_of: list[list[str]] = []
-            # streams in one order for every instance: concurrent appends never wait in a cycle
-            for stream in sorted(by_stream):
-                timers = by_stream[stream]
-                version, state = states[stream]
-                settled.append((stream, version, state))
-                events, fired_state = self._fire_stream(state, timers, now)
-                if events:
-                    requests.append(AppendRequest(stream, version, events))
-                    after.append(fired_state)
-                    keys_of.append([t["key"] for t in timers])
-            results = await EventStore(conn).append_many(requests, conn=conn)
-            pending: list[str] = []  # a conflicting stream keeps its timers for the next round
-            for req, state, keys, result in zip(requests, after, keys_of, results, strict=True):
-                if isinstance(result, AppendResult):
-                    if not result.duplicate:
-                        settled.append((req.stream, result.version, state))
-                else:
-                    pending += keys
+            writes = [
+                StreamWrite(stream, [fire_command(t) for t in timers])
+                for stream, timers in by_stream.items()
+            ]
+            await self.streams.write(writes, now, conn=conn)
+            pending = [  # a stream not written keeps its timers for the next round
+                t["key"]
+                for w in writes
+                if w.result is not None and not w.written
+                for t in by_stream[w.stream]
+            ]
             if pending:
                 await conn.execute(_UNCLAIM, pending)
-        for stream, version, state in settled:
-            self.states.put(stream, version, state)
+        self.streams.remember(writes)
         self.fired += len(rows) - len(pending)
         return len(rows)
-
-    async def _states_of(
-        self, conn: asyncpg.Connection, streams: list[str]
-    ) -> dict[str, tuple[int, PatientState]]:
-        """Each stream's state: the cached one plus the events after it (one query)."""
-        states = {s: self.states.get(s) for s in streams}
-        rows = await conn.fetch(_NEWER_EVENTS, streams, [states[s][0] for s in streams])
-        for r in rows:
-            stream = r["stream"]
-            state = evolve(states[stream][1], payload_decoder.decode(r["data"]), r["event_id"])
-            states[stream] = (r["version"], state)
-        return states
-
-    def _fire_stream(
-        self, state: PatientState, timers: list[asyncpg.Record], now: dt.datetime
-    ) -> tuple[list[NewEvent], PatientState]:
-        ctx = DecideContext(now=now, new_id=new_uuid4, catalog=self.decider.catalog)
-        out: list[NewEvent] = []
-        for t in timers:
-            timer = Timer(
-                fire_at=t["fire_at"],
-                kind=t["kind"],
-                task_id=t["task_id"],
-                enrolment_id=t["enrolment_id"],
-            )
-            payloads = decide(FireTimer(timer=timer), state, ctx)
-            for p in payloads:
-                state = evolve(state, p)
-            if payloads:
-                key = f"timer:{t['key']}"
-                out += [
-                    NewEvent(
-                        event_id=new_uuid4(),
-                        data=p,
-                        occurred_at=t["fire_at"],
-                        correlation_id=key,
-                        causation_id=key,
-                        actor=SYSTEM,
-                        cpts=t["cpts"],
-                    )
-                    for p in payloads
-                ]  # as ``decider.wrap``
-        return out, state
 
     async def run_once(self, chunk: int = 1000) -> int:
         """Index what is new and fire what is due, ``chunk`` timers per transaction.
@@ -407,9 +129,7 @@ class Scheduler:
         fired = 0
         await self.index.catch_up()
         while True:
-            next_at = await self.pool.fetchval(
-                "SELECT min(fire_at) FROM timers WHERE fired_at IS NULL AND fire_at <= $1", target
-            )
+            next_at = await self.pool.fetchval(_NEXT_DUE, target)
             if next_at is None:
                 break
             step = current = max(next_at, current)  # never back: a timer created late fires now

@@ -9,7 +9,7 @@ indicator definitions are read once from the protocol files
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from litestar import Litestar
 from litestar.config.app import AppConfig
@@ -59,20 +59,26 @@ def load_catalog(settings: Settings) -> Catalog:
     return Catalog(load_protocol_indicators(settings.protocols_dir))
 
 
-def _worker(views: list[View]) -> Callable[[Resources, asyncio.Event], object]:
-    async def run_projections(resources: Resources, stop: asyncio.Event) -> None:
-        await run_views(resources, views, stop)
+@dataclass(frozen=True, slots=True)
+class ProjectionsRuntime:
+    """The live collaborators of the service, built once its connections are open."""
 
-    return run_projections
+    resources: Resources
+    catalog: Catalog  # the indicator definitions
+    views: dict[str, View]
+
+
+async def run_projections(runtime: ProjectionsRuntime, stop: asyncio.Event) -> None:
+    await run_views(runtime.resources, list(runtime.views.values()), stop)
 
 
 def create_app(
     settings: Settings, *, catalog: Catalog | None = None, with_consumers: bool = True
 ) -> Litestar:
     catalog = catalog or load_catalog(settings)
-    views = build_views(settings.pseudonym_secret, catalog)
+    views = build_views(settings.auth.pseudonym_secret, catalog)
 
-    def extra(config: AppConfig) -> None:
+    def extra(config: AppConfig) -> None:  # read by the handlers as typed state entries
         config.state["catalog"] = catalog
         config.state["views"] = views
 
@@ -81,6 +87,7 @@ def create_app(
         name="projections",
         title="Parcours projections: timelines, worklists, indicators",
         route_handlers=ROUTES,
-        workers=[_worker(list(views.values()))] if with_consumers else [],
+        workers=[run_projections] if with_consumers else [],
+        runtime=lambda resources: ProjectionsRuntime(resources, catalog, views),
         extra=extra,
     )

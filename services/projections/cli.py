@@ -35,9 +35,9 @@ async def rebuild_views(settings, names, batch: int = 5000, show_progress: bool 
     from projections.rebuild import progress_bar, rebuild
     from projections.views import build_views
 
-    await apply(settings.database_url)
-    views = build_views(settings.pseudonym_secret, load_catalog(settings))
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    await apply(settings.database.url)
+    views = build_views(settings.auth.pseudonym_secret, load_catalog(settings))
+    pool = await asyncpg.create_pool(settings.database.url, min_size=1, max_size=2)
     results = []
     try:
         for name in names:

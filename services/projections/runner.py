@@ -129,6 +129,4 @@ def consumer_for(
 
 
 async def run_views(resources: Resources, views: Sequence[View], stop: asyncio.Event) -> None:
-    consumer = consumer_for(resources, views)
-    resources.extra["projections"] = consumer
-    await consumer.run(stop)
+    await consumer_for(resources, views).run(stop)

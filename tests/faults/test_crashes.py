@@ -82,7 +82,7 @@ async def test_nothing_acknowledged_is_lost_through_crashes_and_outages(system: 
     assert ledger.acknowledged, "the load acknowledged nothing"
     assert not ledger.slow, f"answers took > 2 s: {ledger.slow[:5]}"
     assert set(ledger.statuses) <= {200, 201, 503}, ledger.statuses
-    conn = await asyncpg.connect(system.settings.database_url)
+    conn = await asyncpg.connect(system.settings.database.url)
     try:
         stored = await conn.fetch(
             "SELECT event_id, count(*) AS n FROM events WHERE event_id = ANY($1::uuid[]) GROUP BY 1",

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import msgspec
-
 from parcours.settings import Settings
 
 
@@ -16,4 +14,4 @@ def iso(t: dt.datetime) -> str:
 
 def on_virtual_clock(settings: Settings, start: dt.datetime) -> Settings:
     """These settings in simulation mode, the clock starting at ``start``."""
-    return msgspec.structs.replace(settings, clock="virtual", clock_start=start)
+    return settings.replace(clock="virtual", clock_start=start)

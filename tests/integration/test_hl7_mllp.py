@@ -35,7 +35,7 @@ def virtual(settings: Settings) -> Settings:
 @contextlib.asynccontextmanager
 async def listening(settings: Settings, **options: Any) -> AsyncIterator[Any]:
     mllp = MllpSettings(port=0, **options)
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=8)
+    pool = await asyncpg.create_pool(settings.database.url, min_size=1, max_size=8)
     intake = await build_intake(settings, mllp, pool)
     server = MllpServer(mllp, intake.handle)
     await server.start()
@@ -48,7 +48,7 @@ async def listening(settings: Settings, **options: Any) -> AsyncIterator[Any]:
 
 
 async def rows(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database.url)
     try:
         return await conn.fetch(sql, *args)
     finally:

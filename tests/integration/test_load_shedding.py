@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-import msgspec
 import uvicorn
 
 from contracts.identity import INS_TEST_OID, synthetic_ins
@@ -30,7 +29,7 @@ def lab(n: int) -> dict:
 async def test_a_burst_beyond_the_limit_is_shed_with_retry_after_then_served(
     settings: Settings, token
 ) -> None:
-    small = msgspec.structs.replace(settings, max_in_flight=4)
+    small = settings.replace(max_in_flight=4)
     hospital = bearer(token("discharge-system"))
     port = free_port()
     server = uvicorn.Server(

@@ -94,7 +94,7 @@ async def test_the_directory_refuses_a_malformed_rpps_and_nats_config_skips_an_o
         )
         assert r.status_code in (413, 422), r.text
     # a row written before the directory checked shapes (straight into the table)
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database.url)
     try:
         await conn.execute(
             """INSERT INTO directory_professionals (cpts, rpps, role, specialty, zones, active)

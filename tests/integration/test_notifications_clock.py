@@ -10,7 +10,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import msgspec
 import pytest
 from nats.aio.client import Client as NATS
 
@@ -35,14 +34,12 @@ def paris(day: int, hour: int, minute: int = 0) -> dt.datetime:
 
 @pytest.fixture
 def simulated(settings: Settings) -> Settings:
-    return msgspec.structs.replace(
-        settings, clock="virtual", digest_hour=7, digest_interval_seconds=0.05
-    )
+    return settings.replace(clock="virtual", digest_hour=7, digest_interval_seconds=0.05)
 
 
 @pytest.fixture
 async def clock(simulated: Settings) -> AsyncIterator[VirtualClock]:
-    pool = await asyncpg.create_pool(simulated.database_url, min_size=1, max_size=2)
+    pool = await asyncpg.create_pool(simulated.database.url, min_size=1, max_size=2)
     clock = VirtualClock(pool)
     await clock.set(paris(10, 6, 30))
     yield clock
@@ -55,7 +52,7 @@ async def test_each_professional_gets_one_digest_a_day_at_seven_on_the_virtual_c
     app_nc: NATS,  # noqa: F811 - the fixture imported above
     token: Any,
 ) -> None:
-    subjects = Subjects(simulated.nats_prefix)
+    subjects = Subjects(simulated.nats.prefix)
     listed, unlisted, away = rpps(), rpps(), rpps()
     own, pool_task, other, away_task = (
         scheduled(listed, due=paris(12, 18)),

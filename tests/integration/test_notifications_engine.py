@@ -13,7 +13,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import msgspec
 import pytest
 from nats.aio.client import Client as NATS
 
@@ -41,7 +40,7 @@ async def until(condition: Callable[[], bool]) -> None:
 
 @pytest.fixture
 def simulated(settings: Settings) -> Settings:
-    return msgspec.structs.replace(settings, clock="virtual", digest_hour=-1)
+    return settings.replace(clock="virtual", digest_hour=-1)
 
 
 class Territory:
@@ -56,7 +55,7 @@ class Territory:
     ) -> None:
         self.settings, self.pathways, self.notifications = settings, pathways, notifications
         self.pool, self.listener, self.token = pool, listener, token
-        self.subjects = Subjects(settings.nats_prefix)
+        self.subjects = Subjects(settings.nats.prefix)
         self.admin = bearer(token("admin", sub="ADMIN-1"))
 
     async def discharge(self, n: int) -> uuid.UUID:
@@ -94,12 +93,12 @@ class Territory:
 
 @pytest.fixture
 async def territory(simulated: Settings, token: Any) -> AsyncIterator[Territory]:
-    pool = await asyncpg.create_pool(simulated.database_url, min_size=1, max_size=4)
+    pool = await asyncpg.create_pool(simulated.database.url, min_size=1, max_size=4)
     await VirtualClock(pool).set(START.astimezone(dt.UTC))
     nc: NATS = await natsio.connect(simulated, "observer")
     await natsio.provision(nc.jetstream(), simulated)
     listener = Listener()
-    await nc.subscribe(f"{simulated.nats_prefix}.demo.>", cb=listener.on)
+    await nc.subscribe(f"{simulated.nats.prefix}.demo.>", cb=listener.on)
     try:
         async with (
             serving(pathways_app(simulated)) as pathways,

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 import uvicorn
 import websockets
@@ -34,7 +33,7 @@ from tests.integration.test_notifications_routing import (  # noqa: F401 - fixtu
 @contextlib.asynccontextmanager
 async def live(settings: Settings) -> AsyncIterator[tuple[System, str]]:
     """The system with the notifications service behind a real HTTP server (for streaming)."""
-    settings = msgspec.structs.replace(settings, digest_hour=-1)
+    settings = settings.replace(digest_hour=-1)
     async with running(settings, with_app=False) as system:
         port = free_port()
         server = uvicorn.Server(

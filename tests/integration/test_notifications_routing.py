@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import msgspec
 import pytest
 from nats.aio.client import Client as NATS
 
@@ -127,12 +126,12 @@ async def running(
     Digests are off unless asked for: on the wall clock they would depend on the hour.
     """
     if not digests:
-        settings = msgspec.structs.replace(settings, digest_hour=-1)
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=6)
+        settings = settings.replace(digest_hour=-1)
+    pool = await asyncpg.create_pool(settings.database.url, min_size=1, max_size=6)
     relay_nc = await natsio.connect(settings, "test-relay")
     await natsio.provision(relay_nc.jetstream(), settings)
-    subjects = Subjects(settings.nats_prefix)
-    relay = Relay(pool=pool, nc=relay_nc, subjects=subjects, database_url=settings.database_url)
+    subjects = Subjects(settings.nats.prefix)
+    relay = Relay(pool=pool, nc=relay_nc, subjects=subjects, database_url=settings.database.url)
     stop = asyncio.Event()
     relaying = asyncio.create_task(relay.run(stop))
     try:
@@ -178,7 +177,7 @@ class Listener:
 @pytest.fixture
 async def listener(app_nc: NATS, settings: Settings) -> Listener:
     listening = Listener()
-    await app_nc.subscribe(f"{settings.nats_prefix}.demo.>", cb=listening.on)
+    await app_nc.subscribe(f"{settings.nats.prefix}.demo.>", cb=listening.on)
     return listening
 
 
@@ -326,7 +325,7 @@ async def test_a_restarted_service_publishes_nothing_twice(
     settings: Settings, app_nc: NATS
 ) -> None:
     nurse = rpps()
-    subjects = Subjects(settings.nats_prefix)
+    subjects = Subjects(settings.nats.prefix)
     feed = await AppFeed(
         app_nc, subjects.notifications_stream, [subjects.professional("demo", "nurse", nurse)]
     ).start()

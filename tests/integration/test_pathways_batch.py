@@ -10,11 +10,12 @@ import asyncpg
 import msgspec
 import pytest
 
+from contracts.events import payload_decoder
 from contracts.identity import INS_TEST_OID, synthetic_ins
 from parcours.eventstore import EventStore
 from parcours.settings import Settings
 from pathways.app import create_app
-from pathways.decider import state_of
+from pathways.domain import fold
 from tests.integration.clock import iso, on_virtual_clock
 from tests.integration.conftest import bearer, serving
 from tests.integration.hf_facts import DISCHARGE, discharge, gp_visit
@@ -26,7 +27,7 @@ def virtual(settings: Settings) -> Settings:
 
 
 async def count_events(settings: Settings) -> int:
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database.url)
     try:
         return await conn.fetchval("SELECT count(*) FROM events")
     finally:
@@ -171,18 +172,17 @@ async def test_a_body_above_one_mebibyte_is_recorded_in_bulk(virtual: Settings, 
         assert body["created"] == 4_000
         assert len({r["stream"] for r in body["results"]}) == 4_000
 
-        # the scheduler's cache holds each patient's state as written: the fold of its stream
-        resources = api.app.state.resources
+        # the write path's cache holds each patient's state as written: the fold of its stream
         stream = body["results"][1234]["stream"]
-        version, cached = resources.extra["scheduler"].states.get(stream)
-        conn = await asyncpg.connect(virtual.database_url)
+        version, cached = api.app.state.runtime.streams.cache.get(stream)
+        conn = await asyncpg.connect(virtual.database.url)
         try:
             stored = await EventStore(conn).read_stream(stream)
         finally:
             await conn.close()
         assert version == stored[-1].version == 21
-        assert cached == state_of(stored)
-    conn = await asyncpg.connect(virtual.database_url)
+        assert cached == fold([(e.event_id, payload_decoder.decode(e.data)) for e in stored])
+    conn = await asyncpg.connect(virtual.database.url)
     try:
         scheduled = await conn.fetchval(
             "SELECT count(*) FROM events WHERE type = 'TaskScheduled' AND stream = ANY($1)",

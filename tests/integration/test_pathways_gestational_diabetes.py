@@ -45,7 +45,7 @@ def end(day: int, base: dt.date = D0) -> str:
 
 
 async def stream_events(settings: Settings, stream: str) -> list[tuple[str, dict]]:
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database.url)
     try:
         rows = await conn.fetch(
             "SELECT type, data::text AS data FROM events WHERE stream = $1 ORDER BY version",

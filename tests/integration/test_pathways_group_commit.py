@@ -58,7 +58,7 @@ async def send_all(api: Any, headers: dict, facts: list[dict]) -> list[Any]:
 async def test_grouped_facts_answer_as_the_single_path_does(virtual: Settings, token) -> None:
     hospital = bearer(token("discharge-system", sub="CHU-1"))
     async with serving(create_app(virtual, with_relay=False, with_scheduler=False)) as api:
-        group_commit = api.app.state.resources.extra["group_commit"]
+        group_commit = api.app.state.runtime.group_commit
 
         group_commit.direct_limit = 1_000  # every fact through the single path
         single = await send_all(api, hospital, scenario(600, str(uuid.uuid4()), str(uuid.uuid4())))
@@ -90,7 +90,7 @@ async def test_a_group_that_cannot_be_written_fails_every_request_in_it(
 ) -> None:
     hospital = bearer(token("discharge-system", sub="CHU-1"))
     async with serving(create_app(virtual, with_relay=False, with_scheduler=False)) as api:
-        group_commit = api.app.state.resources.extra["group_commit"]
+        group_commit = api.app.state.runtime.group_commit
         group_commit.direct_limit = 0
 
         async def unavailable(*_: object, **__: object) -> None:

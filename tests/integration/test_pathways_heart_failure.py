@@ -130,7 +130,7 @@ async def test_heart_failure_pathway_from_discharge_to_day_90(virtual: Settings,
 async def _enrolment_of(api, settings: Settings, stream: str) -> str:
     import asyncpg
 
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database.url)
     try:
         data = await conn.fetchval(
             "SELECT data->>'enrolment_id' FROM events WHERE stream = $1 AND type = 'PatientEnrolled'",
@@ -144,7 +144,7 @@ async def _enrolment_of(api, settings: Settings, stream: str) -> str:
 async def _types(settings: Settings, stream: str) -> list[str]:
     import asyncpg
 
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database.url)
     try:
         rows = await conn.fetch(
             "SELECT type FROM events WHERE stream = $1 ORDER BY version", stream

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 import asyncpg
-import msgspec
 
 from parcours.settings import Settings
 from pathways.app import create_app
@@ -26,8 +25,8 @@ GP = "10000000021"
 async def test_identity_is_read_by_the_patients_professionals_and_every_read_is_logged(
     settings: Settings, token
 ) -> None:
-    virtual = msgspec.structs.replace(
-        settings, clock="virtual", clock_start=dt.datetime(2026, 4, 6, 18, tzinfo=dt.UTC)
+    virtual = settings.replace(
+        clock="virtual", clock_start=dt.datetime(2026, 4, 6, 18, tzinfo=dt.UTC)
     )
     async with serving(create_app(virtual, with_relay=False, with_scheduler=False)) as api:
         posted = await api.post(
@@ -62,7 +61,7 @@ async def test_identity_is_read_by_the_patients_professionals_and_every_read_is_
         auditor = await api.get(route, headers=bearer(token("auditor")))
         assert auditor.status_code == 403
 
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database.url)
     try:
         log = await conn.fetch(
             "SELECT reader, granted, route FROM identity_access_log WHERE patient_id = $1 ORDER BY id",

@@ -26,7 +26,7 @@ DISCHARGE = dt.datetime(2026, 3, 9, 15, tzinfo=dt.UTC)
 
 @pytest.fixture(scope="module")
 def virtual(settings: Settings) -> Settings:
-    return msgspec.structs.replace(settings, clock="virtual", clock_start=START)
+    return settings.replace(clock="virtual", clock_start=START)
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def discharge(ins: str, **patient: object) -> dict:
 
 
 async def fetch(settings: Settings, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database.url)
     try:
         return await conn.fetch(sql, *args)
     finally:
@@ -69,7 +69,7 @@ def test_a_broken_protocol_file_stops_the_service_with_file_path_and_reason(
         )
     )
     with pytest.raises(ProtocolError) as stopped:
-        create_app(msgspec.structs.replace(virtual, protocols_dir=str(tmp_path)))
+        create_app(virtual.replace(protocols_dir=str(tmp_path)))
     assert stopped.value.file == str(broken)
     assert stopped.value.path == "activities[1].window.due_days"
     assert "Expected `int | null`, got `str`" in stopped.value.reason

@@ -194,7 +194,7 @@ class Play:
         return r.json()
 
     def alias(self, label: str) -> str:
-        return pseudonym(self.settings.pseudonym_secret, "demo", self.patients[label])
+        return pseudonym(self.settings.auth.pseudonym_secret, "demo", self.patients[label])
 
     async def indicators(self, protocol: str, period: str, **params: Any) -> dict[str, dict]:
         answer = await self.read("/v1/indicators", protocol=protocol, period=period, **params)
@@ -236,7 +236,7 @@ class Play:
 
 @pytest.fixture
 async def play(virtual: Settings, token):  # type: ignore[no-untyped-def]
-    pool = await asyncpg.create_pool(virtual.database_url, min_size=1, max_size=3)
+    pool = await asyncpg.create_pool(virtual.database.url, min_size=1, max_size=3)
     try:
         async with serving(pathways_app(virtual)) as api, serving(projections_app(virtual)) as proj:
             yield Play(api, proj, pool, token, virtual)

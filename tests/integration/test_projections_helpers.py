@@ -71,14 +71,14 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings, **app_options: Any) -> AsyncIterator[Harness]:
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=5)
+    pool = await asyncpg.create_pool(settings.database.url, min_size=1, max_size=5)
     nc = await natsio.connect(settings, "projections-test-relay")
     await natsio.provision(nc.jetstream(), settings)
     relay = Relay(
         pool=pool,
         nc=nc,
-        subjects=Subjects(settings.nats_prefix),
-        database_url=settings.database_url,
+        subjects=Subjects(settings.nats.prefix),
+        database_url=settings.database.url,
         poll_interval=0.1,
     )
     stop = asyncio.Event()

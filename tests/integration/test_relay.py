@@ -43,8 +43,8 @@ async def start_pipeline(settings: Settings, pool: asyncpg.Pool, stop: asyncio.E
     relay_nc = await natsio.connect(settings, "test-relay")
     consumer_nc = await natsio.connect(settings, "test-consumer")
     await natsio.provision(relay_nc.jetstream(), settings)
-    subjects = Subjects(settings.nats_prefix)
-    relay = Relay(pool=pool, nc=relay_nc, subjects=subjects, database_url=settings.database_url)
+    subjects = Subjects(settings.nats.prefix)
+    relay = Relay(pool=pool, nc=relay_nc, subjects=subjects, database_url=settings.database.url)
     consumer = EventConsumer(
         name="test-seen",
         pool=pool,
@@ -83,9 +83,7 @@ async def test_nats_outage_loses_nothing_and_duplicates_nothing(
     settings: Settings, pool, nats_factory
 ) -> None:
     nats = nats_factory()
-    private = Settings(
-        **{**{f: getattr(settings, f) for f in settings.__struct_fields__}, "nats_url": nats.url}
-    )
+    private = settings.replace(nats_url=nats.url)
     store = EventStore(pool)
     stop = asyncio.Event()
     relay, consumer, tasks, conns = await start_pipeline(private, pool, stop)

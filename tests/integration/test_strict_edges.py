@@ -53,7 +53,7 @@ def refused(r: Any, status: int, field: str | None, *sent: str) -> dict[str, Any
 
 async def identities(settings: Any, *ins: str) -> int:
     """Patients recorded under any of these INS (read on a connection of the test's loop)."""
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database.url)
     try:
         return await conn.fetchval(
             "SELECT count(*) FROM patient_identities WHERE ins = ANY($1::text[])", list(ins)
@@ -338,7 +338,7 @@ async def test_traits_with_hostile_characters_are_stored_exactly_through_both_wr
                 for body in (first, later):  # a new patient, then a known one
                     r = await api.post("/v1/facts:batch", json=[body], headers=hospital)
                     assert r.json()["results"][0]["status"] == 201, r.text
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database.url)
     try:
         rows = await conn.fetch(
             "SELECT ins, traits::text AS traits, commune FROM patient_identities"

@@ -75,7 +75,7 @@ async def test_a_posted_discharge_appears_in_the_patients_timeline(
             assert (await service.get("/schema/openapi.json")).status_code == 200
 
         # the correlation id travelled into the envelope
-        conn = await asyncpg.connect(settings.database_url)
+        conn = await asyncpg.connect(settings.database.url)
         try:
             stored = await conn.fetchval(
                 "SELECT correlation_id FROM events WHERE event_id = $1", uuid.UUID(event_id)

@@ -29,10 +29,10 @@ class System:
         self.settings, self.logs = settings, logs
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.ports = {
-            "pathways": settings.pathways_port,
-            "notifications": settings.notifications_port,
-            "projections": settings.projections_port,
-            "relay": settings.relay_port,
+            "pathways": settings.http.pathways_port,
+            "notifications": settings.http.notifications_port,
+            "projections": settings.http.projections_port,
+            "relay": settings.http.relay_port,
         }
 
     def url(self, service: str) -> str:

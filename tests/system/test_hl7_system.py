@@ -47,7 +47,7 @@ def patient(n: int, **kwargs: Any) -> str:
 
 
 async def fetch(system: System, sql: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(system.settings.database_url)
+    conn = await asyncpg.connect(system.settings.database.url)
     try:
         return await conn.fetch(sql, *args)
     finally:

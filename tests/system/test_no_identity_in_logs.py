@@ -124,7 +124,7 @@ async def test_hostile_identity_reaches_no_log_of_any_component(system: System) 
     assert all(status in (200, 201) for nul, status, _ in answers if not nul), answers
 
     # and should a statement fail on traits anyway, the server logs no part of them
-    conn = await asyncpg.connect(system.settings.database_url)
+    conn = await asyncpg.connect(system.settings.database.url)
     try:
         with pytest.raises(asyncpg.PostgresError):
             await conn.fetchval("SELECT $1::jsonb", '{"birth_name": "HOSTILE999 \\u0000 x"}')

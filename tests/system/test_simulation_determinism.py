@@ -31,7 +31,7 @@ async def indicators_after_simulation(system: System, seed: int) -> dict:
     )
     assert outcome.refused == {} and outcome.accepted == len(facts)
     auditor = {"Authorization": f"Bearer {system.token('auditor', sub='AUDIT-1')}"}
-    conn = await asyncpg.connect(system.settings.database_url)
+    conn = await asyncpg.connect(system.settings.database.url)
     try:
 
         async def caught_up() -> bool:

@@ -1,8 +1,8 @@
 """A tiny given/when/then harness for the pure pathway decider.
 
 Fixed clock, deterministic ids (``UUID(int=n)`` from a counter), the real
-protocol files. ``Story`` plays commands as the service would: a recorded fact
-is appended first, then what ``decide`` returned.
+protocol files. ``Story`` plays commands as the service would: it appends what
+``decide`` returned (for a recorded fact: the fact, then what follows from it).
 
     given(*events).when(command).then(*expected_events)
     story = Story(); story.record(discharge(...)); story.run(AcceptTask(...))
@@ -111,14 +111,12 @@ class Story:
         )
 
     def run(self, command: object, now: datetime | None = None) -> list[EventPayload]:
-        if isinstance(command, RecordFact):
-            events = decide(command, self.state, self.ctx(now))
-            self.append(command.fact, command.event_id)
-        else:
-            events = decide(command, self.state, self.ctx(now))
-        for e in events:
-            self.append(e)
-        return events
+        """Decide and append; returned: the events that follow (for a fact: its consequences)."""
+        decided = decide(command, self.state, self.ctx(now))
+        for e in decided.events:
+            self.append(e.payload, e.event_id)
+        assert self.state == decided.state  # what decide says the events lead to
+        return [e.payload for e in decided.events if e.event_id is None]
 
     def record(
         self,
@@ -131,7 +129,7 @@ class Story:
 
     def when(self, command: object, now: datetime | None = None) -> Outcome:
         try:
-            return Outcome(decide(command, self.state, self.ctx(now)), None)
+            return Outcome(decide(command, self.state, self.ctx(now)).payloads, None)
         except Exception as exc:  # noqa: BLE001 - the outcome carries it
             return Outcome(None, exc)
 

@@ -111,14 +111,15 @@ def test_a_gp_consultation_within_seven_days_completes_the_task_on_time():
     consulted = consultation(day(5))
     outcome = story.when_recorded(consulted)
     outcome.then(
+        consulted,  # the fact itself, then what follows from it
         TaskCompleted(
             task_id=task.task_id,
             completed_at=day(5),
             on_time=True,
             by=GP,
-            by_fact=outcome.events[0].by_fact,
+            by_fact=outcome.events[1].by_fact,
             fact_type="ConsultationReported",
-        )
+        ),
     )
 
 

@@ -290,14 +290,15 @@ def test_given_a_task_when_its_consultation_is_reported_late_then_it_completes_l
     story = given(ENROLLED, GP_TASK)
     outcome = story.when_recorded(consultation(day(8)))
     outcome.then(
+        consultation(day(8)),  # the fact itself, then what follows from it
         TaskCompleted(
             task_id=TASK,
             completed_at=day(8),
             on_time=False,
             by=GP,
-            by_fact=outcome.events[0].by_fact,
+            by_fact=outcome.events[1].by_fact,
             fact_type="ConsultationReported",
-        )
+        ),
     )
 
 

@@ -5,7 +5,8 @@ ids: time and ids come in through ``DecideContext``.
 
 - ``protocol`` / ``catalog``: the protocol model, ``ProtocolCatalog.load_dir``,
   ``ProtocolError`` (file, path inside it, reason).
-- ``engine.decide(command, state, ctx) -> list[EventPayload]`` and
+- ``engine.decide(command, state, ctx) -> Decided(events, state)`` (the one way to
+  decide: a recorded fact comes back first, followed by what it causes) and
   ``state.evolve(state, event, event_id=None) -> PatientState`` (per patient stream).
 - ``commands``: ``RecordFact``, ``EnrolPatient``, task commands, ``FireTimer``,
   ``MigrateProtocol``, and ``DecideContext``.
@@ -28,6 +29,7 @@ from pathways.domain.commands import (
     RejectTask,
     StartTask,
 )
+from pathways.domain.decision import Decided, DecidedEvent
 from pathways.domain.engine import decide
 from pathways.domain.errors import (
     DomainError,
@@ -45,6 +47,8 @@ __all__ = [
     "CancelTask",
     "CompleteTask",
     "DecideContext",
+    "Decided",
+    "DecidedEvent",
     "DomainError",
     "EnrolPatient",
     "EnrolmentConflictError",

@@ -36,8 +36,8 @@ class _ByActor(Command, frozen=True):
 
 
 class RecordFact(_ByActor, frozen=True, tag="RecordFact"):
-    """A fact was reported. The caller appends the fact itself (``event_id``) together
-    with what ``decide`` returns: its consequences."""
+    """A fact was reported. ``decide`` returns the fact (stored as ``event_id``) followed
+    by its consequences."""
 
     event_id: UUID
     fact: FactPayload  # type: ignore[valid-type]

@@ -1,9 +1,11 @@
 """``decide``: the one entry point of the pathway decider.
 
-``decide(command, state, ctx)`` validates a command against a patient's state and
-returns the events that follow (for ``RecordFact``: the consequences, not the
-fact itself, which the caller appends first). It never does IO: the time and
-new ids come from ``ctx``. Errors are ``pathways.domain.errors`` classes.
+``decide(command, state, ctx) -> Decided(events, state)`` validates a command
+against a patient's state and returns the events to append, in order, with the
+state they lead to. Every command is decided the same way: recording a fact
+returns the fact itself (under the id the command carries) followed by what it
+causes. It never does IO: the time and new ids come from ``ctx``. Errors are
+``pathways.domain.errors`` classes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from contracts.base import EventPayload
 from pathways.domain.commands import (
     AcceptTask,
     CancelTask,
@@ -27,7 +28,7 @@ from pathways.domain.commands import (
     StartTask,
 )
 from pathways.domain.deadlines import fire_timer
-from pathways.domain.decision import Decision
+from pathways.domain.decision import Decided, Decision
 from pathways.domain.migration import migrate
 from pathways.domain.recording import enrol_patient, record_fact
 from pathways.domain.state import PatientState
@@ -53,10 +54,10 @@ _HANDLERS: dict[type, Callable[[Any, Decision], None]] = {
 }
 
 
-def decide(command: object, state: PatientState, ctx: DecideContext) -> list[EventPayload]:
+def decide(command: object, state: PatientState, ctx: DecideContext) -> Decided:
     handler = _HANDLERS.get(type(command))
     if handler is None:
         raise TypeError(f"the pathway decider has no handler for {type(command).__name__}")
     decision = Decision(state, ctx)
     handler(command, decision)
-    return decision.events
+    return Decided(decision.events, decision.state)

@@ -27,7 +27,7 @@ from pathways.domain.errors import EnrolmentConflictError, NotAllowedError
 from pathways.domain.matching import anchors, expected_delivery, fact_type
 from pathways.domain.rules import apply_rules
 from pathways.domain.scheduling import cancel_open, close, enrol, pause, resume, schedule_activity
-from pathways.domain.state import RecordedFact, evolve, fact_time
+from pathways.domain.state import RecordedFact, fact_time
 
 COORDINATOR_ENROLMENT = "CoordinatorEnrolment"
 
@@ -36,8 +36,7 @@ def record_fact(cmd: RecordFact, d: Decision) -> None:
     fact = cmd.fact
     tag = fact_type(fact)
     rec = RecordedFact(cmd.event_id, fact, fact_time(fact))
-    d.state = evolve(d.state, fact, cmd.event_id)  # the caller appends the fact itself
-    d.current_fact = cmd.event_id
+    d.record(fact, cmd.event_id)
 
     for e in d.state.enrolments_in("active", "paused"):
         if tag in d.protocol_of(e).lifecycle.close_on:

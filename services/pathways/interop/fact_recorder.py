@@ -1,7 +1,7 @@
 """The one place where HL7 (and later FHIR) intake hands facts to the write path.
 
-It calls the same function as ``POST /v1/facts`` (the group commit over
-``ingest.record_fact``'s checks and ``batch.record_items``), so an HL7 fact is
+It calls the same function as ``POST /v1/facts`` (the group commit on the one write
+path, ``pathways.streams.PatientStreams``), so an HL7 fact is
 decided and stored exactly as a JSON one. When the write path is reorganised,
 only this module changes.
 """
@@ -11,14 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-import asyncpg
 import msgspec
 
 from contracts.base import EventPayload
 from contracts.facts import INBOUND_FACTS
 from contracts.identity import PatientIdentity
 from parcours.auth import Principal
-from pathways.decider import PathwayDecider
 from pathways.group_commit import GroupCommit
 from pathways.ingest import FactAccepted
 
@@ -48,11 +46,10 @@ def inbound_body(
 
 
 class FactRecorder:
-    def __init__(
-        self, pool: asyncpg.Pool, decider: PathwayDecider, group: GroupCommit | None = None
-    ) -> None:
-        """``group``: the pathways service's own group commit, when running inside it."""
-        self._group = group or GroupCommit(pool, decider)
+    def __init__(self, group: GroupCommit) -> None:
+        """``group``: the group commit of the process (the pathways service's own, or the
+        MLLP listener's over its own ``PatientStreams``)."""
+        self._group = group
 
     async def record(
         self, principal: Principal, body: msgspec.Struct, correlation_id: str, now: dt.datetime

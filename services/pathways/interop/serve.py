@@ -25,15 +25,16 @@ log = structlog.get_logger("pathways.mllp")
 
 async def build_intake(settings: Settings, mllp: MllpSettings, pool) -> Hl7Intake:  # type: ignore[no-untyped-def]
     from pathways.app import load_catalog
-    from pathways.decider import PathwayDecider
+    from pathways.group_commit import GroupCommit
+    from pathways.streams import PatientStreams
 
-    decider = PathwayDecider(load_catalog(settings))
-    return Hl7Intake(pool, FactRecorder(pool, decider), make_clock(settings, pool), mllp)
+    streams = PatientStreams(pool, load_catalog(settings))
+    return Hl7Intake(pool, FactRecorder(GroupCommit(streams)), make_clock(settings, pool), mllp)
 
 
 async def run(settings: Settings, mllp: MllpSettings) -> None:
     pool = await create_pool(
-        settings, min_size=1, max_size=max(2, min(settings.db_pool_size, mllp.in_flight))
+        settings, min_size=1, max_size=max(2, min(settings.database.pool_size, mllp.in_flight))
     )
     try:
         intake = await build_intake(settings, mllp, pool)

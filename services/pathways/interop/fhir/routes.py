@@ -17,12 +17,11 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.datastructures import State
 
 from contracts.roles import Role
 from parcours.auth import requires
 from parcours.problems import Problem, problem_response
-from parcours.service import Resources, correlation_id
+from parcours.service import correlation_id
 from pathways.interop.fact_recorder import FactRecorder, InvalidFactError, inbound_body
 from pathways.interop.fhir.mapping import map_bundle
 from pathways.interop.fhir.outcomes import (
@@ -34,6 +33,7 @@ from pathways.interop.fhir.outcomes import (
 from pathways.interop.fhir.problem import FhirProblem
 from pathways.interop.fhir.resources import bundle_decoder
 from pathways.interop.hl7_intake import EVENT_IDS
+from pathways.runtime import PathwaysRuntime
 
 PARIS = ZoneInfo("Europe/Paris")
 # the element of the resource a fact field came from
@@ -62,20 +62,9 @@ def _refuse(
     return problem_response(Problem(status, title, text, field=where or "Bundle"), request)
 
 
-def _recorder(resources: Resources) -> FactRecorder:
-    recorder = resources.extra.get("fhir_recorder")
-    if recorder is None:
-        recorder = FactRecorder(
-            resources.pool, resources.extra["decider"], resources.extra.get("group_commit")
-        )
-        resources.extra["fhir_recorder"] = recorder
-    return recorder
-
-
 @get("/fhir/r4/metadata", tags=["fhir"], summary="FHIR R4 CapabilityStatement")
-async def fhir_metadata(state: State) -> Response[Any]:
-    resources: Resources = state.resources
-    return _fhir(capability_statement(await resources.clock.now()), 200)
+async def fhir_metadata(runtime: PathwaysRuntime) -> Response[Any]:
+    return _fhir(capability_statement(await runtime.resources.clock.now()), 200)
 
 
 @post(
@@ -85,8 +74,8 @@ async def fhir_metadata(state: State) -> Response[Any]:
     summary="FHIR R4 transaction or batch Bundle (fr-core subset) to facts",
     description=__doc__,
 )
-async def fhir_bundle(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    resources: Resources = state.resources
+async def fhir_bundle(request: Request[Any, Any, Any], runtime: PathwaysRuntime) -> Response[Any]:
+    resources = runtime.resources
     try:
         bundle = bundle_decoder.decode(await request.body())
     except msgspec.ValidationError as exc:
@@ -119,7 +108,7 @@ async def fhir_bundle(request: Request[Any, Any, Any], state: State) -> Response
         )
     now = await resources.clock.now()
     answers: dict[int, tuple[str, str | None]] = {}
-    recorder = _recorder(resources)
+    recorder = FactRecorder(runtime.group_commit)
     for index, body in bodies:
         resource_type = type(bundle.entry[index].resource).__name__
         try:

@@ -9,25 +9,23 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get, post
-from litestar.datastructures import State
 from litestar.params import Body
 
-from contracts.events import Actor
 from contracts.facts import Instant
 from contracts.identity import CareTeamEntry, PatientIdentity
+from contracts.pathway import PatientEnrolled, TaskScheduled
 from contracts.roles import PROFESSIONAL_ROLES, Role
 from contracts.shapes import CARE_TEAM_MAX, ProtocolId
 from parcours.auth import Principal, requires
 from parcours.bodies import strict_body
-from parcours.eventstore import EventStore
 from parcours.problems import Problem
-from parcours.service import Resources, correlation_id
-from pathways.decider import state_of, wrap
-from pathways.domain import EnrolPatient, decide
+from pathways.api.origin import request_origin
+from pathways.domain import EnrolPatient
 from pathways.errors import domain_problem
 from pathways.fact_checks import fact_problem
 from pathways.identity import check_identity
-from pathways.ingest import PatientHistory, append_for_patient
+from pathways.ingest import write_for_patient
+from pathways.runtime import PathwaysRuntime
 
 READERS = (Role.COORDINATOR, Role.ADMIN, Role.AUDITOR, *PROFESSIONAL_ROLES)
 
@@ -81,15 +79,15 @@ class EnrolmentView(msgspec.Struct, frozen=True):
     status_code=201,
 )
 async def enrol(
-    request: Request[Any, Any, Any], state: State, data: Annotated[EnrolmentBody, Body()]
+    request: Request[Any, Any, Any],
+    runtime: PathwaysRuntime,
+    data: Annotated[EnrolmentBody, Body()],
 ) -> EnrolmentAccepted:
-    resources: Resources = state.resources
     who: Principal = request.user
     check_identity(data.patient)
-    now = await resources.clock.now()
+    now = await runtime.resources.clock.now()
     if (implausible := fact_problem(data, now)) is not None:
         raise implausible  # an anchor as plausible as a fact's date (no year 1, no 9999)
-    decider = resources.extra["decider"]
     command = EnrolPatient(
         actor_id=who.sub,
         actor_role=who.actor_role,
@@ -100,33 +98,22 @@ async def enrol(
         care_team=data.care_team,
         expected_delivery=data.expected_delivery,
     )
-
-    decided: dict[str, uuid.UUID] = {}
-
-    def events_for(history: PatientHistory) -> list:
-        payloads = decide(command, state_of(history.events), decider.context(now))
-        enrolled = [p for p in payloads if type(p).__name__ == "PatientEnrolled"]
-        if enrolled:
-            decided["enrolment_id"] = enrolled[0].enrolment_id
-        return wrap(
-            payloads,
-            cpts=who.cpts,
-            correlation_id=correlation_id(request.scope.get("state", {})),
-            causation_id=None,
-            actor=Actor(id=who.sub, role=who.actor_role),
-            occurred_at=data.anchor_at,
-        )
-
-    async with resources.pool.acquire() as conn:
+    origin = request_origin(request, data.anchor_at)
+    async with runtime.resources.pool.acquire() as conn:
         try:
-            accepted = await append_for_patient(conn, who.cpts, data.patient, events_for)
+            w = await write_for_patient(
+                runtime.streams, conn, who.cpts, data.patient, lambda _: (command, origin), now
+            )
+            events = w.only()
         except Exception as exc:
             raise domain_problem(exc) from exc
+    enrolled = [e.data for e in events if isinstance(e.data, PatientEnrolled)]
+    result = w.result
     return EnrolmentAccepted(
-        enrolment_id=decided.get("enrolment_id"),
-        stream=accepted.stream,
-        position=accepted.position,
-        tasks=accepted.consequences,
+        enrolment_id=enrolled[0].enrolment_id if enrolled else None,
+        stream=w.stream,
+        position=result.positions[0] if result and not isinstance(result, Exception) else 0,
+        tasks=sum(isinstance(e.data, TaskScheduled) for e in events),
     )
 
 
@@ -137,21 +124,21 @@ async def enrol(
     summary="An enrolment with its tasks",
 )
 async def get_enrolment(
-    request: Request[Any, Any, Any], state: State, enrolment_id: uuid.UUID
+    request: Request[Any, Any, Any], runtime: PathwaysRuntime, enrolment_id: uuid.UUID
 ) -> EnrolmentView:
-    resources: Resources = state.resources
     who: Principal = request.user
-    row = await resources.pool.fetchrow(
+    pool = runtime.resources.pool
+    row = await pool.fetchrow(
         "SELECT cpts, stream FROM enrolment_index WHERE enrolment_id = $1", enrolment_id
     )
     if row is None:
-        await resources.extra["scheduler"].index.catch_up()
-        row = await resources.pool.fetchrow(
+        await runtime.scheduler.index.catch_up()
+        row = await pool.fetchrow(
             "SELECT cpts, stream FROM enrolment_index WHERE enrolment_id = $1", enrolment_id
         )
     if row is None or row["cpts"] != who.cpts:
         raise Problem(404, "Unknown enrolment", f"no enrolment {enrolment_id} in this CPTS")
-    patient = state_of(await EventStore(resources.pool).read_stream(row["stream"]))
+    patient = await runtime.streams.read_state(row["stream"])
     e = patient.enrolments[enrolment_id]
     tasks = [patient.tasks[t] for t in e.task_ids]
     return EnrolmentView(
@@ -189,8 +176,8 @@ class ProtocolSummary(msgspec.Struct, frozen=True):
 
 
 @get("/v1/protocols", guards=[requires(*READERS, Role.DISCHARGE_SYSTEM)], tags=["protocols"])
-async def list_protocols(state: State) -> list[ProtocolSummary]:
-    catalog = state.resources.extra["decider"].catalog
+async def list_protocols(runtime: PathwaysRuntime) -> list[ProtocolSummary]:
+    catalog = runtime.catalog
     latest = {(p.id, p.version) for p in catalog.latest_all()}
     return [
         ProtocolSummary(
@@ -209,8 +196,8 @@ async def list_protocols(state: State) -> list[ProtocolSummary]:
     guards=[requires(*READERS, Role.DISCHARGE_SYSTEM)],
     tags=["protocols"],
 )
-async def get_protocol(state: State, protocol_id: str, version: int) -> dict[str, Any]:
-    catalog = state.resources.extra["decider"].catalog
+async def get_protocol(runtime: PathwaysRuntime, protocol_id: str, version: int) -> dict[str, Any]:
+    catalog = runtime.catalog
     try:
         return msgspec.to_builtins(catalog.get(protocol_id, version))
     except LookupError:

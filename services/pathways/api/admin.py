@@ -8,7 +8,6 @@ from typing import Annotated
 
 import msgspec
 from litestar import get, post
-from litestar.datastructures import State
 from litestar.params import Body
 
 from contracts.facts import Instant
@@ -16,7 +15,7 @@ from contracts.roles import Role
 from parcours.auth import requires
 from parcours.clock import MAX_ADVANCE, parse_duration
 from parcours.problems import Problem
-from parcours.service import Resources
+from pathways.runtime import PathwaysRuntime
 
 
 class ClockView(msgspec.Struct, frozen=True):
@@ -31,11 +30,9 @@ class AdvanceBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 
 @get("/v1/admin/clock", guards=[requires(Role.ADMIN, Role.COORDINATOR)], tags=["admin"])
-async def read_clock(state: State) -> ClockView:
-    resources: Resources = state.resources
-    return ClockView(
-        now=await resources.clock.now(), virtual=getattr(resources.clock, "virtual", False)
-    )
+async def read_clock(runtime: PathwaysRuntime) -> ClockView:
+    clock = runtime.resources.clock
+    return ClockView(now=await clock.now(), virtual=getattr(clock, "virtual", False))
 
 
 @post(
@@ -45,13 +42,15 @@ async def read_clock(state: State) -> ClockView:
     summary="Move the virtual clock, firing every timer due on the way (admin)",
     status_code=200,
 )
-async def advance_clock(state: State, data: Annotated[AdvanceBody, Body()]) -> ClockView:
-    resources: Resources = state.resources
-    if not getattr(resources.clock, "virtual", False):
+async def advance_clock(
+    runtime: PathwaysRuntime, data: Annotated[AdvanceBody, Body()]
+) -> ClockView:
+    clock = runtime.resources.clock
+    if not getattr(clock, "virtual", False):
         raise Problem(
             409, "Wall clock", "the clock only moves in simulation mode (PARCOURS_CLOCK=virtual)"
         )
-    now = await resources.clock.now()
+    now = await clock.now()
     if (data.by is None) == (data.to is None):
         raise Problem(
             422, "Invalid field", "give either `by` (e.g. 30d) or `to` (an instant)", field="by"
@@ -69,5 +68,5 @@ async def advance_clock(state: State, data: Annotated[AdvanceBody, Body()]) -> C
             f"the clock moves at most {MAX_ADVANCE.days} days at once",
             field="to",
         )
-    fired = await resources.extra["scheduler"].advance_to(target)
-    return ClockView(now=await resources.clock.now(), virtual=True, fired=fired)
+    fired = await runtime.scheduler.advance_to(target)
+    return ClockView(now=await clock.now(), virtual=True, fired=fired)

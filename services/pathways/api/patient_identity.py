@@ -16,16 +16,13 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get
-from litestar.datastructures import State
 
 from contracts.events import patient_stream
 from contracts.roles import PROFESSIONAL_ROLES, Role
 from parcours.auth import Principal, requires
-from parcours.eventstore import EventStore
 from parcours.problems import Problem
-from parcours.service import Resources
-from pathways.decider import state_of
 from pathways.domain import PatientState
+from pathways.runtime import PathwaysRuntime
 
 
 class PatientIdentityView(msgspec.Struct, frozen=True):
@@ -59,11 +56,10 @@ def may_read(who: Principal, state: PatientState) -> bool:
     summary="The identity of a patient (logged; for the professionals of their tasks)",
 )
 async def read_identity(
-    request: Request[Any, Any, Any], state: State, patient_id: uuid.UUID
+    request: Request[Any, Any, Any], runtime: PathwaysRuntime, patient_id: uuid.UUID
 ) -> PatientIdentityView:
-    resources: Resources = state.resources
     who: Principal = request.user
-    async with resources.pool.acquire() as conn, conn.transaction():
+    async with runtime.resources.pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             """SELECT ins, ins_oid, traits::text AS traits, commune FROM patient_identities
                WHERE cpts = $1 AND patient_id = $2""",
@@ -72,8 +68,8 @@ async def read_identity(
         )
         granted = False
         if row is not None:
-            history = await EventStore(conn).read_stream(patient_stream(patient_id))
-            granted = may_read(who, state_of(history))
+            patient = await runtime.streams.read_state(patient_stream(patient_id), conn=conn)
+            granted = may_read(who, patient)
         await conn.execute(
             """INSERT INTO identity_access_log (cpts, reader, reader_role, patient_id, route, granted)
                VALUES ($1, $2, $3, $4, $5, $6)""",

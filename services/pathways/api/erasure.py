@@ -18,7 +18,6 @@ from typing import Annotated, Any
 import msgspec
 import structlog
 from litestar import Request, delete
-from litestar.datastructures import State
 from litestar.params import Body
 
 from contracts.events import patient_stream
@@ -26,10 +25,11 @@ from contracts.identity import PatientIdentity
 from contracts.roles import Role
 from contracts.shapes import Label
 from parcours.auth import Principal, requires
+from parcours.eventstore import EventStore
 from parcours.problems import Problem
-from parcours.service import Resources
 from pathways.identity import check_identity
 from pathways.interop.message_log import erase_patient as erase_hl7_messages
+from pathways.runtime import PathwaysRuntime
 
 log = structlog.get_logger("pathways.identity")
 
@@ -54,16 +54,15 @@ class Erased(msgspec.Struct, frozen=True):
     status_code=200,
 )
 async def erase_identity(
-    request: Request[Any, Any, Any], state: State, data: Annotated[ErasureBody, Body()]
+    request: Request[Any, Any, Any], runtime: PathwaysRuntime, data: Annotated[ErasureBody, Body()]
 ) -> Erased:
-    resources: Resources = state.resources
     who: Principal = request.user
     try:
         check_identity(PatientIdentity(ins=data.ins, oid=data.oid))
     except Problem as exc:
         exc.field = (exc.field or "").removeprefix("patient.")
         raise
-    async with resources.pool.acquire() as conn, conn.transaction():
+    async with runtime.resources.pool.acquire() as conn, conn.transaction():
         patient_id = await conn.fetchval(
             """DELETE FROM patient_identities WHERE cpts = $1 AND ins = $2 AND ins_oid = $3
                RETURNING patient_id""",
@@ -75,6 +74,6 @@ async def erase_identity(
             raise Problem(404, "Unknown patient", "no identity with this INS and OID in this CPTS")
         stream = patient_stream(patient_id)
         await erase_hl7_messages(conn, who.cpts, stream, data.ins.upper())
-        kept = await conn.fetchval("SELECT count(*) FROM events WHERE stream = $1", stream)
+        kept = await EventStore(conn).count_stream(stream)
     log.info("identity erased", stream=stream, by=who.sub)  # never the INS
     return Erased(patient_id=patient_id, stream=stream, events_kept=kept)

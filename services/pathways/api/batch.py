@@ -19,22 +19,16 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, post
-from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 
 from parcours.auth import requires
 from parcours.bodies import bounded_json
 from parcours.problems import Problem
-from parcours.service import Resources, correlation_id
-from pathways.api_facts import REPORTERS
-from pathways.batch import (
-    MAX_ITEMS,
-    BatchAnswer,
-    BatchBodyError,
-    BatchTooLargeError,
-    record_batch,
-    split_body,
-)
+from parcours.service import correlation_id
+from pathways.api.facts import REPORTERS
+from pathways.batch import BatchAnswer, record_batch
+from pathways.batch_body import MAX_ITEMS, BatchBodyError, BatchTooLargeError, split_body
+from pathways.runtime import PathwaysRuntime
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
@@ -52,8 +46,9 @@ def _is_ndjson(content_type: str) -> bool:
     )
 
 
-async def post_facts_batch(request: Request[Any, Any, Any], state: State) -> Response[BatchAnswer]:
-    resources: Resources = state.resources
+async def post_facts_batch(
+    request: Request[Any, Any, Any], runtime: PathwaysRuntime
+) -> Response[BatchAnswer]:
     ndjson = _is_ndjson(request.headers.get("content-type", ""))
     body = await request.body()
     try:
@@ -63,13 +58,11 @@ async def post_facts_batch(request: Request[Any, Any, Any], state: State) -> Res
     except BatchBodyError as exc:
         raise Problem(400, "Malformed batch", str(exc)) from None
     answer = await record_batch(
-        resources.pool,
+        runtime.streams,
         request.user,
         raws,
         correlation_id(request.scope.get("state", {})),
-        await resources.clock.now(),
-        resources.extra["decider"],
-        states=resources.extra["scheduler"].states,
+        await runtime.resources.clock.now(),
     )
     return Response(answer, status_code=200)
 

@@ -11,15 +11,13 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, post
-from litestar.datastructures import State
 from litestar.params import Body
 
 from contracts import shapes
-from contracts.events import Actor
 from contracts.roles import PROFESSIONAL_ROLES, Role
 from parcours.auth import Principal, requires
 from parcours.problems import Problem
-from parcours.service import Resources, correlation_id
+from pathways.api.origin import request_origin
 from pathways.domain import (
     AcceptTask,
     CancelTask,
@@ -30,6 +28,7 @@ from pathways.domain import (
     StartTask,
 )
 from pathways.errors import domain_problem
+from pathways.runtime import PathwaysRuntime
 
 ACTORS = (Role.COORDINATOR, Role.ADMIN, *PROFESSIONAL_ROLES)
 
@@ -45,16 +44,16 @@ class TaskAnswer(msgspec.Struct, frozen=True):
     events: list[str]  # the types of the events the command recorded
 
 
-async def locate_task(resources: Resources, cpts: str, task_id: uuid.UUID) -> str:
+async def locate_task(runtime: PathwaysRuntime, cpts: str, task_id: uuid.UUID) -> str:
     """The stream of a task of this CPTS (the index is caught up once when it misses)."""
     for attempt in range(2):
-        row = await resources.pool.fetchrow(
+        row = await runtime.resources.pool.fetchrow(
             "SELECT cpts, stream FROM task_index WHERE task_id = $1", task_id
         )
         if row is not None and row["cpts"] == cpts:
             return row["stream"]
         if attempt == 0:
-            await resources.extra["scheduler"].index.catch_up()
+            await runtime.scheduler.index.catch_up()
     raise Problem(404, "Unknown task", f"no task {task_id} in this CPTS")
 
 
@@ -93,27 +92,18 @@ def _command(action: str, task_id: uuid.UUID, body: TaskCommandBody, who: Princi
 )
 async def task_command(
     request: Request[Any, Any, Any],
-    state: State,
+    runtime: PathwaysRuntime,
     task_id: uuid.UUID,
     action: str,
     data: Annotated[TaskCommandBody | None, Body()] = None,
 ) -> TaskAnswer:
-    resources: Resources = state.resources
     who: Principal = request.user
     command = _command(action, task_id, data or TaskCommandBody(), who)
-    stream = await locate_task(resources, who.cpts, task_id)
-    now = await resources.clock.now()
-    async with resources.pool.acquire() as conn:
-        try:
-            events = await resources.extra["decider"].execute(
-                conn,
-                stream=stream,
-                cpts=who.cpts,
-                command=command,
-                actor=Actor(id=who.sub, role=who.actor_role),
-                correlation_id=correlation_id(request.scope.get("state", {})),
-                now=now,
-            )
-        except Exception as exc:
-            raise domain_problem(exc) from exc
+    stream = await locate_task(runtime, who.cpts, task_id)
+    now = await runtime.resources.clock.now()
+    origin = request_origin(request, now)
+    try:
+        events = await runtime.streams.execute(stream, command, origin, now)
+    except Exception as exc:
+        raise domain_problem(exc) from exc
     return TaskAnswer(task_id=task_id, events=[e.type for e in events])

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Union
 
 from litestar import Request, Response, post
-from litestar.datastructures import State
 from litestar.params import Body
 
 from contracts.facts import FACT_TYPES, INBOUND_FACTS
 from contracts.roles import PROFESSIONAL_ROLES, Role
 from parcours.auth import requires
 from parcours.bodies import strict_body
-from parcours.service import Resources, correlation_id
-from pathways.ingest import FactAccepted, record_fact
+from parcours.service import correlation_id
+from pathways.ingest import FactAccepted
+from pathways.runtime import PathwaysRuntime
 
 FactBody = Union[tuple(INBOUND_FACTS.values())]  # type: ignore[valid-type]  # noqa: UP007
 
@@ -34,17 +34,10 @@ REPORTERS = (Role.DISCHARGE_SYSTEM, Role.COORDINATOR, Role.ADMIN, *PROFESSIONAL_
 )
 async def post_fact(
     request: Request[Any, Any, Any],
-    state: State,
+    runtime: PathwaysRuntime,
     data: Annotated[FactBody, Body(title="A fact, tagged by `type`")],  # type: ignore[valid-type]
 ) -> Response[FactAccepted]:
-    resources: Resources = state.resources
-    now = await resources.clock.now()
+    now = await runtime.resources.clock.now()
     correlation = correlation_id(request.scope.get("state", {}))
-    group_commit = resources.extra.get("group_commit")
-    if group_commit is not None:
-        accepted = await group_commit.record(request.user, data, correlation, now)
-    else:
-        decide = resources.extra.get("decide")
-        kwargs = {"decide": decide} if decide else {}
-        accepted = await record_fact(resources.pool, request.user, data, correlation, now, **kwargs)
+    accepted = await runtime.group_commit.record(request.user, data, correlation, now)
     return Response(accepted, status_code=200 if accepted.duplicate else 201)

@@ -1,0 +1,28 @@
+"""The HTTP handlers of the pathways service. Each receives the service's
+``PathwaysRuntime`` as ``runtime`` (dependency injection) and writes through its
+``PatientStreams``."""
+
+from __future__ import annotations
+
+from pathways.api.admin import advance_clock, read_clock
+from pathways.api.batch import batch_route
+from pathways.api.enrolments import enrol, get_enrolment, get_protocol, list_protocols
+from pathways.api.erasure import erase_identity
+from pathways.api.facts import post_fact
+from pathways.api.patient_identity import read_identity
+from pathways.api.tasks import task_command
+
+ROUTES = [
+    post_fact,
+    erase_identity,
+    read_identity,
+    enrol,
+    get_enrolment,
+    list_protocols,
+    get_protocol,
+    task_command,
+    read_clock,
+    advance_clock,
+]
+
+__all__ = ["ROUTES", "batch_route"]

@@ -1,0 +1,168 @@
+"""The timer index: a projection of the event store that the scheduler fires from.
+
+``TimerIndex`` reads the event store in commit order (its checkpoint lives in
+``store_checkpoints``, written in the same transaction as its rows) and keeps
+three tables: the pending timers (``timers_for`` each event; a task that reached
+a final status drops its timers), where each task lives and where each enrolment
+lives (task commands and migrations find their stream there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from contracts.events import payload_decoder
+from parcours.eventstore import Checkpoint, EventStore
+from pathways.domain import timers_cancelled_by, timers_for
+
+CHECKPOINT = "pathways-timers"
+INDEXED_TYPES = (
+    "TaskScheduled",
+    "TaskCompleted",
+    "TaskCancelled",
+    "TaskRejected",
+    "TaskFailed",
+    "PatientEnrolled",
+    "EnrolmentResumed",
+    "EnrolmentPaused",
+    "EnrolmentClosed",
+    "ProtocolVersionChanged",
+)
+LAST_POSITION = 2**63 - 1
+
+
+class TimerIndex:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._lock = asyncio.Lock()
+
+    async def catch_up(self, batch: int = 10_000) -> int:
+        """Index every committed event not indexed yet; return how many were read.
+
+        When a read comes back short, every event below its horizon (the oldest
+        transaction still in flight) has been seen, indexed or not: the checkpoint moves
+        to that horizon, so the events of other types (lab results, visits) are passed
+        over once instead of being read again at every round."""
+        total = 0
+        store = EventStore(self.pool)
+        async with self._lock:
+            while True:
+                checkpoint, horizon = await store.checkpoint_and_horizon(CHECKPOINT)
+                events = await store.read_below(checkpoint, horizon, batch, INDEXED_TYPES)
+                if len(events) == batch:
+                    last = events[-1]
+                    await self._index(events, Checkpoint(last["txid"], last["position"]))
+                    total += len(events)
+                    continue
+                seen_all = Checkpoint(horizon - 1, LAST_POSITION)  # every txid below horizon
+                if events:
+                    await self._index(events, seen_all)
+                elif (seen_all.txid, seen_all.position) > (
+                    checkpoint.txid,
+                    checkpoint.position,
+                ) and await store.any_below(checkpoint, horizon):
+                    await store.save_checkpoint(CHECKPOINT, seen_all)
+                return total + len(events)
+
+    async def _index(self, events: list[asyncpg.Record], checkpoint: Checkpoint) -> None:
+        timers: list[tuple] = []
+        moot: list = []
+        tasks: list[tuple] = []
+        enrolments: list[tuple] = []
+        statuses: dict = {}  # enrolment id -> [status, version], the last change winning
+        for e in events:
+            payload = payload_decoder.decode(e["data"])
+            cpts, stream, kind = e["cpts"], e["stream"], e["type"]
+            for t in timers_for(payload):
+                timers.append((t.key, cpts, stream, t.kind, t.fire_at, t.task_id, t.enrolment_id))
+            if (task_id := timers_cancelled_by(payload)) is not None:
+                moot.append(task_id)
+            if kind == "TaskScheduled":
+                tasks.append((payload.task_id, cpts, stream, payload.enrolment_id))
+            elif kind == "PatientEnrolled":
+                enrolments.append(
+                    (
+                        payload.enrolment_id,
+                        cpts,
+                        stream,
+                        payload.protocol,
+                        str(payload.protocol_version),
+                    )
+                )
+            elif kind in ("EnrolmentPaused", "EnrolmentResumed", "EnrolmentClosed"):
+                status = {"EnrolmentPaused": "paused", "EnrolmentResumed": "active"}.get(
+                    kind, "closed"
+                )
+                statuses.setdefault(payload.enrolment_id, [None, None])[0] = status
+            elif kind == "ProtocolVersionChanged":
+                statuses.setdefault(payload.enrolment_id, [None, None])[1] = str(payload.to_version)
+        async with self.pool.acquire() as conn, conn.transaction():
+            # one statement per table (unnest), in the order the rows depend on each other
+            if enrolments:
+                await conn.execute(_INDEX_ENROLMENTS, *_columns_of(enrolments, 5))
+            if statuses:
+                await conn.execute(
+                    _INDEX_STATUSES,
+                    list(statuses),
+                    [v[0] for v in statuses.values()],
+                    [v[1] for v in statuses.values()],
+                )
+            if tasks:
+                await _copy_or_insert(conn, "task_index", _TASK_COLUMNS, tasks, _INDEX_TASKS)
+            if timers:
+                await _copy_or_insert(conn, "timers", _TIMER_COLUMNS, timers, _INDEX_TIMERS)
+            if moot:
+                await conn.execute(_DROP_MOOT, moot)
+            await EventStore(conn).save_checkpoint(CHECKPOINT, checkpoint)
+
+
+_TASK_COLUMNS = ("task_id", "cpts", "stream", "enrolment_id")
+_TIMER_COLUMNS = ("key", "cpts", "stream", "kind", "fire_at", "task_id", "enrolment_id")
+COPY_FROM = 64  # rows: fewer go through one INSERT
+
+
+async def _copy_or_insert(
+    conn: asyncpg.Connection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[tuple],
+    insert: str,
+) -> None:
+    """Rows into an index table by COPY (about 1.7x the rows/s of INSERT ... unnest on this
+    machine); when one is already there (a resumed enrolment ending at the same instant
+    again, an event indexed twice) the COPY changes nothing and the INSERT ... ON CONFLICT
+    DO NOTHING does the work."""
+    if len(rows) >= COPY_FROM:
+        try:
+            async with conn.transaction():  # a savepoint: the failed COPY leaves nothing
+                await conn.copy_records_to_table(table, records=rows, columns=columns)
+            return
+        except asyncpg.UniqueViolationError:
+            pass
+    await conn.execute(insert, *_columns_of(rows, len(columns)))
+
+
+def _columns_of(rows: list[tuple], width: int) -> list[list]:
+    return [[r[i] for r in rows] for i in range(width)] if rows else [[] for _ in range(width)]
+
+
+_INDEX_ENROLMENTS = """INSERT INTO enrolment_index (enrolment_id, cpts, stream, protocol, version)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+ON CONFLICT DO NOTHING"""
+_INDEX_STATUSES = """UPDATE enrolment_index i
+SET status = coalesce(u.status, i.status), version = coalesce(u.version, i.version)
+FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(enrolment_id, status, version)
+WHERE i.enrolment_id = u.enrolment_id"""
+_INDEX_TASKS = """INSERT INTO task_index (task_id, cpts, stream, enrolment_id)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[])
+ON CONFLICT DO NOTHING"""
+_INDEX_TIMERS = """INSERT INTO timers (key, cpts, stream, kind, fire_at, task_id, enrolment_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                     $6::uuid[], $7::uuid[])
+ON CONFLICT DO NOTHING"""
+_DROP_MOOT = """DELETE FROM timers WHERE ctid = ANY(ARRAY(
+    SELECT t.ctid FROM unnest($1::uuid[]) AS k(task_id),
+         LATERAL (SELECT ctid FROM timers
+                  WHERE task_id = k.task_id AND fired_at IS NULL OFFSET 0) AS t))"""
