@@ -77,7 +77,8 @@ async def test_an_r3_stream_keeps_every_acknowledged_message_when_its_leader_is_
         assert seen == [str(n) for n in range(300)]
     finally:
         await nc.close()
-        victim.start()
+        if victim is not None:
+            victim.start()
 
 
 @pytest.fixture
