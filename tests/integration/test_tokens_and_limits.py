@@ -9,7 +9,6 @@ import asyncio
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 import uvicorn
 
@@ -64,7 +63,7 @@ async def _serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task, int]:
 async def test_one_subject_past_its_rate_gets_429_with_retry_after_others_and_health_do_not(
     settings: Settings, token
 ) -> None:
-    limited = msgspec.structs.replace(settings, rate_limit_per_second=0.5, rate_limit_burst=3)
+    limited = settings.replace(rate_limit_per_second=0.5, rate_limit_burst=3)
     greedy = bearer(token("discharge-system", sub="GREEDY-HUB"))
     polite = bearer(token("discharge-system", sub="POLITE-HUB"))
     async with serving(pathways_app(limited, with_relay=False, with_scheduler=False)) as api:
@@ -84,7 +83,7 @@ async def test_one_subject_past_its_rate_gets_429_with_retry_after_others_and_he
 async def test_an_event_stream_accept_header_does_not_skip_load_shedding(
     settings: Settings, token
 ) -> None:
-    small = msgspec.structs.replace(settings, max_in_flight=2)
+    small = settings.replace(max_in_flight=2)
     hospital = bearer(token("discharge-system", sub="SHED-HUB"))
     server, running, port = await _serve(
         pathways_app(small, with_relay=False, with_scheduler=False)
