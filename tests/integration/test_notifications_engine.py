@@ -184,3 +184,66 @@ async def test_reminder_overdue_and_escalation_fire_at_the_right_virtual_times(
         (pool_subject, "overdue"),
         (subjects.coordinators("demo"), "escalation"),
     ]
+
+
+async def test_notifications_never_carry_the_identity_the_hospital_sent(
+    territory: Territory,
+) -> None:
+    """The discharge names the patient in full; no message on the notifications (or events)
+    stream carries any of those values: INS, names, birth date, birthplace."""
+    identity = {
+        "ins": synthetic_ins(910_003),
+        "oid": INS_TEST_OID,
+        "birth_name": "QUINTAVALLE",
+        "first_names": "Perpétue Hermeline",
+        "sex": "F",
+        "birth_date": "1941-07-23",
+        "birthplace": "63113",
+        "commune": COMMUNE,
+    }
+    answer = await territory.pathways.post(
+        "/v1/facts",
+        json={
+            "type": "DischargeReported",
+            "patient": identity,
+            "admitted_at": (START - dt.timedelta(days=6)).isoformat(),
+            "discharged_at": (START - dt.timedelta(hours=2)).isoformat(),
+            "diagnoses": ["I50.1"],
+            "finess": "750712184",
+        },
+        headers=bearer(territory.token("discharge-system", sub="CHU-1")),
+    )
+    assert answer.status_code == 201, answer.text
+    patient = uuid.UUID(answer.json()["stream"].removeprefix("patient-"))
+    await until(lambda: any(n.patient_id == patient for _, n in territory.listener.got))
+    task = await territory.first_nurse_task(patient)
+    await until(lambda: territory.listener.about(task["task_id"]) != [])
+
+    traits = [
+        identity["ins"],
+        identity["ins"][:13],  # the INS without its key
+        "QUINTAVALLE",
+        "Perpétue",
+        "Perp\\u00e9tue",  # as JSON may escape it
+        "Hermeline",
+        "1941-07-23",
+        "19410723",
+        "23/07/1941",
+        "63113",
+    ]
+    nc: NATS = await natsio.connect(territory.settings, "identity-probe")
+    try:
+        js = nc.jetstream()
+        about_patient = 0
+        for stream in (territory.subjects.notifications_stream, territory.subjects.events_stream):
+            info = await js.stream_info(stream)
+            for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                msg = await js.get_msg(stream, seq)
+                text = msg.data.decode() + repr(msg.headers or {})
+                found = [t for t in traits if t.lower() in text.lower()]
+                assert not found, f"{stream} #{seq} ({msg.subject}) carries {found}"
+                if stream == territory.subjects.notifications_stream:
+                    about_patient += str(patient) in text
+        assert about_patient >= 1, "the patient's notifications were among those scanned"
+    finally:
+        await nc.close()

@@ -311,9 +311,11 @@ async def test_reminders_overdue_and_escalations_reach_the_assignee_and_the_coor
     assert escalation.reason == "nursing-visit #1 overdue"
 
 
-async def test_messages_carry_a_patient_reference_never_identity(
+async def test_messages_carry_a_patient_reference_and_no_identity_field(
     system: System, listener: Listener
 ) -> None:
+    """The shape only; the values are scanned by the engine test
+    (``test_notifications_never_carry_the_identity_the_hospital_sent``)."""
     task = scheduled(rpps())
     await system.append(task)
     await system.settled()
