@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -30,6 +31,7 @@ from tests.integration.test_notifications_routing import Listener, rpps
 PARIS = ZoneInfo("Europe/Paris")
 START = dt.datetime(2026, 3, 9, 10, 0, tzinfo=PARIS)  # a Monday morning
 COMMUNE = "76540"
+MARKER_PATIENTS = itertools.count(920_001)  # a new patient for each marker of the module
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -85,6 +87,13 @@ class Territory:
 
         return await eventually(find)
 
+    async def marker(self) -> None:
+        """Sends a marker through the whole pipeline (a discharge of a new patient) and waits
+        for its first notification: anything the engine wrote before it has arrived by then
+        (one relay, one router, one outbox, in commit order)."""
+        patient = await self.discharge(next(MARKER_PATIENTS))
+        await until(lambda: any(n.patient_id == patient for _, n in self.listener.got))
+
     async def advance_to(self, instant: dt.datetime) -> None:
         answer = await self.pathways.post(
             "/v1/admin/clock/advance", json={"to": instant.isoformat()}, headers=self.admin
@@ -137,8 +146,8 @@ async def test_two_nurses_claim_the_same_pool_task_and_exactly_one_wins(
         heard = territory.listener.about(task["task_id"])
         return heard if len(heard) >= 3 else []
 
-    heard = await eventually(told)
-    await asyncio.sleep(0.3)  # room for a wrong second "taken"
+    await eventually(told)
+    await territory.marker()  # a wrong second "taken" would have arrived before it
     heard = territory.listener.about(task["task_id"])
     assert heard == [
         (pool_subject, "scheduled"),
@@ -167,13 +176,13 @@ async def test_reminder_overdue_and_escalation_fire_at_the_right_virtual_times(
 
     await until(lambda: kinds() == ["scheduled"])
     await territory.advance_to(reminder - dt.timedelta(minutes=1))
-    await asyncio.sleep(0.5)
+    await territory.marker()
     assert kinds() == ["scheduled"]
 
     await territory.advance_to(reminder + dt.timedelta(minutes=1))
     await until(lambda: kinds() == ["scheduled", "reminder"])
     await territory.advance_to(due - dt.timedelta(minutes=1))
-    await asyncio.sleep(0.5)
+    await territory.marker()
     assert kinds() == ["scheduled", "reminder"]
 
     await territory.advance_to(due + dt.timedelta(minutes=1))
