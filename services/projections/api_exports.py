@@ -13,7 +13,14 @@ from litestar.datastructures import State
 
 from parcours.auth import requires
 from projections import fhir
-from projections.api_common import AUDIT_READERS, as_of_param, period_param, resources, title
+from projections.api_common import (
+    AUDIT_READERS,
+    PeriodQuery,
+    as_of_param,
+    period_param,
+    resources,
+    title,
+)
 from projections.api_indicators import _definition, case_list, indicator_list
 from projections.mission import mission_report as build_mission
 
@@ -72,7 +79,7 @@ CASE_COLUMNS = [
 async def export_indicators(
     request: Request[Any, Any, Any],
     state: State,
-    period: str | None = None,
+    period: PeriodQuery = None,
     protocol: str | None = None,
     as_of: str | None = None,
     format: Format = "json",
@@ -99,7 +106,7 @@ async def export_cases(
     request: Request[Any, Any, Any],
     state: State,
     code: str,
-    period: str | None = None,
+    period: PeriodQuery = None,
     as_of: str | None = None,
     format: Format = "json",
 ) -> Any:
@@ -123,7 +130,7 @@ async def measure_report(
     request: Request[Any, Any, Any],
     state: State,
     code: str,
-    period: str | None = None,
+    period: PeriodQuery = None,
     as_of: str | None = None,
     type: Literal["summary", "subject-list"] = "summary",
 ) -> Response[Any]:
@@ -177,7 +184,7 @@ MISSION_COLUMNS = [
 async def mission_report(
     request: Request[Any, Any, Any],
     state: State,
-    period: str | None = None,
+    period: PeriodQuery = None,
     as_of: str | None = None,
     format: Format = "json",
 ) -> Any:
