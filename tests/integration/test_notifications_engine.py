@@ -61,12 +61,14 @@ class Territory:
         self.subjects = Subjects(settings.nats_prefix)
         self.admin = bearer(token("admin", sub="ADMIN-1"))
 
-    async def discharge(self, n: int) -> uuid.UUID:
+    async def discharge(self, n: int, identity: dict | None = None) -> uuid.UUID:
+        """Patient ``n`` discharged home (``identity``: the patient as the hospital names them)."""
+        patient = identity or {"ins": synthetic_ins(n), "oid": INS_TEST_OID, "commune": COMMUNE}
         answer = await self.pathways.post(
             "/v1/facts",
             json={
                 "type": "DischargeReported",
-                "patient": {"ins": synthetic_ins(n), "oid": INS_TEST_OID, "commune": COMMUNE},
+                "patient": patient,
                 "admitted_at": (START - dt.timedelta(days=6)).isoformat(),
                 "discharged_at": (START - dt.timedelta(hours=2)).isoformat(),
                 "diagnoses": ["I50.1"],
@@ -210,20 +212,7 @@ async def test_notifications_never_carry_the_identity_the_hospital_sent(
         "birthplace": "63113",
         "commune": COMMUNE,
     }
-    answer = await territory.pathways.post(
-        "/v1/facts",
-        json={
-            "type": "DischargeReported",
-            "patient": identity,
-            "admitted_at": (START - dt.timedelta(days=6)).isoformat(),
-            "discharged_at": (START - dt.timedelta(hours=2)).isoformat(),
-            "diagnoses": ["I50.1"],
-            "finess": "750712184",
-        },
-        headers=bearer(territory.token("discharge-system", sub="CHU-1")),
-    )
-    assert answer.status_code == 201, answer.text
-    patient = uuid.UUID(answer.json()["stream"].removeprefix("patient-"))
+    patient = await territory.discharge(910_003, identity)
     await until(lambda: any(n.patient_id == patient for _, n in territory.listener.got))
     task = await territory.first_nurse_task(patient)
     await until(lambda: territory.listener.about(task["task_id"]) != [])
