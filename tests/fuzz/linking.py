@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -124,3 +125,18 @@ def link(draw: Draw, world: World, case: Any, facts: Any = None) -> Any:
         if label == "POST /v1/directory/professionals":  # a new entry
             case.body["rpps"] = str(draw(st.integers(10**10, 2 * 10**10 - 1)))
     return case
+
+
+def learn(world: World, label: str, response: Any) -> None:
+    """Ids the fuzzer's own requests created join the cohort's: later draws act on them."""
+    if not 200 <= response.status_code < 300:
+        return
+    body = response.json()
+    if label == "POST /v1/enrolments" and body.get("enrolment_id"):
+        world.enrolments.append(uuid.UUID(body["enrolment_id"]))
+    if label in ("POST /v1/facts", "POST /v1/enrolments") and body.get("stream"):
+        patient = uuid.UUID(body["stream"].removeprefix("patient-"))
+        if patient not in world.patients:
+            world.patients.append(patient)
+    if label == "POST /v1/directory/professionals" and body.get("rpps"):
+        world.professionals.append(body["rpps"])

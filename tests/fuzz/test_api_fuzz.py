@@ -7,7 +7,8 @@ Three kinds of draws per operation (schemathesis, ASGI, in-process, the apps' li
 the real PostgreSQL and NATS): positive cases (fit the schema), negative cases (wrong types,
 missing fields, out-of-range values), and linked cases — positive cases with the real ids
 of the seeded cohort (``tests/fuzz/cohort.py``) and plausible values put in
-(``tests/fuzz/linking.py``). The statuses per operation are printed at the end of the run.
+(``tests/fuzz/linking.py``); the ids the fuzzer's own successful requests create (patients,
+enrolments, professionals) join them for the operations fuzzed after. The statuses per operation are printed at the end of the run.
 
 ``make test`` runs the short form (``EXAMPLES`` per operation, seeded per operation);
 ``make test-fuzz`` (``PARCOURS_FUZZ=long``) the long one; ``PARCOURS_FUZZ_SEED=<n>`` draws
@@ -37,7 +38,7 @@ from parcours.settings import Settings
 from pathways.app import create_app as pathways_app
 from projections.app import create_app as projections_app
 from tests.fuzz.cohort import NURSE, ZONE, World
-from tests.fuzz.linking import link
+from tests.fuzz.linking import learn, link
 from tests.fuzz.statuses import STATUSES
 
 LONG = os.environ.get("PARCOURS_FUZZ") == "long"
@@ -140,7 +141,9 @@ def linked_cases(draw: Any, positive: Any, world: World, facts: Any) -> Any:
     return link(draw, world, draw(positive), facts)
 
 
-def _fuzzer(label: str, strategy: Any, send: Callable[[Any], Any]) -> Callable[[], None]:
+def _fuzzer(
+    label: str, strategy: Any, send: Callable[[Any], Any], world: World
+) -> Callable[[], None]:
     seen = STATUSES.setdefault(label, Counter())
 
     @hypothesis.settings(
@@ -156,6 +159,8 @@ def _fuzzer(label: str, strategy: Any, send: Callable[[Any], Any]) -> Callable[[
         response = send(case)
         seen[f"{response.status_code // 100}xx"] += 1
         why = problem_of(case, response)
+        if why is None:
+            learn(world, label, response)
         assert why is None, (
             f"{case.method} {case.formatted_path} -> {why}\n{case.as_curl_command()}"
         )
@@ -180,7 +185,7 @@ def test_every_route_keeps_its_contract_and_succeeds_on_real_ids(service, fuzz_t
         positive = operation.as_strategy(GenerationMode.POSITIVE)
         linked = linked_cases(positive, world, facts_strategy)
         strategy = st.one_of(linked, positive, operation.as_strategy(GenerationMode.NEGATIVE))
-        fuzz = _fuzzer(label, strategy, _sender(label, _tokens(label, fuzz_token)))
+        fuzz = _fuzzer(label, strategy, _sender(label, _tokens(label, fuzz_token)), world)
         try:
             fuzz()
         except AssertionError as exc:
