@@ -22,6 +22,7 @@ NURSE = "10000000001"  # the nurse of every seeded care team (the fuzzer's nurse
 GP = "10000000002"
 ZONE = "75114"
 PERIODS = ("2026-02", "2026-03", "2026-Q1", "2026")
+RESERVED = 3
 
 
 @dataclass
@@ -30,6 +31,9 @@ class World:
 
     patients: list[uuid.UUID] = field(default_factory=list)
     identities: list[str] = field(default_factory=list)  # their INS (test OID)
+    # the first RESERVED patients get no fuzzed facts (a death would cancel their tasks):
+    # their nurse's tasks stay open for the task commands
+    reserved: list[uuid.UUID] = field(default_factory=list)
     enrolments: list[uuid.UUID] = field(default_factory=list)
     tasks: list[uuid.UUID] = field(default_factory=list)
     nurse_tasks: list[uuid.UUID] = field(default_factory=list)  # NURSE's own tasks
@@ -128,12 +132,13 @@ async def seed(settings: Settings, token: Any) -> World:
 
         enrolments = await eventually(caught_up, timeout=60)
         world.enrolments = [uuid.UUID(e["enrolment_id"]) for e in enrolments]
+        world.reserved = world.patients[:RESERVED]
         for e in enrolments:
             detail = await pathways.get(f"/v1/enrolments/{e['enrolment_id']}", headers=coordinator)
             assert detail.status_code == 200, detail.text
             for t in detail.json()["tasks"]:
                 world.tasks.append(uuid.UUID(t["task_id"]))
-                if t.get("assignee") == NURSE:
+                if t.get("assignee") == NURSE and uuid.UUID(e["patient_id"]) in world.reserved:
                     world.nurse_tasks.append(uuid.UUID(t["task_id"]))
 
         protocols = (await pathways.get("/v1/protocols", headers=coordinator)).json()

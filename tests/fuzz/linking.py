@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from contracts.identity import INS_TEST_OID, synthetic_ins
-from tests.fuzz.cohort import NOW, World
+from tests.fuzz.cohort import NOW, RESERVED, World
 from tests.integration.clock import iso
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
@@ -27,7 +27,7 @@ def _instant(draw: Draw, earliest_days: int = 25) -> dt.datetime:
 
 
 def _identity(draw: Draw, world: World, patient: Any) -> dict[str, Any]:
-    known = world.identities[:-ERASABLE]
+    known = world.identities[RESERVED:-ERASABLE]
     ins = draw(st.one_of(st.sampled_from(known), st.integers(80_000, 89_999).map(synthetic_ins)))
     extra = patient if isinstance(patient, dict) else {}
     kept = {k: v for k, v in extra.items() if k in ("sex", "birth_date") and v is not None}
