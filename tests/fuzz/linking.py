@@ -129,7 +129,8 @@ def link(draw: Draw, world: World, case: Any, facts: Any = None) -> Any:
 
 def learn(world: World, label: str, response: Any) -> None:
     """Ids the fuzzer's own requests created join the cohort's: later draws act on them."""
-    if not 200 <= response.status_code < 300:
+    creating = ("POST /v1/enrolments", "POST /v1/facts", "POST /v1/directory/professionals")
+    if label not in creating or not 200 <= response.status_code < 300:
         return
     body = response.json()
     if label == "POST /v1/enrolments" and body.get("enrolment_id"):
