@@ -35,6 +35,7 @@ class Sent:
     ended: str = ""  # the phase when its answer (or error) came
     outcome: str = "pending"  # "201", "503"..., "error" (no answer) or "timeout"
     took: float = 0.0
+    error: str = ""  # what the client saw instead of an answer
 
 
 @dataclass
@@ -96,7 +97,9 @@ async def steady_load(
     discharged: list[int] = []
     interval = 1.0 / rate
     next_at = time.monotonic()
-    limits = httpx.Limits(max_connections=400, max_keepalive_connections=100)
+    # idle connections dropped well before the server's keep-alive timeout (uvicorn: 5 s),
+    # so that no request is sent on a connection the server is closing
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=100, keepalive_expiry=1.0)
     async with httpx.AsyncClient(
         base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT, limits=limits
     ) as client:
@@ -107,10 +110,10 @@ async def steady_load(
             try:
                 answer = await client.post("/v1/facts", json=body)
                 sent.outcome = str(answer.status_code)
-            except httpx.TimeoutException:
-                sent.outcome = "timeout"
-            except httpx.HTTPError:
-                sent.outcome = "error"
+            except httpx.TimeoutException as exc:
+                sent.outcome, sent.error = "timeout", repr(exc)[:120]
+            except httpx.HTTPError as exc:
+                sent.outcome, sent.error = "error", repr(exc)[:120]
             sent.took = time.monotonic() - started
             sent.ended = ledger.phase
 
