@@ -1,14 +1,18 @@
-"""Every route of the three services, fuzzed from its OpenAPI document with valid tokens,
-answers a client's nonsense with a 4xx problem+json that says what is wrong, never a 5xx.
+"""Every route of the three services, fuzzed from its OpenAPI document on a seeded cohort:
+a client's nonsense gets a 4xx problem+json that says what is wrong, never a 5xx; every
+2xx matches the response schema the document gives; and every operation that can succeed
+does, at least once, on requests the fuzzer generated.
 
-Schemathesis draws requests that fit each operation's schema and requests that do not
-(negative mode: wrong types, missing fields, out-of-range values), and sends them to the
-real app in-process (ASGI), its lifespan running against the real PostgreSQL and NATS.
-For each operation the first role its guard accepts is found once, then kept.
+Three kinds of draws per operation (schemathesis, ASGI, in-process, the apps' lifespans on
+the real PostgreSQL and NATS): positive cases (fit the schema), negative cases (wrong types,
+missing fields, out-of-range values), and linked cases — positive cases with the real ids
+of the seeded cohort (``tests/fuzz/cohort.py``) and plausible values put in
+(``tests/fuzz/linking.py``); the ids the fuzzer's own successful requests create (patients,
+enrolments, professionals) join them for the operations fuzzed after. The statuses per operation are printed at the end of the run.
 
-Bounded by default (``PARCOURS_FUZZ_EXAMPLES``, 30 examples per operation and mode,
-seeded per operation so that CI sees the same requests); set ``PARCOURS_FUZZ_EXAMPLES=500`` and
-``PARCOURS_FUZZ_SEED=<n>`` for a long, fresh run.
+``make test`` runs the short form (``EXAMPLES`` per operation, seeded per operation);
+``make test-fuzz`` (``PARCOURS_FUZZ=long``) the long one; ``PARCOURS_FUZZ_SEED=<n>`` draws
+other requests.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,13 +31,18 @@ from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from schemathesis.generation import GenerationMode
 from schemathesis.python import asgi as schemathesis_asgi
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from notifications.app import create_app as notifications_app
 from parcours.settings import Settings
 from pathways.app import create_app as pathways_app
 from projections.app import create_app as projections_app
+from tests.fuzz.cohort import NURSE, ZONE, World
+from tests.fuzz.linking import learn, link
+from tests.fuzz.statuses import STATUSES
 
-EXAMPLES = int(os.environ.get("PARCOURS_FUZZ_EXAMPLES", "30"))
+LONG = os.environ.get("PARCOURS_FUZZ") == "long"
+EXAMPLES = int(os.environ.get("PARCOURS_FUZZ_EXAMPLES", "300" if LONG else "30"))
 SEED = os.environ.get("PARCOURS_FUZZ_SEED")
 
 APPS: dict[str, Callable[[Settings], Any]] = {
@@ -40,7 +50,8 @@ APPS: dict[str, Callable[[Settings], Any]] = {
     "notifications": notifications_app,
     "projections": projections_app,
 }
-# Long-lived streams never finish a response: they are exercised by their own tests.
+# What each OpenAPI document lists (the stream is left to its own tests: it never ends).
+OPERATIONS = {"pathways": 13, "notifications": 10, "projections": 16}
 SKIPPED = {("GET", "/v1/me/notifications/stream")}
 # Tried in this order until an operation's guard lets the role through.
 ROLES: tuple[dict[str, Any], ...] = (
@@ -51,10 +62,13 @@ ROLES: tuple[dict[str, Any], ...] = (
     {"role": "auditor"},
     {"role": "specialist", "specialty": "cardiologist"},
 )
+# Operations that act as a person: the cohort's nurse (her tasks, her feed, her worklist).
+AS_NURSE = ("POST /v1/tasks/", "GET /v1/me/", "POST /v1/me/", "GET /v1/worklists/me")
+AS_COORDINATOR = ("GET /v1/patients/{patient_id}/identity", "POST /v1/enrolments")
 
 
 @pytest.fixture(params=sorted(APPS))
-def service(request: pytest.FixtureRequest, fuzz_settings: Settings) -> Iterator[tuple[str, Any]]:
+def service(request: pytest.FixtureRequest, fuzz_settings: Settings, world: World) -> Iterator:
     app = APPS[request.param](fuzz_settings)
     schema = schemathesis.openapi.from_asgi("/schema/openapi.json", app)  # starts the lifespan
     try:
@@ -68,11 +82,17 @@ def _header(response: Any, name: str) -> str:
     return value[0] if isinstance(value, list) else value
 
 
-def problem_of(response: Any) -> str | None:
+def problem_of(case: Any, response: Any) -> str | None:
     """Why this answer breaks the contract, or None when it keeps it."""
     status = response.status_code
     if status >= 500:
         return f"{status} {response.text[:300]}"
+    if status < 300:
+        try:
+            case.validate_response(response, checks=[response_schema_conformance])
+        except Exception as exc:  # schemathesis raises its failures grouped
+            return f"{status} does not match its response schema: {str(exc)[:600]}"
+        return None
     if status < 400:
         return None
     media = _header(response, "content-type")
@@ -93,25 +113,39 @@ def problem_of(response: Any) -> str | None:
     return None
 
 
-def _sender(
-    label: str, tokens: list[dict[str, str]], chosen: dict[str, dict[str, str]]
-) -> Callable[[Any], Any]:
+def _tokens(label: str, token: Callable[..., str]) -> list[dict[str, str]]:
+    if label.startswith(AS_NURSE):
+        return [{"Authorization": f"Bearer {token('nurse', sub=NURSE, zones=[ZONE])}"}]
+    if label in AS_COORDINATOR:
+        return [{"Authorization": f"Bearer {token('coordinator', sub='COORD-1')}"}]
+    return [{"Authorization": f"Bearer {token(**r)}"} for r in ROLES]
+
+
+def _sender(label: str, tokens: list[dict[str, str]]) -> Callable[[Any], Any]:
     """Sends a case with the role kept for its operation (found on its first case)."""
+    chosen: list[dict[str, str]] = []
 
     def send(case: Any) -> Any:
-        candidates = [chosen[label]] if label in chosen else tokens
-        for headers in candidates:
+        for headers in chosen or tokens:
             response = case.call(headers=headers)
-            refused = response.status_code == 403 and "may not do this" in response.text
-            if not refused:
-                chosen[label] = headers
+            if not (response.status_code == 403 and "may not do this" in response.text):
+                chosen[:] = [headers]
                 break
         return response
 
     return send
 
 
-def _fuzzer(label: str, strategy: Any, send: Callable[[Any], Any]) -> Callable[[], None]:
+@st.composite
+def linked_cases(draw: Any, positive: Any, world: World, facts: Any) -> Any:
+    return link(draw, world, draw(positive), facts)
+
+
+def _fuzzer(
+    label: str, strategy: Any, send: Callable[[Any], Any], world: World
+) -> Callable[[], None]:
+    seen = STATUSES.setdefault(label, Counter())
+
     @hypothesis.settings(
         max_examples=EXAMPLES,
         deadline=None,
@@ -123,7 +157,10 @@ def _fuzzer(label: str, strategy: Any, send: Callable[[Any], Any]) -> Callable[[
     @given(case=strategy)
     def fuzz(case: Any) -> None:
         response = send(case)
-        why = problem_of(response)
+        seen[f"{response.status_code // 100}xx"] += 1
+        why = problem_of(case, response)
+        if why is None:
+            learn(world, label, response)
         assert why is None, (
             f"{case.method} {case.formatted_path} -> {why}\n{case.as_curl_command()}"
         )
@@ -132,25 +169,23 @@ def _fuzzer(label: str, strategy: Any, send: Callable[[Any], Any]) -> Callable[[
     return hypothesis.seed(zlib.crc32(label.encode()) + int(SEED or 0))(fuzz)
 
 
-def test_every_route_answers_bad_input_with_a_problem_never_a_5xx(service, fuzz_token):
+def test_every_route_keeps_its_contract_and_succeeds_on_real_ids(service, fuzz_token, world):
     name, schema = service
-    tokens = [{"Authorization": f"Bearer {fuzz_token(**r)}"} for r in ROLES]
-    chosen: dict[str, dict[str, str]] = {}
-    failures: list[str] = []
-    operations = 0
-
+    operations = {}
     for result in schema.get_all_operations():
         operation = result.ok()
-        if (operation.method.upper(), operation.path) in SKIPPED:
-            continue
-        operations += 1
-        label = f"{operation.method.upper()} {operation.path}"
-        strategy = st.one_of(
-            operation.as_strategy(GenerationMode.POSITIVE),
-            operation.as_strategy(GenerationMode.NEGATIVE),
-        )
+        if (operation.method.upper(), operation.path) not in SKIPPED:
+            operations[f"{operation.method.upper()} {operation.path}"] = operation
+    assert len(operations) == OPERATIONS[name], f"{len(operations)}: {sorted(operations)}"
+    facts = operations.get("POST /v1/facts")
+    facts_strategy = facts.as_strategy(GenerationMode.POSITIVE) if facts else None
 
-        fuzz = _fuzzer(label, strategy, _sender(label, tokens, chosen))
+    failures: list[str] = []
+    for label, operation in operations.items():
+        positive = operation.as_strategy(GenerationMode.POSITIVE)
+        linked = linked_cases(positive, world, facts_strategy)
+        strategy = st.one_of(linked, positive, operation.as_strategy(GenerationMode.NEGATIVE))
+        fuzz = _fuzzer(label, strategy, _sender(label, _tokens(label, fuzz_token)), world)
         try:
             fuzz()
         except AssertionError as exc:
@@ -159,8 +194,9 @@ def test_every_route_answers_bad_input_with_a_problem_never_a_5xx(service, fuzz_
             failures += [f"{label}: {str(e)[:1500]}" for e in group.exceptions]
         except Exception as exc:  # a transport error is a failure of the app too
             failures.append(f"{label}: {type(exc).__name__}: {exc}")
+        if not STATUSES[label]["2xx"]:
+            failures.append(f"{label}: never answered 2xx in {EXAMPLES} examples")
 
-    assert operations >= 3, f"{name}: the OpenAPI document lists too few operations"
     assert not failures, f"{name}: {len(failures)} operation(s) broke the contract:\n" + "\n".join(
         failures
     )

@@ -89,18 +89,32 @@ async def test_the_same_id_with_different_content_is_a_conflict_not_an_overwrite
 
 
 async def test_concurrent_appends_with_any_version_all_land_without_gaps(pool) -> None:
+    """Eight writers append ten events each with ANY, retrying on a conflict: all 80 land,
+    once each, at versions 1..80, and each writer's events keep its own order."""
     store = EventStore(pool)
+    written: dict[int, list[uuid.UUID]] = {i: [] for i in range(8)}
 
     async def writer(i: int) -> None:
         for _ in range(10):
-            try:
-                await store.append("patient-e", ANY, [event(i)])
-            except VersionConflictError:
-                await store.append("patient-e", ANY, [event(i)])
+            e = event(i)
+            for _attempt in range(50):
+                try:
+                    await store.append("patient-e", ANY, [e])
+                    break
+                except VersionConflictError:
+                    await asyncio.sleep(0)
+            else:
+                raise AssertionError(f"writer {i} never got its event in")
+            written[i].append(e.event_id)
 
-    await asyncio.gather(*(writer(i) for i in range(4)), return_exceptions=True)
-    versions = [e.version for e in await store.read_stream("patient-e")]
-    assert versions == list(range(1, len(versions) + 1))
+    await asyncio.gather(*(writer(i) for i in range(8)))  # a writer's failure fails the test
+    stored = await store.read_stream("patient-e")
+    assert [e.version for e in stored] == list(range(1, 81))
+    stored_ids = [e.event_id for e in stored]
+    assert sorted(stored_ids) == sorted(i for ids in written.values() for i in ids)
+    assert len(set(stored_ids)) == 80
+    for ids in written.values():
+        assert [x for x in stored_ids if x in ids] == ids
 
 
 async def test_reading_after_a_position_returns_only_later_events(pool) -> None:

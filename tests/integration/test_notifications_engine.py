@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -29,6 +30,7 @@ from tests.integration.test_notifications_routing import Listener, rpps
 PARIS = ZoneInfo("Europe/Paris")
 START = dt.datetime(2026, 3, 9, 10, 0, tzinfo=PARIS)  # a Monday morning
 COMMUNE = "76540"
+MARKER_PATIENTS = itertools.count(920_001)  # a new patient for each marker of the module
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -58,12 +60,14 @@ class Territory:
         self.subjects = Subjects(settings.nats.prefix)
         self.admin = bearer(token("admin", sub="ADMIN-1"))
 
-    async def discharge(self, n: int) -> uuid.UUID:
+    async def discharge(self, n: int, identity: dict | None = None) -> uuid.UUID:
+        """Patient ``n`` discharged home (``identity``: the patient as the hospital names them)."""
+        patient = identity or {"ins": synthetic_ins(n), "oid": INS_TEST_OID, "commune": COMMUNE}
         answer = await self.pathways.post(
             "/v1/facts",
             json={
                 "type": "DischargeReported",
-                "patient": {"ins": synthetic_ins(n), "oid": INS_TEST_OID, "commune": COMMUNE},
+                "patient": patient,
                 "admitted_at": (START - dt.timedelta(days=6)).isoformat(),
                 "discharged_at": (START - dt.timedelta(hours=2)).isoformat(),
                 "diagnoses": ["I50.1"],
@@ -83,6 +87,13 @@ class Territory:
             )
 
         return await eventually(find)
+
+    async def marker(self) -> None:
+        """Sends a marker through the whole pipeline (a discharge of a new patient) and waits
+        for its first notification: anything the engine wrote before it has arrived by then
+        (one relay, one router, one outbox, in commit order)."""
+        patient = await self.discharge(next(MARKER_PATIENTS))
+        await until(lambda: any(n.patient_id == patient for _, n in self.listener.got))
 
     async def advance_to(self, instant: dt.datetime) -> None:
         answer = await self.pathways.post(
@@ -136,8 +147,8 @@ async def test_two_nurses_claim_the_same_pool_task_and_exactly_one_wins(
         heard = territory.listener.about(task["task_id"])
         return heard if len(heard) >= 3 else []
 
-    heard = await eventually(told)
-    await asyncio.sleep(0.3)  # room for a wrong second "taken"
+    await eventually(told)
+    await territory.marker()  # a wrong second "taken" would have arrived before it
     heard = territory.listener.about(task["task_id"])
     assert heard == [
         (pool_subject, "scheduled"),
@@ -166,13 +177,13 @@ async def test_reminder_overdue_and_escalation_fire_at_the_right_virtual_times(
 
     await until(lambda: kinds() == ["scheduled"])
     await territory.advance_to(reminder - dt.timedelta(minutes=1))
-    await asyncio.sleep(0.5)
+    await territory.marker()
     assert kinds() == ["scheduled"]
 
     await territory.advance_to(reminder + dt.timedelta(minutes=1))
     await until(lambda: kinds() == ["scheduled", "reminder"])
     await territory.advance_to(due - dt.timedelta(minutes=1))
-    await asyncio.sleep(0.5)
+    await territory.marker()
     assert kinds() == ["scheduled", "reminder"]
 
     await territory.advance_to(due + dt.timedelta(minutes=1))
@@ -183,3 +194,53 @@ async def test_reminder_overdue_and_escalation_fire_at_the_right_virtual_times(
         (pool_subject, "overdue"),
         (subjects.coordinators("demo"), "escalation"),
     ]
+
+
+async def test_notifications_never_carry_the_identity_the_hospital_sent(
+    territory: Territory,
+) -> None:
+    """The discharge names the patient in full; no message on the notifications (or events)
+    stream carries any of those values: INS, names, birth date, birthplace."""
+    identity = {
+        "ins": synthetic_ins(910_003),
+        "oid": INS_TEST_OID,
+        "birth_name": "QUINTAVALLE",
+        "first_names": "Perpétue Hermeline",
+        "sex": "F",
+        "birth_date": "1941-07-23",
+        "birthplace": "63113",
+        "commune": COMMUNE,
+    }
+    patient = await territory.discharge(910_003, identity)
+    await until(lambda: any(n.patient_id == patient for _, n in territory.listener.got))
+    task = await territory.first_nurse_task(patient)
+    await until(lambda: territory.listener.about(task["task_id"]) != [])
+
+    traits = [
+        identity["ins"],
+        identity["ins"][:13],  # the INS without its key
+        "QUINTAVALLE",
+        "Perpétue",
+        "Perp\\u00e9tue",  # as JSON may escape it
+        "Hermeline",
+        "1941-07-23",
+        "19410723",
+        "23/07/1941",
+        "63113",
+    ]
+    nc: NATS = await natsio.connect(territory.settings, "identity-probe")
+    try:
+        js = nc.jetstream()
+        about_patient = 0
+        for stream in (territory.subjects.notifications_stream, territory.subjects.events_stream):
+            info = await js.stream_info(stream)
+            for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                msg = await js.get_msg(stream, seq)
+                text = msg.data.decode() + repr(msg.headers or {})
+                found = [t for t in traits if t.lower() in text.lower()]
+                assert not found, f"{stream} #{seq} ({msg.subject}) carries {found}"
+                if stream == territory.subjects.notifications_stream:
+                    about_patient += str(patient) in text
+        assert about_patient >= 1, "the patient's notifications were among those scanned"
+    finally:
+        await nc.close()

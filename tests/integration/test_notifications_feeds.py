@@ -73,6 +73,17 @@ class SSE:
 
         return await asyncio.wait_for(read(), within)
 
+    async def following(self, within: float = 10.0) -> str:
+        """Waits for the comment the server sends once its subscription is in place."""
+
+        async def read() -> str:
+            async for line in self.lines:
+                if line.startswith(": following"):
+                    return line
+            raise EOFError
+
+        return await asyncio.wait_for(read(), within)
+
 
 @pytest.fixture
 async def served(settings: Settings) -> AsyncIterator[tuple[System, str]]:
@@ -93,7 +104,7 @@ async def test_sse_resumes_with_last_event_id_and_delivers_what_was_missed(
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
             stream = SSE(response)
-            await asyncio.sleep(0.2)  # the feed follows from "now"
+            await stream.following()  # the feed follows from "now"
             await system.append(first)
             seen_seq, seen = await stream.next()
             assert seen["task_id"] == str(first.task_id) and seen["kind"] == "scheduled"
@@ -117,8 +128,10 @@ async def test_sse_resumes_with_last_event_id_and_delivers_what_was_missed(
                 str(missed[1].task_id),
             ]
             assert got[0][0] > seen_seq and got[1][0] > got[0][0]
-            with pytest.raises(TimeoutError):
-                await stream.next(within=0.5)  # not another nurse's, not another zone's
+            marker = scheduled(nurse, activity="marker")  # sent after all the others
+            await system.append(marker)
+            _, after = await stream.next()  # not another nurse's, not another zone's: the marker
+            assert after["task_id"] == str(marker.task_id), after
 
 
 async def test_the_websocket_feed_is_the_same_feed(served: tuple[System, str], token: Any) -> None:

@@ -8,6 +8,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 
 from contracts.identity import INS_TEST_OID
@@ -38,12 +39,52 @@ def scenario(base: int, resent: str, reused: str) -> list[dict]:
     ]
 
 
-def shape(answer: Any) -> tuple:
-    """What must not depend on the path: status and the answer's meaning."""
-    body = answer.json()
-    if answer.status_code >= 400:
-        return (answer.status_code, body.get("title"), body.get("field"))
-    return (answer.status_code, body["duplicate"], body["consequences"], body["version"])
+def meanings(answers: list[Any], sent: list[dict]) -> list[tuple]:
+    """What must not depend on the path, with the ids of one run replaced by their roles:
+    streams by their order of first appearance, event ids by "sent" (the body's own id) or
+    "chosen" (a new one), positions by "as answer k" when they repeat an earlier answer's."""
+    streams: dict[str, int] = {}
+    positions: dict[int, int] = {}
+    out: list[tuple] = []
+    for k, (answer, body) in enumerate(zip(answers, sent, strict=True)):
+        got = answer.json()
+        if answer.status_code >= 400:
+            detail = got.get("detail", "")
+            for i, other in enumerate(sent):  # a detail may name an id of this run
+                if "event_id" in other:
+                    detail = detail.replace(other["event_id"], f"<id of fact {i}>")
+            out.append((answer.status_code, got.get("title"), got.get("field"), detail))
+            continue
+        event_id = "sent" if got["event_id"] == body.get("event_id") else "chosen"
+        assert uuid.UUID(got["event_id"])
+        stream = streams.setdefault(got["stream"], len(streams))
+        position = (
+            f"as answer {positions[got['position']]}" if got["position"] in positions else "new"
+        )
+        positions.setdefault(got["position"], k)
+        out.append(
+            (answer.status_code, got["duplicate"], got["consequences"], got["version"], stream)
+            + (event_id, position)
+        )
+    return out
+
+
+async def stored_streams(database_url: str, answers: list[Any]) -> list[list[tuple]]:
+    """The events written on each answered stream: (version, type), in version order."""
+    streams = list(dict.fromkeys(a.json()["stream"] for a in answers if a.status_code < 300))
+    conn = await asyncpg.connect(database_url)
+    try:
+        return [
+            [
+                tuple(r)
+                for r in await conn.fetch(
+                    "SELECT version, type FROM events WHERE stream = $1 ORDER BY version", stream
+                )
+            ]
+            for stream in streams
+        ]
+    finally:
+        await conn.close()
 
 
 async def send_all(api: Any, headers: dict, facts: list[dict]) -> list[Any]:
@@ -57,32 +98,36 @@ async def send_all(api: Any, headers: dict, facts: list[dict]) -> list[Any]:
 
 async def test_grouped_facts_answer_as_the_single_path_does(virtual: Settings, token) -> None:
     hospital = bearer(token("discharge-system", sub="CHU-1"))
+    single_facts = scenario(600, str(uuid.uuid4()), str(uuid.uuid4()))
+    grouped_facts = scenario(700, str(uuid.uuid4()), str(uuid.uuid4()))
     async with serving(create_app(virtual, with_relay=False, with_scheduler=False)) as api:
         group_commit = api.app.state.runtime.group_commit
 
         group_commit.direct_limit = 1_000  # every fact through the single path
-        single = await send_all(api, hospital, scenario(600, str(uuid.uuid4()), str(uuid.uuid4())))
+        single = await send_all(api, hospital, single_facts)
         assert group_commit.groups == 0
 
         group_commit.direct_limit = 0  # every fact through a group
-        grouped = await send_all(api, hospital, scenario(700, str(uuid.uuid4()), str(uuid.uuid4())))
+        grouped = await send_all(api, hospital, grouped_facts)
         assert group_commit.groups >= 1 and group_commit.grouped >= 6
 
-    assert [shape(a) for a in grouped] == [shape(a) for a in single]
-    assert [a.status_code for a in grouped] == [201, 201, 201, 201, 201, 200, 409, 422, 201]
-    answers = [a.json() for a in grouped]
-    assert answers[0]["consequences"] == 20 and answers[0]["version"] == 21
-    assert answers[1]["consequences"] == 1 and answers[1]["version"] == 23  # after the discharge
-    assert (
-        answers[1]["stream"] == answers[0]["stream"]
-        and answers[1]["position"] > answers[0]["position"]
+    # the spec of each answer (scenario above), then: the grouped answers are the single ones
+    assert [a.status_code for a in single] == [201, 201, 201, 201, 201, 200, 409, 422, 201]
+    expected = meanings(single, single_facts)
+    assert expected[0][1:5] == (False, 20, 21, 0)  # fact + enrolment + 19 tasks
+    assert expected[1][1:5] == (False, 1, 23, 0)  # after the discharge: completes the GP task
+    assert (expected[2][3:5], expected[3][3:5]) == ((1, 1), (2, 1))  # in order, one stream
+    assert expected[4][3:5] == (21, 2)
+    assert expected[5][:3] == (200, True, 0) and expected[5][4:] == (0, "sent", "as answer 0")
+    assert expected[6][1] == "Duplicate event id" and expected[7][2] == "patient.ins"
+    assert expected[8][5] == "sent"
+    assert meanings(grouped, grouped_facts) == expected
+    assert [a.json()["position"] for a in grouped[1:2]] > [
+        a.json()["position"] for a in grouped[:1]
+    ]
+    assert await stored_streams(virtual.database_url, grouped) == await stored_streams(
+        virtual.database_url, single
     )
-    assert (answers[2]["version"], answers[3]["version"]) == (1, 2)  # in order, one stream
-    assert answers[3]["stream"] == answers[2]["stream"] != answers[4]["stream"]
-    assert answers[5]["position"] == answers[0]["position"] and answers[5]["duplicate"]
-    assert answers[6]["title"] == "Duplicate event id"
-    assert answers[7]["field"] == "patient.ins"
-    assert answers[8]["event_id"] == grouped[8].json()["event_id"]
 
 
 async def test_a_group_that_cannot_be_written_fails_every_request_in_it(

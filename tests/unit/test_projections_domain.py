@@ -113,6 +113,12 @@ def test_periods_parse_and_step():
         parse_period("2026-13")
 
 
+@pytest.mark.parametrize("text", ["0000", "0000-01", "0000-Q1", "1899-12", "2200", "9999-Q4"])
+def test_a_period_without_dates_or_a_trend_is_refused(text):
+    with pytest.raises(PeriodError):
+        parse_period(text)
+
+
 def test_pseudonyms_are_stable_per_cpts_and_differ_across_cpts():
     a = pseudonym("secret", "demo", PATIENT)
     assert a == pseudonym("secret", "demo", PATIENT) and len(a) == 20

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, post
-from litestar.params import Body
+from litestar.params import Body, Parameter
 
 from contracts import shapes
 from contracts.roles import PROFESSIONAL_ROLES, Role
@@ -57,6 +57,9 @@ async def locate_task(runtime: PathwaysRuntime, cpts: str, task_id: uuid.UUID) -
     raise Problem(404, "Unknown task", f"no task {task_id} in this CPTS")
 
 
+ACTIONS = ("accept", "start", "complete", "reject", "fail", "reassign", "cancel")
+
+
 def _command(action: str, task_id: uuid.UUID, body: TaskCommandBody, who: Principal) -> object:
     actor = {"actor_id": who.sub, "actor_role": who.actor_role}
     match action:
@@ -94,7 +97,7 @@ async def task_command(
     request: Request[Any, Any, Any],
     runtime: PathwaysRuntime,
     task_id: uuid.UUID,
-    action: str,
+    action: Annotated[str, Parameter(schema_extra={"enum": list(ACTIONS)})],
     data: Annotated[TaskCommandBody | None, Body()] = None,
 ) -> TaskAnswer:
     who: Principal = request.user

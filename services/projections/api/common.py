@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from litestar.datastructures import State
+from litestar.params import Parameter
 
 from contracts.roles import Role
 from parcours.service import Resources
@@ -16,6 +17,16 @@ from projections.query_params import as_of_param, period_param
 __all__ = ["as_of_param", "period_param"]  # the shared parsers, for the routes importing them here
 
 AUDIT_READERS = (Role.AUDITOR, Role.COORDINATOR, Role.ADMIN)
+
+# Required, as the handlers require it (``period_param``), with its shape in the OpenAPI.
+PeriodQuery = Annotated[
+    str | None,
+    Parameter(
+        required=True,
+        pattern=r"^(19\d\d|2[01]\d\d)(-(0[1-9]|1[0-2]|Q[1-4]))?$",
+        description="a month (2026-03), a quarter (2026-Q1) or a year (2026)",
+    ),
+]
 
 
 def resources(state: State) -> Resources:

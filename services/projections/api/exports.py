@@ -14,7 +14,14 @@ from litestar.datastructures import State
 
 from parcours.auth import requires
 from projections import fhir
-from projections.api.common import AUDIT_READERS, as_of_param, period_param, resources, title
+from projections.api.common import (
+    AUDIT_READERS,
+    PeriodQuery,
+    as_of_param,
+    period_param,
+    resources,
+    title,
+)
 from projections.api.indicators import (
     IndicatorCases,
     IndicatorList,
@@ -89,7 +96,7 @@ CASE_COLUMNS = [
 async def export_indicators(
     request: Request[Any, Any, Any],
     state: State,
-    period: str | None = None,
+    period: PeriodQuery = None,
     protocol: str | None = None,
     as_of: str | None = None,
     format: Format = "json",
@@ -116,7 +123,7 @@ async def export_cases(
     request: Request[Any, Any, Any],
     state: State,
     code: str,
-    period: str | None = None,
+    period: PeriodQuery = None,
     as_of: str | None = None,
     format: Format = "json",
 ) -> IndicatorCases | Response[str]:
@@ -140,7 +147,7 @@ async def measure_report(
     request: Request[Any, Any, Any],
     state: State,
     code: str,
-    period: str | None = None,
+    period: PeriodQuery = None,
     as_of: str | None = None,
     type: Literal["summary", "subject-list"] = "summary",
 ) -> Response[Any]:
@@ -194,7 +201,7 @@ MISSION_COLUMNS = [
 async def mission_report(
     request: Request[Any, Any, Any],
     state: State,
-    period: str | None = None,
+    period: PeriodQuery = None,
     as_of: str | None = None,
     format: Format = "json",
 ) -> MissionReport | Response[str]:

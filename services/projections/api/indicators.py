@@ -18,6 +18,7 @@ from parcours.problems import Problem
 from projections import queries
 from projections.api.common import (
     AUDIT_READERS,
+    PeriodQuery,
     as_of_param,
     catalog,
     period_param,
@@ -176,7 +177,7 @@ async def indicator_list(
 async def list_indicators(
     request: Request[Any, Any, Any],
     state: State,
-    period: str | None = None,
+    period: PeriodQuery = None,
     protocol: str | None = None,
     as_of: str | None = None,
     lang: Lang = "fr",
@@ -241,7 +242,7 @@ async def get_indicator(
     request: Request[Any, Any, Any],
     state: State,
     code: str,
-    period: str | None = None,
+    period: PeriodQuery = None,
     as_of: str | None = None,
     lang: Lang = "fr",
     trend: int = 6,
@@ -289,7 +290,7 @@ async def get_indicator_cases(
     request: Request[Any, Any, Any],
     state: State,
     code: str,
-    period: str | None = None,
+    period: PeriodQuery = None,
     as_of: str | None = None,
     status: str | None = None,
 ) -> IndicatorCases:

@@ -15,9 +15,10 @@ import msgspec
 
 LOCAL_TZ = ZoneInfo("Europe/Paris")
 Granularity = Literal["month", "quarter", "year"]
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
-_YEAR = re.compile(r"^(\d{4})$")
+_YEARS = r"(19\d\d|2[01]\d\d)"  # 1900-2199: a year 0 has no dates (and a trend goes back)
+_MONTH = re.compile(rf"^{_YEARS}-(0[1-9]|1[0-2])$")
+_QUARTER = re.compile(rf"^{_YEARS}-Q([1-4])$")
+_YEAR = re.compile(rf"^{_YEARS}$")
 
 
 class PeriodError(ValueError):
@@ -74,7 +75,9 @@ def parse_period(text: str) -> Period:
         return Period("quarter", int(m.group(1)), int(m.group(2)))
     if m := _YEAR.match(text):
         return Period("year", int(m.group(1)), 1)
-    raise PeriodError("a period is a month (2026-03), a quarter (2026-Q1) or a year (2026)")
+    raise PeriodError(
+        "a period is a month (2026-03), a quarter (2026-Q1) or a year (2026), from 1900 to 2199"
+    )
 
 
 def local_day(at: dt.datetime) -> dt.date:
