@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from contracts.identity import INS_TEST_OID, synthetic_ins
+from tests import fhir_bundles
 from tests.fuzz.cohort import NOW, RESERVED, World
 from tests.integration.clock import iso
 
@@ -118,6 +119,17 @@ def link(draw: Draw, world: World, case: Any, facts: Any = None) -> Any:
             "ins": draw(st.sampled_from(world.identities[-ERASABLE:])),
             "oid": INS_TEST_OID,
         }
+    elif label == "POST /fhir/r4":  # an fr-core discharge of a known patient
+        end = _instant(draw)
+        stay = fhir_bundles.encounter(end=iso(end))
+        stay["period"]["start"] = iso(end - dt.timedelta(days=draw(st.integers(1, 20))))
+        known = world.identities[RESERVED:-ERASABLE]
+        case.body = fhir_bundles.bundle(
+            fhir_bundles.patient(draw(st.sampled_from(known))),
+            stay,
+            fhir_bundles.condition(draw(st.sampled_from(["I50.1", "J44.1", "I10"]))),
+        )
+        case.media_type = "application/json"
     elif label == "POST /v1/admin/clock/advance":
         case.body = {"by": draw(st.sampled_from(["1h", "3h", "6h"]))}
     elif isinstance(case.body, dict):
