@@ -9,7 +9,8 @@ from typing import Literal
 
 import msgspec
 
-DEV_JWT_SECRET = "parcours-development-secret-do-not-use-in-production"
+from parcours import production
+from parcours.production import DEV_JWT_SECRET, DEV_PSEUDONYM_SECRET
 
 
 class SettingsError(ValueError):
@@ -27,7 +28,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_public_key: str | None = None
     jwks_url: str | None = None
     jwt_audience: str | None = None
-    pseudonym_secret: str = "parcours-development-pseudonym-key"
+    pseudonym_secret: str = DEV_PSEUDONYM_SECRET  # production refuses it (parcours.production)
+    allow_hs256: bool = False  # production: a shared HS256 secret only when set explicitly
     clock: Literal["wall", "virtual"] = "wall"
     clock_start: dt.datetime | None = None  # where a new virtual clock starts (else: now)
     host: str = "127.0.0.1"
@@ -52,7 +54,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        env = os.environ if environ is None else environ
+        try:  # PARCOURS_X_FILE: the value of PARCOURS_X read from a file (secrets)
+            env = production.with_secret_files(os.environ if environ is None else environ)
+        except production.ProductionSettingsError as exc:
+            raise SettingsError(str(exc)) from None
         values: dict[str, object] = {}
         for name in cls.__struct_fields__:
             key = f"PARCOURS_{name.upper()}"
@@ -67,10 +72,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             settings = msgspec.convert(values, cls, strict=False)
         except msgspec.ValidationError as exc:
             raise SettingsError(f"invalid setting: {exc}") from exc
-        if settings.environment == "production" and not (
-            settings.jwt_public_key or settings.jwks_url or settings.jwt_secret
-        ):
-            raise SettingsError("production needs PARCOURS_JWT_PUBLIC_KEY or PARCOURS_JWKS_URL")
+        try:
+            production.refuse_published_defaults(settings)
+        except production.ProductionSettingsError as exc:
+            raise SettingsError(str(exc)) from None
         if settings.jwt_secret is None and settings.environment != "production":
             settings = msgspec.structs.replace(settings, jwt_secret=DEV_JWT_SECRET)
         return settings
