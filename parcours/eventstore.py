@@ -10,7 +10,8 @@ Appends
     into a ``VersionConflictError`` naming the actual version. Every event has
     a UUID chosen by its sender or the service and is unique forever: sending
     the same events again returns the original positions and writes nothing;
-    the same id with different content is a ``DuplicateEventError``.
+    the same id with different content is a ``DuplicateEventError``. Ids are unique
+    per CPTS (``UNIQUE (event_id, cpts)``): the same id from another CPTS is another event.
 
 Reads in commit order, never skipping a late commit
     A sequence hands out positions at INSERT time, but transactions commit in
@@ -285,7 +286,7 @@ class EventStore:
             else:
                 rows = await db.fetch(sql, *args)
         except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == "events_event_id_key":
+            if exc.constraint_name == "events_event_id_cpts_key":
                 return await self._replayed(stream, events, db)
             actual = await self.stream_version(stream, conn=conn)
             raise VersionConflictError(stream, expected_version, actual) from None
@@ -349,8 +350,10 @@ class EventStore:
         A stored id with other content is a ``DuplicateEventError``.
         """
         rows = await db.fetch(
-            f"SELECT {_COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY position",
+            f"SELECT {_COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) AND cpts = $2 "
+            "ORDER BY position",
             [e.event_id for e in events],
+            events[0].cpts,
         )
         stored = {r["event_id"]: r for r in rows}
         for e in events:

@@ -292,7 +292,7 @@ FROM unnest($2::text[], $3::text[], $4::text[]) AS u(ins, traits, commune)
 WHERE p.cpts = $1 AND p.ins = u.ins"""
 
 _SEEN = """SELECT event_id, stream, position, type, data::text AS data FROM events
-WHERE event_id = ANY($1::uuid[])"""
+WHERE event_id = ANY($1::uuid[]) AND cpts = $2"""  # event ids are unique per CPTS
 
 _HISTORIES = """SELECT stream, version, event_id, data::text AS data FROM events
 WHERE stream = ANY($1::text[]) ORDER BY stream, version"""
@@ -508,7 +508,8 @@ async def _answer_resent(
     """Items whose event id is already stored are answered now; an id repeated inside the
     batch with the same content gets the first one's answer (returned: index -> first)."""
     sent = [it.fact.event_id for it in items if it.sent_id]
-    stored = {r["event_id"]: r for r in await conn.fetch(_SEEN, sent)} if sent else {}
+    cpts = items[0].fact.cpts if items else ""
+    stored = {r["event_id"]: r for r in await conn.fetch(_SEEN, sent, cpts)} if sent else {}
     first: dict[uuid.UUID, Item] = {}
     repeated: dict[int, int] = {}
     for it in items:

@@ -4,7 +4,9 @@ It reads the event store in commit order (see ``parcours.eventstore``),
 publishes a batch without waiting for each acknowledgement (the replies are
 collected on one inbox), and saves its checkpoint in PostgreSQL once the whole
 batch is acknowledged. ``Nats-Msg-Id`` is the event id, so a batch published
-again after a crash or an outage is de-duplicated by JetStream. Ordering holds
+again after a crash or an outage is de-duplicated by JetStream. Event ids are unique
+per CPTS, so the message id is a UUID of the CPTS and the event id (``msg_id``): an
+id re-sent by another CPTS is another message, never dropped as a duplicate. Ordering holds
 because one connection delivers its publishes in order. When NATS is down the
 batch is retried with backoff from the same checkpoint: ingestion never waits
 for NATS, and nothing is lost.
@@ -13,6 +15,7 @@ for NATS, and nothing is lost.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from contextlib import suppress
 
 import asyncpg
@@ -27,6 +30,12 @@ from parcours.publishing import BatchPublisher, Outgoing, PublishError
 log = structlog.get_logger("pathways.relay")
 
 CHECKPOINT = "relay"
+_MSG_IDS = uuid.UUID("5d0c2a43-6a4e-4f4e-9a59-1f3d2b8f0c11")
+
+
+def msg_id(cpts: str, event_id: uuid.UUID) -> str:
+    """The ``Nats-Msg-Id`` of an event: unique per (CPTS, event id), the same every time."""
+    return str(uuid.uuid5(_MSG_IDS, f"{cpts}/{event_id}"))
 
 
 class Relay:
@@ -110,7 +119,7 @@ class Relay:
                     subject=self.subjects.events(event.cpts, category_of(event.type)),
                     payload=event.wire(),
                     headers={
-                        "Nats-Msg-Id": str(event.event_id),
+                        "Nats-Msg-Id": msg_id(event.cpts, event.event_id),
                         "Parcours-Correlation-Id": event.correlation_id,
                         "Parcours-Event-Type": event.type,
                     },

@@ -11,6 +11,7 @@ from parcours.auth import requires
 from parcours.problems import Problem
 from projections.api_common import AUDIT_READERS, as_of_param, resources
 from projections.domain.periods import days_between, local_day
+from projections.domain.pseudonyms import event_pseudonym
 
 
 @get(
@@ -29,6 +30,7 @@ async def case_timeline(
     at = as_of_param(as_of)
     pool = resources(state).pool
     cpts = request.user.cpts
+    secret = resources(state).settings.pseudonym_secret
     enrolments = await pool.fetch(
         """SELECT DISTINCT ON (enrolment_id) patient_id, protocol, anchor_at
            FROM proj_enrolments WHERE cpts = $1 AND pseudonym = $2
@@ -67,7 +69,7 @@ async def case_timeline(
                 "day": days_between(anchor, r["occurred_at"]),
                 "type": r["type"],
                 "label": r["label"],
-                "event_id": str(r["event_id"]),
+                "event_id": event_pseudonym(secret, cpts, r["event_id"]),
             }
             for r in rows
         ],

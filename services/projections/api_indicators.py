@@ -24,6 +24,7 @@ from projections.api_common import (
     resources,
     title,
 )
+from projections.domain.pseudonyms import event_pseudonym
 
 Lang = Literal["fr", "en"]
 
@@ -157,7 +158,7 @@ async def get_indicator(
     return await indicator_detail(state, request.user.cpts, code, period, as_of, lang, trend)
 
 
-def case_view(r: Any) -> dict[str, Any]:
+def case_view(r: Any, secret: str, cpts: str) -> dict[str, Any]:
     return {
         "case": r["pseudonym"],
         "anchor_month": r["anchor_day"].strftime("%Y-%m"),
@@ -167,7 +168,7 @@ def case_view(r: Any) -> dict[str, Any]:
         "numerator": r["num"],
         "denominator": r["den"],
         "window_end_day": r["window_end"],
-        "decided_by": [str(e) for e in r["evidence"]],
+        "decided_by": [event_pseudonym(secret, cpts, e) for e in r["evidence"]],
     }
 
 
@@ -187,7 +188,7 @@ async def case_list(
         "code": code,
         "period": period.label,
         "as_of": as_of,
-        "cases": [case_view(r) for r in rows],
+        "cases": [case_view(r, resources(state).settings.pseudonym_secret, cpts) for r in rows],
     }
 
 

@@ -86,16 +86,18 @@ async def store_places(conn: asyncpg.Connection, envelopes: Sequence[Envelope]) 
     """One query per batch (shared by every view): each event's ``(txid, position)`` and
     the latest ``recorded_at`` of its transaction."""
     rows = await conn.fetch(
-        """WITH p AS (SELECT event_id, txid, position FROM events
-                      WHERE event_id = ANY($1::uuid[]))
-           SELECT p.event_id, p.txid::text::bigint AS txid, p.position, v.at
+        """WITH p AS (SELECT e.event_id, e.cpts, e.txid, e.position
+                      FROM unnest($1::uuid[], $2::text[]) AS k(event_id, cpts)
+                      JOIN events e USING (event_id, cpts))
+           SELECT p.event_id, p.cpts, p.txid::text::bigint AS txid, p.position, v.at
            FROM p JOIN (SELECT txid, max(recorded_at) AS at FROM events
                         WHERE txid IN (SELECT DISTINCT txid FROM p) GROUP BY txid) AS v
                 USING (txid)""",
         [e.event_id for e in envelopes],
+        [e.cpts for e in envelopes],
     )
-    return Placed(
-        {r["event_id"]: (r["txid"], r["position"]) for r in rows},
+    return Placed(  # keyed by (cpts, event id): event ids are unique per CPTS
+        {(r["cpts"], r["event_id"]): (r["txid"], r["position"]) for r in rows},
         {r["txid"]: r["at"] for r in rows},
     )
 
@@ -113,7 +115,7 @@ async def apply_live(
     items: list[Item] = []
     seen = checkpoint.key
     for env in envelopes:
-        place = placed.places.get(env.event_id)
+        place = placed.places.get((env.cpts, env.event_id))
         if place is None:
             log.error(
                 "event not in the event store, skipped", view=view.name, event_id=str(env.event_id)

@@ -10,6 +10,7 @@ import datetime as dt
 import pytest
 
 from contracts import facts as f
+from projections.domain.pseudonyms import event_pseudonym
 from tests.integration.test_projections_helpers import UTC, Patient, day, flush, running
 
 ANCHOR = dt.datetime(2026, 1, 12, 10, 0, tzinfo=UTC)
@@ -143,7 +144,8 @@ async def test_heart_failure_indicators_equal_the_hand_computed_values(settings,
             ("not_met", "not done"),
         ]
         e_case = next(c for c in cases["cases"] if c["reason"] == "ReadmissionReported")
-        assert str(people["E"].readmission) in e_case["decided_by"]
+        readmission = event_pseudonym(settings.pseudonym_secret, "demo", people["E"].readmission)
+        assert readmission in e_case["decided_by"]
         assert e_case["reason_day"] == 15 and e_case["anchor_month"] == "2026-01"
 
 
