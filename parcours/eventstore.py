@@ -435,3 +435,17 @@ class EventStore:
 
 def _same_payload(stored_json: str, event: NewEvent) -> bool:
     return msgspec.json.decode(stored_json) == msgspec.json.decode(_json.encode(event.data))
+
+
+async def read_events(
+    db: asyncpg.Pool | asyncpg.Connection, keys: Sequence[tuple[str, uuid.UUID]]
+) -> list[StoredEvent]:
+    """The stored events named by ``(cpts, event_id)``, in position order (dead-letter replay)."""
+    rows = await db.fetch(
+        f"""SELECT {_COLUMNS} FROM events
+            WHERE (event_id, cpts) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))
+            ORDER BY position""",
+        [k[1] for k in keys],
+        [k[0] for k in keys],
+    )
+    return [StoredEvent(*r) for r in rows]

@@ -151,9 +151,11 @@ async def ready(state: State) -> Any:
         checks["nats"] = "ok"
     except Exception:
         checks["nats"] = "unavailable"
+    if stopped := resources.extra.get("stopped_workers"):  # a worker crashed: restart me
+        checks["workers"] = "stopped: " + ", ".join(sorted(stopped))
     if any(v != "ok" for v in checks.values()):
         return problem_response(
-            Problem(503, "Not ready", "a dependency is unavailable", checks=checks)
+            Problem(503, "Not ready", "a dependency or a worker is unavailable", checks=checks)
         )
     return {"status": "ok", "checks": checks}
 
@@ -243,6 +245,22 @@ class LoadShedMiddleware:
             self.in_flight -= 1
 
 
+def watched(resources: Resources, worker: Worker, stop: asyncio.Event) -> asyncio.Task:
+    """Run a worker; when it ends before ``stop`` (a crash), log why and mark it for health."""
+    name = getattr(worker, "__name__", "worker")
+
+    def ended(task: asyncio.Task) -> None:
+        if stop.is_set() or task.cancelled():
+            return
+        exc = task.exception()
+        log.error("worker stopped", worker=name, error_type=type(exc).__name__, exc_info=exc)
+        resources.extra.setdefault("stopped_workers", set()).add(name)
+
+    task = asyncio.create_task(worker(resources, stop), name=name)
+    task.add_done_callback(ended)
+    return task
+
+
 def build_app(
     settings: Settings,
     *,
@@ -262,7 +280,7 @@ def build_app(
             if on_ready is not None:
                 await on_ready(resources)
             stop = asyncio.Event()
-            tasks = [asyncio.create_task(w(resources, stop)) for w in workers]
+            tasks = [watched(resources, w, stop) for w in workers]
             log.info("service ready", service=name)
             try:
                 yield

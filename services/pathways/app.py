@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Litestar
 
+from parcours.deadletters_api import dead_letters
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
 from pathways.api_admin import advance_clock, read_clock
@@ -95,6 +96,7 @@ def create_app(
             task_command,
             read_clock,
             advance_clock,
+            dead_letters,
             *extra_routes,
         ],
         workers=workers,

@@ -10,6 +10,15 @@ statement, decides ``FireTimer`` for each on its patient's state, and appends
 the results of many patients in one statement, in the same transaction (the
 timers of a patient whose append conflicts are marked pending again). ``advance_to`` moves a virtual
 clock and fires every timer due on the way, in order.
+
+No stored event stops the timer index: an event it cannot read is dead-lettered as
+``pathways-timers`` and its stream parked (its later events wait, in order; see
+``parcours.deadletters``), in the transaction of the checkpoint; every other
+patient's timers are indexed. Firing too: a stream whose events cannot be folded,
+or whose timers cannot be decided, is dead-lettered and parked; its timers stay
+pending and are not claimed while it is parked (``_NOT_PARKED``), the other
+streams of the round fire. ``parcours dead-letters replay pathways-timers``
+indexes them after a fix, which lets the stream's timers fire again.
 """
 
 from __future__ import annotations
@@ -20,10 +29,19 @@ from collections import OrderedDict, defaultdict
 from contextlib import suppress
 
 import asyncpg
+import msgspec
 import structlog
 
 from contracts.events import NewEvent, payload_decoder
 from parcours.clock import Clock, VirtualClock
+from parcours.deadletters import (
+    NOT_POISON,
+    SYSTEMIC,
+    DeadLetter,
+    parked_streams,
+    reason_of,
+    record,
+)
 from parcours.eventstore import (
     AppendRequest,
     AppendResult,
@@ -104,55 +122,118 @@ class TimerIndex:
                 return total + len(events)
 
     async def _index(self, events: list[asyncpg.Record], checkpoint: Checkpoint) -> None:
-        timers: list[tuple] = []
-        moot: list = []
-        tasks: list[tuple] = []
-        enrolments: list[tuple] = []
-        statuses: dict = {}  # enrolment id -> [status, version], the last change winning
-        for e in events:
-            payload = payload_decoder.decode(e["data"])
-            cpts, stream, kind = e["cpts"], e["stream"], e["type"]
-            for t in timers_for(payload):
-                timers.append((t.key, cpts, stream, t.kind, t.fire_at, t.task_id, t.enrolment_id))
-            if (task_id := timers_cancelled_by(payload)) is not None:
-                moot.append(task_id)
-            if kind == "TaskScheduled":
-                tasks.append((payload.task_id, cpts, stream, payload.enrolment_id))
-            elif kind == "PatientEnrolled":
-                enrolments.append(
-                    (
-                        payload.enrolment_id,
-                        cpts,
-                        stream,
-                        payload.protocol,
-                        str(payload.protocol_version),
-                    )
-                )
-            elif kind in ("EnrolmentPaused", "EnrolmentResumed", "EnrolmentClosed"):
-                status = {"EnrolmentPaused": "paused", "EnrolmentResumed": "active"}.get(
-                    kind, "closed"
-                )
-                statuses.setdefault(payload.enrolment_id, [None, None])[0] = status
-            elif kind == "ProtocolVersionChanged":
-                statuses.setdefault(payload.enrolment_id, [None, None])[1] = str(payload.to_version)
+        parked = await parked_streams(self.pool, CHECKPOINT, (e["stream"] for e in events))
+        rows, letters = _index_rows(events, parked)
         async with self.pool.acquire() as conn, conn.transaction():
-            # one statement per table (unnest), in the order the rows depend on each other
-            if enrolments:
-                await conn.execute(_INDEX_ENROLMENTS, *_columns_of(enrolments, 5))
-            if statuses:
-                await conn.execute(
-                    _INDEX_STATUSES,
-                    list(statuses),
-                    [v[0] for v in statuses.values()],
-                    [v[1] for v in statuses.values()],
-                )
-            if tasks:
-                await _copy_or_insert(conn, "task_index", _TASK_COLUMNS, tasks, _INDEX_TASKS)
-            if timers:
-                await _copy_or_insert(conn, "timers", _TIMER_COLUMNS, timers, _INDEX_TIMERS)
-            if moot:
-                await conn.execute(_DROP_MOOT, moot)
+            await _write_index(conn, *rows)
+            await record(conn, letters)
             await EventStore(conn).save_checkpoint(CHECKPOINT, checkpoint)
+
+
+def index_replayer(resources, consumer: str):  # type: ignore[no-untyped-def]
+    """``parcours dead-letters replay pathways-timers``: index the events now."""
+
+    async def replay(conn: asyncpg.Connection, events: list) -> None:
+        records = [msgspec.structs.asdict(e) for e in events]
+        rows, letters = _index_rows(records, {})
+        if letters:
+            raise ValueError(letters[0].reason)
+        await _write_index(conn, *rows)
+
+    return replay
+
+
+def _index_rows(events: list, parked: dict) -> tuple[tuple, list[DeadLetter]]:
+    """The index rows of ``events`` (records with event_id, stream, type, cpts, data),
+    and dead letters for those that cannot be read or wait behind one."""
+    timers: list[tuple] = []
+    moot: list = []
+    tasks: list[tuple] = []
+    enrolments: list[tuple] = []
+    statuses: dict = {}  # enrolment id -> [status, version], the last change winning
+    letters: list[DeadLetter] = []
+    for e in events:
+        cpts, stream, kind = e["cpts"], e["stream"], e["type"]
+        if stream in parked:
+            letters.append(_timer_letter(e, "", parked[stream]))
+            continue
+        try:
+            payload = payload_decoder.decode(e["data"])
+            found = timers_for(payload)
+        except Exception as exc:  # noqa: BLE001 - this event only: its stream waits
+            letters.append(_timer_letter(e, reason_of(exc)))
+            parked[stream] = e["event_id"]
+            continue
+        for t in found:
+            timers.append((t.key, cpts, stream, t.kind, t.fire_at, t.task_id, t.enrolment_id))
+        if (task_id := timers_cancelled_by(payload)) is not None:
+            moot.append(task_id)
+        if kind == "TaskScheduled":
+            tasks.append((payload.task_id, cpts, stream, payload.enrolment_id))
+        elif kind == "PatientEnrolled":
+            enrolments.append(
+                (
+                    payload.enrolment_id,
+                    cpts,
+                    stream,
+                    payload.protocol,
+                    str(payload.protocol_version),
+                )
+            )
+        elif kind in ("EnrolmentPaused", "EnrolmentResumed", "EnrolmentClosed"):
+            status = {"EnrolmentPaused": "paused", "EnrolmentResumed": "active"}.get(kind, "closed")
+            statuses.setdefault(payload.enrolment_id, [None, None])[0] = status
+        elif kind == "ProtocolVersionChanged":
+            statuses.setdefault(payload.enrolment_id, [None, None])[1] = str(payload.to_version)
+    return (enrolments, statuses, tasks, timers, moot), letters
+
+
+async def _last_event_letter(conn: asyncpg.Connection, stream: str, reason: str) -> DeadLetter:
+    row = await conn.fetchrow(
+        "SELECT event_id, cpts, stream, type, position FROM events WHERE stream = $1 "
+        "ORDER BY version DESC LIMIT 1",
+        stream,
+    )
+    return _timer_letter(row, reason)
+
+
+def _timer_letter(e, reason: str, behind=None) -> DeadLetter:  # type: ignore[no-untyped-def]
+    return DeadLetter(
+        consumer=CHECKPOINT,
+        event_id=e["event_id"],
+        cpts=e["cpts"],
+        stream=e["stream"],
+        type=e["type"],
+        position=e["position"],
+        reason=reason if behind is None else f"waits behind {behind}",
+        parked_behind=behind,
+    )
+
+
+async def _write_index(
+    conn: asyncpg.Connection,
+    enrolments: list,
+    statuses: dict,
+    tasks: list,
+    timers: list,
+    moot: list,
+) -> None:
+    # one statement per table (unnest), in the order the rows depend on each other
+    if enrolments:
+        await conn.execute(_INDEX_ENROLMENTS, *_columns_of(enrolments, 5))
+    if statuses:
+        await conn.execute(
+            _INDEX_STATUSES,
+            list(statuses),
+            [v[0] for v in statuses.values()],
+            [v[1] for v in statuses.values()],
+        )
+    if tasks:
+        await _copy_or_insert(conn, "task_index", _TASK_COLUMNS, tasks, _INDEX_TASKS)
+    if timers:
+        await _copy_or_insert(conn, "timers", _TIMER_COLUMNS, timers, _INDEX_TIMERS)
+    if moot:
+        await conn.execute(_DROP_MOOT, moot)
 
 
 _TASK_COLUMNS = ("task_id", "cpts", "stream", "enrolment_id")
@@ -193,7 +274,8 @@ LAST_POSITION = 2**63 - 1
 # ``EventStore.read_all`` with only the columns the index needs (same visibility rule:
 # rows of transactions older than every transaction in flight, in (txid, position) order;
 # the horizon read with the checkpoint, so that a short read has seen all below it).
-_INDEX_READ = """SELECT txid::text::bigint AS txid, position, stream, type, cpts, data::text AS data
+_INDEX_READ = """SELECT txid::text::bigint AS txid, position, event_id, stream, type, cpts,
+       data::text AS data
 FROM events
 WHERE (txid, position) > ($1::text::xid8, $2)
   AND txid < $5::text::xid8
@@ -221,9 +303,10 @@ ON CONFLICT DO NOTHING"""
 # The events of each stream after the version already folded (0: the whole stream): one
 # index range per stream (LATERAL ... OFFSET 0), whatever the statistics say; a join was
 # planned as a merge over the whole (stream, version) index.
-_NEWER_EVENTS = """SELECT c.stream, e.version, e.event_id, e.data::text AS data
+_NEWER_EVENTS = """SELECT c.stream, e.version, e.event_id, e.data::text AS data, e.cpts, e.type,
+       e.position
 FROM unnest($1::text[], $2::int[]) AS c(stream, version),
-     LATERAL (SELECT version, event_id, data FROM events
+     LATERAL (SELECT version, event_id, data, cpts, type, position FROM events
               WHERE stream = c.stream AND version > c.version OFFSET 0) AS e
 ORDER BY c.stream, e.version"""
 
@@ -231,8 +314,11 @@ ORDER BY c.stream, e.version"""
 # SELECT ... FOR UPDATE then an UPDATE wrote each row twice), by their row addresses (a
 # Tid Scan whatever the statistics say). The timers of a stream whose append conflicts
 # are marked pending again in the same transaction, for the next round.
-_CLAIM_DUE = """UPDATE timers SET fired_at = $1
+_NOT_PARKED = f"""NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.consumer = '{CHECKPOINT}'
+                  AND d.replayed_at IS NULL AND d.stream = timers.stream)"""
+_CLAIM_DUE = f"""UPDATE timers SET fired_at = $1
 WHERE ctid = ANY(ARRAY(SELECT ctid FROM timers WHERE fired_at IS NULL AND fire_at <= $1
+                       AND {_NOT_PARKED}
                        ORDER BY fire_at, key LIMIT $2 FOR UPDATE SKIP LOCKED))
 RETURNING key, cpts, stream, kind, fire_at, task_id, enrolment_id"""
 _UNCLAIM = """UPDATE timers SET fired_at = NULL WHERE ctid = ANY(ARRAY(
@@ -302,22 +388,33 @@ class Scheduler:
             by_stream: dict[str, list[asyncpg.Record]] = defaultdict(list)
             for r in sorted(rows, key=lambda r: (r["fire_at"], r["key"])):  # in firing order
                 by_stream[r["stream"]].append(r)
-            states = await self._states_of(conn, list(by_stream))
+            states, letters = await self._states_of(conn, list(by_stream))
             requests: list[AppendRequest] = []
             after: list[PatientState] = []
             keys_of: list[list[str]] = []
+            pending: list[str] = []  # a conflicting or parked stream keeps its timers
             # streams in one order for every instance: concurrent appends never wait in a cycle
             for stream in sorted(by_stream):
                 timers = by_stream[stream]
+                if stream in letters:
+                    pending += [t["key"] for t in timers]
+                    continue
                 version, state = states[stream]
+                try:
+                    events, fired_state = self._fire_stream(state, timers, now)
+                except NOT_POISON:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - this patient only: parked
+                    letters[stream] = await _last_event_letter(conn, stream, reason_of(exc))
+                    pending += [t["key"] for t in timers]
+                    continue
                 settled.append((stream, version, state))
-                events, fired_state = self._fire_stream(state, timers, now)
                 if events:
                     requests.append(AppendRequest(stream, version, events))
                     after.append(fired_state)
                     keys_of.append([t["key"] for t in timers])
             results = await EventStore(conn).append_many(requests, conn=conn)
-            pending: list[str] = []  # a conflicting stream keeps its timers for the next round
+            await record(conn, list(letters.values()))
             for req, state, keys, result in zip(requests, after, keys_of, results, strict=True):
                 if isinstance(result, AppendResult):
                     if not result.duplicate:
@@ -333,15 +430,23 @@ class Scheduler:
 
     async def _states_of(
         self, conn: asyncpg.Connection, streams: list[str]
-    ) -> dict[str, tuple[int, PatientState]]:
-        """Each stream's state: the cached one plus the events after it (one query)."""
+    ) -> tuple[dict[str, tuple[int, PatientState]], dict[str, DeadLetter]]:
+        """Each stream's state: the cached one plus the events after it (one query); and a
+        dead letter for each stream with an event that cannot be folded."""
         states = {s: self.states.get(s) for s in streams}
+        letters: dict[str, DeadLetter] = {}
         rows = await conn.fetch(_NEWER_EVENTS, streams, [states[s][0] for s in streams])
         for r in rows:
             stream = r["stream"]
-            state = evolve(states[stream][1], payload_decoder.decode(r["data"]), r["event_id"])
+            if stream in letters:
+                continue
+            try:
+                state = evolve(states[stream][1], payload_decoder.decode(r["data"]), r["event_id"])
+            except Exception as exc:  # noqa: BLE001 - this patient only: parked
+                letters[stream] = _timer_letter(r, reason_of(exc))
+                continue
             states[stream] = (r["version"], state)
-        return states
+        return states, letters
 
     def _fire_stream(
         self, state: PatientState, timers: list[asyncpg.Record], now: dt.datetime
@@ -393,6 +498,8 @@ class Scheduler:
             try:
                 await self.run_once(chunk)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                if isinstance(exc, SYSTEMIC):  # would fail for every timer: stop, unhealthy
+                    raise
                 log.warning("scheduler retrying", error=str(exc))
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
@@ -408,7 +515,9 @@ class Scheduler:
         await self.index.catch_up()
         while True:
             next_at = await self.pool.fetchval(
-                "SELECT min(fire_at) FROM timers WHERE fired_at IS NULL AND fire_at <= $1", target
+                "SELECT min(fire_at) FROM timers WHERE fired_at IS NULL AND fire_at <= $1 "
+                f"AND {_NOT_PARKED}",
+                target,
             )
             if next_at is None:
                 break
