@@ -143,7 +143,16 @@ CASES: dict[str, Callable[[], list[Bad]]] = {
             "TaskScheduled",
             sample("TaskScheduled", earliest="9999-12-31T00:00:00Z", due="9999-12-31T23:59:59Z"),
             frozenset({"pathways-timers"}),
-        )
+        ),
+        Bad(
+            "PatientEnrolled",
+            sample(
+                "PatientEnrolled",
+                protocol="heart-failure-discharge",
+                anchor_at="9999-12-31T23:59:59Z",
+            ),
+            frozenset({"projections-care", "projections-indicators"}),
+        ),
     ],
     "a stream that names no patient": lambda: _all(
         lambda t: Bad(
@@ -247,8 +256,8 @@ async def test_a_hostile_event_in_one_cpts_stops_nothing_for_another(settings, t
     conn = await asyncpg.connect(settings.database_url)
     p, no, pr = running(settings)
     try:
+        written = await store(conn, CASES[case]())  # already stored when the services start
         async with p as pathways, no as notifications, pr as projections:
-            written = await store(conn, CASES[case]())
             await beta_arrives(settings, pathways, projections, token, n)
 
             async def set_aside() -> list:
