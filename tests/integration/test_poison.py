@@ -392,3 +392,35 @@ async def test_a_crashed_worker_turns_health_not_ready(settings, token):
     finally:
         await conn.execute("ALTER TABLE IF EXISTS dead_letters_away RENAME TO dead_letters")
         await conn.close()
+
+
+async def test_a_relay_letter_replayed_after_a_fix_reaches_the_views_behind_them(
+    settings, token, monkeypatch
+):
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        p, no, pr = running(settings)
+        async with p as pathways, no, pr as projections:
+            bad = Bad("DischargeReported", sample("DischargeReported"), frozenset({"relay"}))
+            [(event_id, _)] = await store(conn, [bad._replace(correlation_id="a\nb")])
+            stream = await conn.fetchval("SELECT stream FROM events WHERE event_id = $1", event_id)
+            # the views move past it meanwhile: a later discharge in beta arrives
+            await beta_arrives(settings, pathways, projections, token, 300)
+            assert await conn.fetchval(
+                "SELECT count(*) FROM dead_letters WHERE consumer = 'relay' AND event_id = $1 "
+                "AND replayed_at IS NULL",
+                event_id,
+            )
+            # the fix, then the replay: published late, applied behind the views' checkpoints
+            await conn.execute(
+                "UPDATE events SET correlation_id = 'fixed' WHERE event_id = $1", event_id
+            )
+            for key, value in settings.env().items():
+                monkeypatch.setenv(key, value)
+            replay = ["dead-letters", "replay", "relay", "--stream", stream]
+            assert await asyncio.to_thread(cli, replay) == 0
+            await eventually(
+                lambda: conn.fetchval("SELECT count(*) FROM timeline WHERE event_id = $1", event_id)
+            )
+    finally:
+        await conn.close()
