@@ -60,6 +60,7 @@ class Bad(NamedTuple):
     stream: str = ""  # "": a new patient's stream
     correlation_id: str = "poison"
     parked: bool = False  # waits behind the previous event of its stream
+    follows: bool = False  # on the previous event's stream
 
 
 def _all(builder: Callable[[str], Bad]) -> list[Bad]:
@@ -160,6 +161,15 @@ CASES: dict[str, Callable[[], list[Bad]]] = {
         )
     ),
     "a notification larger than NATS accepts": _oversized_notification,
+    "a stream the scheduler cannot fold": lambda: [
+        Bad("TaskScheduled", sample("TaskScheduled"), frozenset()),  # due long ago: fires
+        Bad(
+            "LabResultReported",
+            {"type": "LabResultReported", "loinc": {"not": "this"}},
+            frozenset({"projections", "pathways-timers"}),
+            follows=True,  # the task's patient: the scheduler folds it to fire the task's timers
+        ),
+    ],
 }
 
 
@@ -167,7 +177,7 @@ async def store(conn: asyncpg.Connection, bad: list[Bad]) -> list[tuple[uuid.UUI
     """Write the hostile events as stored rows (what any writer could have left there)."""
     written, versions, last = [], {}, ""
     for b in bad:
-        stream = b.stream or (last if b.parked else f"patient-{uuid.uuid4()}")
+        stream = b.stream or (last if b.parked or b.follows else f"patient-{uuid.uuid4()}")
         versions[stream] = versions.get(stream, 0) + 1
         event_id = uuid.uuid4()
         await conn.execute(
@@ -206,14 +216,18 @@ async def beta_arrives(settings: Settings, pathways, projections, token, n: int)
         patient = posted.json()["stream"].removeprefix("patient-")
         assert posted.json()["consequences"] > 0
 
+        kinds: set[str] = set()
+
         async def notified() -> bool:
+            """Its tasks announced, and (their due dates long past) timers fired: overdue."""
             while True:  # every message there (other patients of beta are notified too)
                 try:
                     msg = await sub.next_msg(timeout=0.5)
                 except nats.errors.TimeoutError:
-                    return False
-                if json.loads(msg.data).get("patient_id") == patient:
-                    return True
+                    return {"scheduled", "overdue"} <= kinds
+                note = json.loads(msg.data)
+                if note.get("patient_id") == patient:
+                    kinds.add(note["kind"])
 
         await eventually(notified, timeout=20)
         nurse = bearer(token("nurse", sub="10000000001", cpts="beta"))
