@@ -106,8 +106,8 @@ async def apply_isolated(
     todo = []
     for item in items:
         env = envelope_of(item)
-        if env.stream in parked:
-            letters.append(letter(consumer, env, "", parked[env.stream]))
+        if behind := parked.behind(env.stream, env.position):
+            letters.append(letter(consumer, env, "", behind))
         else:
             todo.append(item)
     try:
@@ -121,8 +121,8 @@ async def apply_isolated(
         applied = []
         for item in todo:
             env = envelope_of(item)
-            if env.stream in parked:
-                letters.append(letter(consumer, env, "", parked[env.stream]))
+            if behind := parked.behind(env.stream, env.position):
+                letters.append(letter(consumer, env, "", behind))
                 continue
             try:
                 async with conn.transaction():
@@ -132,7 +132,7 @@ async def apply_isolated(
                 raise
             except Exception as exc:  # noqa: BLE001
                 letters.append(letter(consumer, env, reason_of(exc)))
-                parked[env.stream] = env.event_id
+                parked.park(env.stream, env.event_id, env.position)
     await record(conn, letters)
     return applied
 

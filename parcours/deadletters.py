@@ -104,22 +104,42 @@ def letter(
     )
 
 
+class Parked:
+    """The streams parked for a consumer: from which position, behind which failed event."""
+
+    def __init__(self, rows: Iterable[tuple[str, uuid.UUID, int]] = ()) -> None:
+        self._at = {stream: (behind, position) for stream, behind, position in rows}
+
+    def behind(self, stream: str, position: int | None) -> uuid.UUID | None:
+        """The failed event an event of ``stream`` at ``position`` waits behind, if any.
+
+        Events before the failed one are not held (a rebuild applies them again)."""
+        parked = self._at.get(stream)
+        if parked is None or (position or 0) < parked[1]:
+            return None
+        return parked[0]
+
+    def park(self, stream: str, event_id: uuid.UUID, position: int | None) -> None:
+        self._at.setdefault(stream, (event_id, position or 0))
+
+
 async def parked_streams(
     conn: asyncpg.Connection | asyncpg.Pool, consumer: str, streams: Iterable[str]
-) -> dict[str, uuid.UUID]:
-    """The streams parked for ``consumer`` among ``streams``: stream -> the failed event."""
+) -> Parked:
+    """The streams parked for ``consumer`` among ``streams``."""
     streams = list(set(streams))
     if not streams:
-        return {}
+        return Parked()
     rows = await conn.fetch(
-        """SELECT DISTINCT ON (stream) stream, coalesce(parked_behind, event_id) AS behind
+        """SELECT DISTINCT ON (stream) stream, coalesce(parked_behind, event_id) AS behind,
+                  position
            FROM dead_letters WHERE consumer = $1 AND replayed_at IS NULL
              AND stream = ANY($2::text[])
            ORDER BY stream, position""",
         consumer,
         streams,
     )
-    return {r["stream"]: r["behind"] for r in rows}
+    return Parked((r["stream"], r["behind"], r["position"]) for r in rows)
 
 
 async def record(conn: asyncpg.Connection, letters: Sequence[DeadLetter]) -> None:
@@ -130,8 +150,7 @@ async def record(conn: asyncpg.Connection, letters: Sequence[DeadLetter]) -> Non
         """INSERT INTO dead_letters (consumer, event_id, cpts, stream, type, position, reason,
                                      parked_behind)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (consumer, event_id, cpts) WHERE replayed_at IS NULL
-           DO UPDATE SET attempts = dead_letters.attempts + 1, reason = excluded.reason""",
+           ON CONFLICT (consumer, event_id, cpts) WHERE replayed_at IS NULL DO NOTHING""",
         [msgspec.structs.astuple(d) for d in letters],
     )
     for d in letters:

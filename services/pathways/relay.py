@@ -136,8 +136,8 @@ class Relay:
         sending: list[StoredEvent] = []
         outgoing: list[Outgoing] = []
         for event in events:
-            if event.stream in parked:
-                letters.append(letter(CHECKPOINT, event, "", parked[event.stream]))
+            if behind := parked.behind(event.stream, event.position):
+                letters.append(letter(CHECKPOINT, event, "", behind))
                 continue
             try:
                 out = self.outgoing(event)
@@ -148,7 +148,7 @@ class Relay:
                 why = reason_of(exc)
             if why is not None:
                 letters.append(letter(CHECKPOINT, event, why))
-                parked[event.stream] = event.event_id
+                parked.park(event.stream, event.event_id, event.position)
                 continue
             sending.append(event)
             outgoing.append(out)

@@ -38,6 +38,7 @@ from parcours.deadletters import (
     NOT_POISON,
     SYSTEMIC,
     DeadLetter,
+    Parked,
     parked_streams,
     reason_of,
     record,
@@ -135,7 +136,7 @@ def index_replayer(resources, consumer: str):  # type: ignore[no-untyped-def]
 
     async def replay(conn: asyncpg.Connection, events: list) -> None:
         records = [msgspec.structs.asdict(e) for e in events]
-        rows, letters = _index_rows(records, {})
+        rows, letters = _index_rows(records, Parked())
         if letters:
             raise ValueError(letters[0].reason)
         await _write_index(conn, *rows)
@@ -143,7 +144,7 @@ def index_replayer(resources, consumer: str):  # type: ignore[no-untyped-def]
     return replay
 
 
-def _index_rows(events: list, parked: dict) -> tuple[tuple, list[DeadLetter]]:
+def _index_rows(events: list, parked: Parked) -> tuple[tuple, list[DeadLetter]]:
     """The index rows of ``events`` (records with event_id, stream, type, cpts, data),
     and dead letters for those that cannot be read or wait behind one."""
     timers: list[tuple] = []
@@ -154,15 +155,15 @@ def _index_rows(events: list, parked: dict) -> tuple[tuple, list[DeadLetter]]:
     letters: list[DeadLetter] = []
     for e in events:
         cpts, stream, kind = e["cpts"], e["stream"], e["type"]
-        if stream in parked:
-            letters.append(_timer_letter(e, "", parked[stream]))
+        if behind := parked.behind(stream, e["position"]):
+            letters.append(_timer_letter(e, "", behind))
             continue
         try:
             payload = payload_decoder.decode(e["data"])
             found = timers_for(payload)
         except Exception as exc:  # noqa: BLE001 - this event only: its stream waits
             letters.append(_timer_letter(e, reason_of(exc)))
-            parked[stream] = e["event_id"]
+            parked.park(stream, e["event_id"], e["position"])
             continue
         for t in found:
             timers.append((t.key, cpts, stream, t.kind, t.fire_at, t.task_id, t.enrolment_id))

@@ -18,6 +18,11 @@
 3. The live consumer resumes from its NATS position and skips every event at or
    before the new checkpoint (``projections.runner``), so nothing is applied twice
    and nothing is missed.
+
+No stored event stops a rebuild: batches go through ``apply_isolated`` as in the
+live consumer, so the rebuilt view holds back the same streams as the live one
+(those with open letters for ``projections`` or ``projections-<view>``, from their
+failed event on), and an event that fails now is dead-lettered like a live one.
 """
 
 from __future__ import annotations
@@ -30,9 +35,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import asyncpg
+import msgspec
 
+from contracts.base import EventPayload
 from contracts.events import Actor, Envelope, payload_decoder
-from parcours.eventstore import Checkpoint, EventStore
+from parcours.consumer import apply_isolated
+from parcours.deadletters import reason_of
+from parcours.eventstore import Checkpoint, EventStore, StoredEvent
 from projections.runner import ViewCheckpoint, lock_checkpoint, save_checkpoint
 from projections.views import Item, View, visible_instants
 
@@ -83,6 +92,58 @@ ORDER BY txid, position
 """
 
 
+class _Undecodable(EventPayload, frozen=True, tag="?"):
+    reason: str
+
+
+def _payload(data: str) -> object:
+    try:
+        return payload_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return _Undecodable(reason=reason_of(exc))  # dead-lettered by ``_apply``
+
+
+def _envelope_of(item: Item) -> Envelope:
+    return item.envelope
+
+
+async def _apply(
+    conn: asyncpg.Connection, view: View, items: list[Item], tables: dict[str, str]
+) -> None:
+    """``view.apply`` with the live consumer's isolation: what could not be decoded is
+    the ``projections`` consumer's letter, what the view cannot apply the view's."""
+
+    async def one_view(c: asyncpg.Connection, batch: list[Item]) -> None:
+        for item in batch:
+            if isinstance(item.envelope.data, _Undecodable):
+                raise ValueError(item.envelope.data.reason)
+
+        async def apply(c2: asyncpg.Connection, its: list[Item]) -> None:
+            await view.apply(c2, its, tables)
+
+        await apply_isolated(c, f"projections-{view.name}", batch, apply, _envelope_of)
+
+    await apply_isolated(conn, "projections", items, one_view, _envelope_of)
+
+
+def _envelope_shell(e: StoredEvent) -> Envelope:
+    return Envelope(
+        event_id=e.event_id,
+        stream=e.stream,
+        version=e.version,
+        type=e.type,
+        occurred_at=e.occurred_at,
+        recorded_at=e.recorded_at,
+        cpts=e.cpts,
+        correlation_id=e.correlation_id,
+        causation_id=e.causation_id,
+        actor=Actor(id=e.actor_id, role=e.actor_role),
+        schema_version=e.schema_version,
+        data=None,
+        position=e.position,
+    )
+
+
 def _item(r: asyncpg.Record) -> Item:
     return Item(
         r[0],
@@ -99,7 +160,7 @@ def _item(r: asyncpg.Record) -> Item:
             causation_id=r[10],
             actor=Actor(id=r[11], role=r[12]),
             schema_version=r[13],
-            data=payload_decoder.decode(r[14]),
+            data=_payload(r[14]),
             position=r[1],
         ),
         r[15],
@@ -142,7 +203,7 @@ async def _load(
     analysed_at = batch
     async for items in read_store(pool, after, batch):
         async with conn.transaction():
-            await view.apply(conn, items, tables)
+            await _apply(conn, view, items, tables)
         last = items[-1]
         after = Checkpoint(last.txid, last.position)
         done += len(items)
@@ -177,9 +238,17 @@ async def _apply_from(
         if not events:
             return after, done, last
         instants = await visible_instants(conn, (e.txid for e in events))
-        items = [Item(e.txid, e.position, e.envelope(), instants[e.txid]) for e in events]
+        items = [
+            Item(
+                e.txid,
+                e.position,
+                msgspec.structs.replace(_envelope_shell(e), data=_payload(e.data)),
+                instants[e.txid],
+            )
+            for e in events
+        ]
         async with conn.transaction():
-            await view.apply(conn, items, tables)
+            await _apply(conn, view, items, tables)
         after, last = events[-1].checkpoint, items[-1]
         done += len(items)
         if progress:
