@@ -7,11 +7,8 @@ at or below the checkpoint is acked and ignored, so redelivery changes nothing.
 When the effect fails (PostgreSQL down), the same batch is retried with backoff
 and nothing newer is fetched meanwhile, so no event is ever skipped.
 
-Latency: nats-py's ``fetch(n, timeout)`` waits, after the first message, until
-the batch is full or the request expires, so a lone event could wait a second.
-``Puller`` keeps one pull request outstanding at the server and hands messages
-over the moment they arrive, with whatever else has arrived too (natural
-batching under load).
+Latency: messages come through ``parcours.puller.Puller`` (one pull request
+outstanding, messages handed over the moment they arrive).
 
 Each durable consumer runs as one instance at a time (the checkpoint row is
 locked FOR UPDATE, so a second instance would only wait).
@@ -29,8 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -38,7 +33,6 @@ from typing import Any
 import asyncpg
 import msgspec
 import structlog
-from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
@@ -56,6 +50,7 @@ from parcours.deadletters import (
     reason_of,
     record,
 )
+from parcours.puller import Puller
 
 log = structlog.get_logger("parcours.consumer")
 
@@ -145,62 +140,6 @@ async def load_checkpoint(conn: asyncpg.Connection, name: str, *, lock: bool = F
     return await conn.fetchval(
         f"SELECT stream_seq FROM consumer_checkpoints WHERE name = $1{suffix}", name
     )
-
-
-class Puller:
-    """One outstanding pull request; messages handed over as soon as they arrive."""
-
-    def __init__(self, nc: NATS, next_subject: str, batch: int, expires: float = 5.0) -> None:
-        self.nc, self.next_subject, self.batch, self.expires = nc, next_subject, batch, expires
-        self.queue: asyncio.Queue[Msg] = asyncio.Queue()
-        self._credits = 0
-        self._asked_at = 0.0
-        self._sub = None
-        self._inbox = ""
-
-    async def _on_msg(self, msg: Msg) -> None:
-        self.queue.put_nowait(msg)
-
-    async def start(self) -> None:
-        self._inbox = self.nc.new_inbox()
-        self._sub = await self.nc.subscribe(self._inbox, cb=self._on_msg)
-
-    async def close(self) -> None:
-        if self._sub is not None:
-            try:
-                await self._sub.unsubscribe()
-            except Exception:  # noqa: BLE001 - closing on a dead connection
-                pass
-
-    async def _ask(self) -> None:
-        request = {"batch": self.batch, "expires": int(self.expires * 1e9)}
-        await self.nc.publish(self.next_subject, json.dumps(request).encode(), reply=self._inbox)
-        self._credits, self._asked_at = self.batch, time.monotonic()
-
-    async def next_batch(self, wait: float) -> list[Msg]:
-        deadline = time.monotonic() + wait
-        while True:
-            if self._credits <= 0 or time.monotonic() - self._asked_at > self.expires + 1.0:
-                await self._ask()  # used up, expired, or lost in a reconnect
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return []
-            try:
-                first = await asyncio.wait_for(self.queue.get(), remaining)
-            except TimeoutError:
-                return []
-            msgs: list[Msg] = []
-            msg: Msg | None = first
-            while msg is not None:
-                status = JetStreamContext.is_status_msg(msg)
-                if status is None:
-                    msgs.append(msg)
-                    self._credits -= 1
-                elif status != "100":  # 404/408/409: this request is over
-                    self._credits = 0
-                msg = self.queue.get_nowait() if not self.queue.empty() else None
-            if msgs:
-                return msgs
 
 
 class EventConsumer:
