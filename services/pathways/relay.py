@@ -18,7 +18,10 @@ the stream's later events wait in the dead-letter table too, in order, and every
 other stream flows (``parcours.deadletters`` says why parking). After a fix,
 ``parcours dead-letters replay relay`` publishes them, in order, with the
 ``Parcours-Replayed`` header so that consumers apply them behind their positions.
-The dead letters and the checkpoint are written in one transaction. An outage is
+The dead letters and the checkpoint are written in one transaction. (Every check
+is made before sending; a message JetStream itself refuses after that is dead-
+lettered too, and parks its stream from the next batch on: events of that stream
+later in the same batch were already sent.) An outage is
 retried; any other error stops the relay, and its health says so.
 """
 
