@@ -460,3 +460,64 @@ async def test_every_view_rebuilds_past_the_hostile_events(settings):
             )
     finally:
         await pool.close()
+
+
+REPLAYS = {
+    # consumer: (the hostile event, the fix an operator applies, what shows it applied)
+    "pathways-timers": (
+        Bad("TaskScheduled", sample("TaskScheduled", due="9999-12-31T23:59:59Z"), frozenset()),
+        "UPDATE events SET data = jsonb_set(data, '{due}', '\"2099-01-01T00:00:00Z\"') "
+        "WHERE event_id = $1",
+        "SELECT count(*) FROM timers t JOIN events e ON e.data->>'task_id' = t.task_id::text "
+        "WHERE e.event_id = $1",
+    ),
+    "projections-care": (
+        Bad(
+            "PatientEnrolled",
+            sample(
+                "PatientEnrolled",
+                protocol="heart-failure-discharge",
+                anchor_at="9999-12-31T23:59:59Z",
+            ),
+            frozenset(),
+        ),
+        "UPDATE events SET data = jsonb_set(data, '{anchor_at}', '\"2026-03-08T14:00:00Z\"') "
+        "WHERE event_id = $1",
+        "SELECT count(*) FROM proj_enrolments p JOIN events e "
+        "ON e.data->>'enrolment_id' = p.enrolment_id::text WHERE e.event_id = $1",
+    ),
+    "projections": (
+        Bad("DischargeReported", {"type": "DischargeReported", "finess": 1}, frozenset()),
+        "UPDATE events SET data = $2::jsonb WHERE event_id = $1",
+        "SELECT count(*) FROM timeline WHERE event_id = $1",
+    ),
+}
+
+
+@pytest.mark.parametrize("consumer", list(REPLAYS))
+async def test_a_letter_replayed_after_a_fix_is_applied(settings, monkeypatch, consumer):
+    bad, fix, applied = REPLAYS[consumer]
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        p, _, pr = running(settings)
+        async with p, pr:
+            [(event_id, _)] = await store(conn, [bad])
+            await eventually(
+                lambda: conn.fetchval(
+                    "SELECT count(*) FROM dead_letters WHERE consumer = $1 AND event_id = $2 "
+                    "AND replayed_at IS NULL",
+                    consumer,
+                    event_id,
+                )
+            )
+            assert await conn.fetchval(applied, event_id) == 0
+            args = [json.dumps(sample("DischargeReported"))] if "$2" in fix else []
+            await conn.execute(fix, event_id, *args)
+            stream = await conn.fetchval("SELECT stream FROM events WHERE event_id = $1", event_id)
+            for key, value in settings.env().items():
+                monkeypatch.setenv(key, value)
+            replay = ["dead-letters", "replay", consumer, "--stream", stream]
+            assert await asyncio.to_thread(cli, replay) == 0
+            assert await conn.fetchval(applied, event_id) > 0
+    finally:
+        await conn.close()
