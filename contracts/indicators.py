@@ -16,14 +16,19 @@ Kinds (see ``pathways.domain.protocol`` for the authoritative wording):
   that fact, when relative to one) minus exclusions.
 - ``activity_done``: the activity's first occurrence completed (on time, by its own
   task window, when ``on_time_only``): for windows that are no day count (a season).
-- ``occurrence_share``: completed / planned occurrences of a recurring activity.
-- ``patients_with_share``: share of enrolments whose occurrence share >= ``min_share``.
+- ``occurrence_share``: completed / planned occurrences of a recurring activity; an
+  occurrence planned and never performed stays missed after the pathway closes, and
+  leaves the count only when a migration re-plans it, the fact ending its recurrence
+  stops it, or an ``exclude_on`` fact comes before its own window closes (PROTOCOLS.md § 0).
+- ``patients_with_share``: share of enrolments whose occurrence share >= ``min_share``
+  (the patient is the unit: the window is the whole plan).
 - ``fact_within``: share of enrolments with ``fact`` in D0+from_days < d <= D0+to_days.
 - ``count_enrolled``: number of enrolments anchored in the period.
 
 ``exclude_on`` facts take a case out when they occur after the anchor and on or
 before the day its window closes; ``exclude_keeps_met`` keeps a case already
-met at that moment in the numerator.
+met at that moment in the numerator. PROTOCOLS.md § 0 asks for death and any
+admission on every indicator; a protocol records any deviation in its choices.
 """
 
 from __future__ import annotations

@@ -17,6 +17,17 @@ TaskStatus = Literal[
 ]
 CloseReason = Literal["completed", "death", "withdrawn", "transferred"]
 
+# Why a task was cancelled (``TaskCancelled.cause``). A plain string, not a Literal, so
+# that a cause added later never stops an older reader. Indicators (PROTOCOLS.md § 0):
+# an occurrence cancelled by a migration's re-planning, or by the fact that ends its
+# recurrence, leaves the plan; any other cancellation leaves it missed (unless a death
+# or readmission before its window closed takes it out).
+CANCELLED_BY_CLOSURE = "closed"  # the enrolment closed: end of the pathway, death, transfer
+CANCELLED_BY_PAUSE = "paused"  # a readmission paused the enrolment
+CANCELLED_BY_STOP = "stopped"  # the fact that ends the recurrence arrived (delivery)
+CANCELLED_BY_MIGRATION = "migrated"  # re-planned by a protocol migration
+CANCELLED_ON_REQUEST = "requested"  # a person cancelled it (CancelTask)
+
 
 class PatientEnrolled(EventPayload, frozen=True, tag="PatientEnrolled"):
     enrolment_id: uuid.UUID
@@ -82,6 +93,7 @@ class TaskCancelled(EventPayload, frozen=True, tag="TaskCancelled"):
     task_id: uuid.UUID
     reason: str
     by: str | None = None
+    cause: str | None = None  # CANCELLED_BY_*; None in events stored before it existed
 
 
 class TaskFailed(EventPayload, frozen=True, tag="TaskFailed"):

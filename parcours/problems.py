@@ -7,6 +7,7 @@ correlation id but never the exception text (it could carry patient data).
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import asyncpg
@@ -96,6 +97,14 @@ def _validation(request: Request, exc: ValidationException) -> Response[Any]:
     )
 
 
+def _status_phrase(status: int) -> str:
+    """The standard reason phrase of a status ("Not Found"), whatever class raised it."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
 def _http(request: Request, exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if isinstance(exc, NotAuthorizedException):
@@ -107,7 +116,7 @@ def _http(request: Request, exc: HTTPException) -> Response[Any]:
     elif status == 413:
         title = "Body too large"
     else:
-        title = exc.__class__.__name__.removesuffix("Exception") or "Error"
+        title = _status_phrase(status)
     detail = exc.detail or title
     if status == 400 and "malformed" in detail.lower():
         title = "Malformed JSON"

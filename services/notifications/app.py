@@ -12,11 +12,11 @@ import asyncio
 
 from litestar import Litestar
 
-from notifications import directory, feeds, me
+from notifications.api import directory, feeds, me
+from notifications.api.unseen import unseen_tasks
 from notifications.digest_sender import run_digests
 from notifications.intake import NAME, RouterConsumer, make_handler
 from notifications.outbox import OutboxPublisher
-from notifications.unseen import unseen_tasks
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
 

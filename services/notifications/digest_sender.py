@@ -24,9 +24,9 @@ import structlog
 
 from contracts.subjects import Subjects
 from notifications import directory, taskviews
-from notifications.digest import OpenTask, Recipient, compose, digest_day
+from notifications.domain.digest import OpenTask, Recipient, compose, digest_day
+from notifications.domain.routing import Addressed
 from notifications.outbox import enqueue
-from notifications.routing import Addressed
 from parcours.clock import Clock
 
 log = structlog.get_logger("notifications.digest")

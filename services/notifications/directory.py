@@ -1,49 +1,22 @@
-"""The professional directory of each CPTS, managed by its coordinators over HTTP.
+"""The professional directory of each CPTS, as the service reads it (PostgreSQL).
 
-``/v1/directory/professionals``: RPPS, role, specialty, zones (the pools a
+``directory_professionals``: RPPS, role, specialty, zones (the pools a
 professional hears), active or not. The directory gives a professional's zones
 to the feeds and digests (a token's ``zones`` claim stands in for
 professionals not in it), lists digest recipients, and is what
-``parcours notifications nats-config`` turns into NATS users.
-``/v1/directory/sector``: the zone of pool tasks whose patient has none.
+``parcours notifications nats-config`` turns into NATS users. Coordinators
+manage it over HTTP (``notifications.api.directory``).
 """
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any
+from typing import Any
 
 import asyncpg
 import msgspec
-from litestar import Request, get, patch, post, put
-from litestar.datastructures import State
-from litestar.params import Parameter
 
-from contracts.notifications import zone_token
-from contracts.roles import PROFESSIONAL_ROLES, SPECIALTIES, Role
-from parcours.auth import Principal, requires
-from parcours.problems import Problem
-from parcours.service import Resources
-
-MANAGERS = (Role.COORDINATOR, Role.ADMIN)
-READERS = (Role.COORDINATOR, Role.ADMIN, Role.SERVICE)
-_RPPS = re.compile(r"^\d{11}$")
-ROLE_NAMES = sorted(str(r) for r in PROFESSIONAL_ROLES)
-
-
-class NewProfessional(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    rpps: str
-    role: str
-    specialty: str | None = None
-    zones: list[str] = []
-    active: bool = True
-
-
-class ProfessionalChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    role: str | None = None
-    specialty: str | None = None
-    zones: list[str] | None = None
-    active: bool | None = None
+from notifications.domain.audience import heard_zones, task_role
+from parcours.auth import Principal
 
 
 class Professional(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,47 +30,10 @@ class Professional(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def task_role(self) -> str:
         """The role the professional's tasks carry (a specialist's specialty)."""
-        return self.specialty if self.role == Role.SPECIALIST and self.specialty else self.role
+        return task_role(self.role, self.specialty)
 
 
-class ProfessionalList(msgspec.Struct, frozen=True):
-    professionals: list[Professional]
-
-
-class Sector(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    default_zone: str
-
-
-def _check_role(role: str, specialty: str | None) -> None:
-    if role not in ROLE_NAMES:
-        raise Problem(
-            422,
-            "Invalid field",
-            f"role {role!r} is not a professional role",
-            field="role",
-            accepted=ROLE_NAMES,
-        )
-    if specialty is not None and specialty not in {str(s) for s in SPECIALTIES}:
-        raise Problem(
-            422,
-            "Invalid field",
-            f"specialty {specialty!r} is not known",
-            field="specialty",
-            accepted=sorted(str(s) for s in SPECIALTIES),
-        )
-
-
-def _zones(zones: list[str]) -> list[str]:
-    out = []
-    for i, zone in enumerate(zones):
-        try:
-            out.append(zone_token(zone))
-        except ValueError as exc:
-            raise Problem(422, "Invalid field", str(exc), field=f"zones[{i}]") from None
-    return sorted(set(out))
-
-
-def _row(row: asyncpg.Record) -> Professional:
+def row_to_professional(row: asyncpg.Record) -> Professional:
     return Professional(
         cpts=row["cpts"],
         rpps=row["rpps"],
@@ -108,173 +44,34 @@ def _row(row: asyncpg.Record) -> Professional:
     )
 
 
-_SELECT = "SELECT cpts, rpps, role, specialty, zones, active FROM directory_professionals"
+SELECT_PROFESSIONALS = (
+    "SELECT cpts, rpps, role, specialty, zones, active FROM directory_professionals"
+)
 
 
 async def find(db: Any, cpts: str, rpps: str) -> Professional | None:
-    row = await db.fetchrow(f"{_SELECT} WHERE cpts = $1 AND rpps = $2", cpts, rpps)
-    return _row(row) if row else None
+    row = await db.fetchrow(f"{SELECT_PROFESSIONALS} WHERE cpts = $1 AND rpps = $2", cpts, rpps)
+    return row_to_professional(row) if row else None
 
 
 async def caller_zones(db: Any, principal: Principal) -> tuple[str, ...]:
     """The zones whose pools a caller hears: the directory's, else the token's claim."""
     known = await find(db, principal.cpts, principal.sub)
-    zones = known.zones if known is not None and known.active else principal.zones
-    out = []
-    for z in zones:
-        try:
-            out.append(zone_token(z))
-        except ValueError:
-            continue
-    return tuple(sorted(set(out)))
+    return heard_zones(known.zones if known is not None and known.active else principal.zones)
 
 
 async def active_professionals(db: Any) -> list[Professional]:
-    rows = await db.fetch(f"{_SELECT} WHERE active ORDER BY cpts, rpps")
-    return [_row(r) for r in rows]
+    rows = await db.fetch(f"{SELECT_PROFESSIONALS} WHERE active ORDER BY cpts, rpps")
+    return [row_to_professional(r) for r in rows]
 
 
 async def all_professionals(db: Any, cpts: str | None = None) -> list[Professional]:
     if cpts is None:
-        return [_row(r) for r in await db.fetch(f"{_SELECT} ORDER BY cpts, rpps")]
-    return [_row(r) for r in await db.fetch(f"{_SELECT} WHERE cpts = $1 ORDER BY rpps", cpts)]
-
-
-@post(
-    "/v1/directory/professionals",
-    guards=[requires(*MANAGERS)],
-    tags=["directory"],
-    summary="Add a professional to the CPTS directory",
-    status_code=201,
-)
-async def add_professional(
-    request: Request[Principal, Any, Any], state: State, data: NewProfessional
-) -> Professional:
-    if not _RPPS.match(data.rpps):
-        raise Problem(422, "Invalid field", "an RPPS is 11 digits", field="rpps")
-    _check_role(data.role, data.specialty)
-    resources: Resources = state.resources
-    cpts = request.user.cpts
-    row = await resources.pool.fetchrow(
-        """INSERT INTO directory_professionals (cpts, rpps, role, specialty, zones, active)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
-           RETURNING cpts, rpps, role, specialty, zones, active""",
-        cpts,
-        data.rpps,
-        data.role,
-        data.specialty,
-        _zones(data.zones),
-        data.active,
-    )
-    if row is None:
-        raise Problem(
-            409,
-            "Already in the directory",
-            f"RPPS {data.rpps} is already in the directory of {cpts}; PATCH it to change it",
-            field="rpps",
-        )
-    return _row(row)
-
-
-@get(
-    "/v1/directory/professionals",
-    guards=[requires(*READERS)],
-    tags=["directory"],
-    summary="List the CPTS directory",
-)
-async def list_professionals(
-    request: Request[Principal, Any, Any],
-    state: State,
-    role: str | None = None,
-    zone: str | None = None,
-    active: bool | None = None,
-) -> ProfessionalList:
-    resources: Resources = state.resources
-    rows = await resources.pool.fetch(
-        f"""{_SELECT} WHERE cpts = $1 AND ($2::text IS NULL OR role = $2)
-              AND ($3::text IS NULL OR $3 = ANY(zones)) AND ($4::bool IS NULL OR active = $4)
-            ORDER BY rpps""",
-        request.user.cpts,
-        role,
-        zone,
-        active,
-    )
-    return ProfessionalList([_row(r) for r in rows])
-
-
-async def _existing(resources: Resources, cpts: str, rpps: str) -> Professional:
-    found = await find(resources.pool, cpts, rpps)
-    if found is None:
-        raise Problem(404, "Not in the directory", f"RPPS {rpps} is not in the directory of {cpts}")
-    return found
-
-
-@get(
-    "/v1/directory/professionals/{rpps:str}",
-    guards=[requires(*READERS)],
-    tags=["directory"],
-    summary="One professional of the directory",
-)
-async def get_professional(
-    request: Request[Principal, Any, Any],
-    state: State,
-    rpps: Annotated[str, Parameter(pattern=r"^\d{11}$")],
-) -> Professional:
-    return await _existing(state.resources, request.user.cpts, rpps)
-
-
-@patch(
-    "/v1/directory/professionals/{rpps:str}",
-    guards=[requires(*MANAGERS)],
-    tags=["directory"],
-    summary="Change a professional's role, zones or activity",
-)
-async def change_professional(
-    request: Request[Principal, Any, Any],
-    state: State,
-    rpps: Annotated[str, Parameter(pattern=r"^\d{11}$")],
-    data: ProfessionalChange,
-) -> Professional:
-    resources: Resources = state.resources
-    current = await _existing(resources, request.user.cpts, rpps)
-    role = data.role if data.role is not None else current.role
-    specialty = data.specialty if data.specialty is not None else current.specialty
-    _check_role(role, specialty)
-    zones = _zones(data.zones) if data.zones is not None else current.zones
-    active = data.active if data.active is not None else current.active
-    row = await resources.pool.fetchrow(
-        """UPDATE directory_professionals
-           SET role = $3, specialty = $4, zones = $5, active = $6, updated_at = now()
-           WHERE cpts = $1 AND rpps = $2
-           RETURNING cpts, rpps, role, specialty, zones, active""",
-        request.user.cpts,
-        rpps,
-        role,
-        specialty,
-        zones,
-        active,
-    )
-    return _row(row)
-
-
-@put(
-    "/v1/directory/sector",
-    guards=[requires(*MANAGERS)],
-    tags=["directory"],
-    summary="Set the zone of pool tasks whose patient has no zone",
-)
-async def set_sector(request: Request[Principal, Any, Any], state: State, data: Sector) -> Sector:
-    try:
-        zone = zone_token(data.default_zone)
-    except ValueError as exc:
-        raise Problem(422, "Invalid field", str(exc), field="default_zone") from None
-    await state.resources.pool.execute(
-        """INSERT INTO directory_sectors (cpts, default_zone) VALUES ($1, $2)
-           ON CONFLICT (cpts) DO UPDATE SET default_zone = excluded.default_zone, updated_at = now()""",
-        request.user.cpts,
-        zone,
-    )
-    return Sector(default_zone=zone)
-
-
-ROUTES = [add_professional, list_professionals, get_professional, change_professional, set_sector]
+        return [
+            row_to_professional(r)
+            for r in await db.fetch(f"{SELECT_PROFESSIONALS} ORDER BY cpts, rpps")
+        ]
+    return [
+        row_to_professional(r)
+        for r in await db.fetch(f"{SELECT_PROFESSIONALS} WHERE cpts = $1 ORDER BY rpps", cpts)
+    ]

@@ -16,8 +16,8 @@ from nats.aio.client import Client as NATS
 
 from contracts.subjects import Subjects
 from notifications import taskviews
+from notifications.domain.routing import Addressed, TaskView, route, task_id_of
 from notifications.outbox import enqueue
-from notifications.routing import Addressed, TaskView, route, task_id_of
 from parcours.consumer import Delivery, EventConsumer
 from parcours.eventstore import StoredEvent
 

@@ -56,7 +56,7 @@ import structlog
 from nats.aio.client import Client as NATS
 
 from contracts.notifications import notification_encoder
-from notifications.routing import Addressed
+from notifications.domain.routing import Addressed
 from parcours.deadletters import DeadLetter, record
 from parcours.eventstore import StoredEvent, read_events
 from parcours.publishing import BatchPublisher, Outgoing, PublishError

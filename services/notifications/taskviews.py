@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import asyncpg
 
-from notifications.routing import TaskView
+from notifications.domain.routing import OPEN_STATUSES, TaskView
 
 _FIELDS = tuple(TaskView.__struct_fields__)
 _COLUMNS = ", ".join(_FIELDS)
@@ -44,7 +44,7 @@ async def one(conn: asyncpg.Connection | asyncpg.Pool, task_id: uuid.UUID) -> Ta
     return TaskView(**dict(row)) if row else None
 
 
-OPEN_SQL = "status IN ('requested', 'accepted', 'in-progress')"
+OPEN_SQL = f"status IN ({', '.join(repr(s) for s in OPEN_STATUSES)})"
 
 
 async def open_for(

@@ -21,4 +21,5 @@ Design in brief (details in each module's docstring):
   (Europe/Paris) date; auditors see HMAC pseudonyms and days from the anchor. Live
   summaries read ``proj_indicator_totals`` (live cases summed per anchor day, kept in
   the same transaction as the cases); as-of summaries read the versioned cases.
+- HTTP handlers live in ``api/`` (one module per resource); ``app`` wires them.
 """

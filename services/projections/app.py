@@ -17,22 +17,22 @@ from litestar.config.app import AppConfig
 from contracts.indicators import load_protocol_indicators
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
-from projections.api import patient_timeline
-from projections.api_cases import case_timeline
-from projections.api_exports import (
+from projections.api.cases import case_timeline
+from projections.api.dashboard import dashboard
+from projections.api.exports import (
     export_cases,
     export_indicators,
     measure_report,
     mission_report,
 )
-from projections.api_indicators import get_indicator, get_indicator_cases, list_indicators
-from projections.api_worklists import (
+from projections.api.indicators import get_indicator, get_indicator_cases, list_indicators
+from projections.api.timeline import patient_timeline
+from projections.api.worklists import (
     coordinator_worklist,
     list_enrolments,
     my_worklist,
     pool_worklist,
 )
-from projections.dashboard import dashboard
 from projections.domain.cases import Catalog
 from projections.runner import run_views
 from projections.views import View, build_views

@@ -7,9 +7,26 @@ import datetime as dt
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from projections.domain.periods import LOCAL_TZ, Period
 from projections.queries import version_filter
+
+
+class MissionRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One pathway in one period; ``on_time_share`` is null when no task was planned."""
+
+    period: str
+    protocol: str
+    enrolments: int
+    patients: int
+    tasks_due: int
+    tasks_done: int
+    tasks_on_time: int
+    tasks_cancelled: int
+    tasks_overdue: int
+    escalations: int
+    on_time_share: float | None
 
 
 def _instant(d: dt.date) -> dt.datetime:
@@ -18,7 +35,7 @@ def _instant(d: dt.date) -> dt.datetime:
 
 async def mission_report(
     db: asyncpg.Pool | asyncpg.Connection, cpts: str, period: Period, as_of: dt.datetime | None
-) -> list[dict[str, Any]]:
+) -> list[MissionRow]:
     extra = [as_of] if as_of is not None else []
     enrolled = await db.fetch(
         f"""SELECT protocol, count(*) AS enrolments, count(DISTINCT patient_id) AS patients
@@ -77,5 +94,5 @@ async def mission_report(
         row = rows[protocol]
         planned = row["tasks_due"] - row["tasks_cancelled"]
         row["on_time_share"] = round(row["tasks_on_time"] / planned, 4) if planned else None
-        out.append({"period": period.label, **row})
+        out.append(MissionRow(period=period.label, **row))
     return out

@@ -3,10 +3,11 @@
 1. ``<table>__shadow`` is created for each table of the view (``LIKE … INCLUDING ALL``)
    and filled, in batches, with the same ``apply`` the live consumer uses. The live
    tables keep serving (and keep being updated). The events come from ONE query on a
-   second connection (``read_store``): a server-side cursor over the events visible
-   in a repeatable-read snapshot, in ``read_all`` order, each row with the latest
-   ``recorded_at`` of its transaction (a window function); the next page is fetched
-   while the current one is applied, so PostgreSQL reads while Python evolves rows.
+   second connection (``eventstore.stream_visible_events``): a server-side cursor over
+   the events visible in a repeatable-read snapshot, in ``read_all`` order, each row
+   with the latest ``recorded_at`` of its transaction (a window function); the next
+   page is fetched while the current one is applied, so PostgreSQL reads while Python
+   evolves rows.
    The shadow tables are analysed as they grow (their plans must not assume empty
    tables) and once more before the swap.
 2. The swap, in ONE transaction: lock the view's checkpoint row (the live consumer
@@ -27,11 +28,9 @@ failed event on), and an event that fails now is dead-lettered like a live one.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -41,9 +40,16 @@ from contracts.base import EventPayload
 from contracts.events import Actor, Envelope, payload_decoder
 from parcours.consumer import apply_isolated
 from parcours.deadletters import reason_of
-from parcours.eventstore import Checkpoint, EventStore, StoredEvent
+from parcours.eventstore import (
+    Checkpoint,
+    EventStore,
+    StoredEvent,
+    count_events,
+    stream_visible_events,
+    visible_instants,
+)
 from projections.runner import ViewCheckpoint, lock_checkpoint, save_checkpoint
-from projections.views import Item, View, visible_instants
+from projections.views import Item, View
 
 SHADOW, OLD = "__shadow", "__old"
 Progress = Callable[[int, int], None]
@@ -78,18 +84,6 @@ def progress_bar(label: str, stream=sys.stderr) -> Progress:  # type: ignore[no-
         stream.flush()
 
     return show
-
-
-_READ = """
-SELECT txid::text::bigint AS txid, position, event_id, stream, version, type, cpts,
-       occurred_at, recorded_at, correlation_id, causation_id, actor_id, actor_role,
-       schema_version, data::text AS data,
-       max(recorded_at) OVER (PARTITION BY txid) AS visible_at
-FROM events
-WHERE (txid, position) > ($1::text::xid8, $2)
-  AND txid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY txid, position
-"""
 
 
 class _Undecodable(EventPayload, frozen=True, tag="?"):
@@ -144,51 +138,6 @@ def _envelope_shell(e: StoredEvent) -> Envelope:
     )
 
 
-def _item(r: asyncpg.Record) -> Item:
-    return Item(
-        r[0],
-        r[1],
-        Envelope(
-            event_id=r[2],
-            stream=r[3],
-            version=r[4],
-            type=r[5],
-            cpts=r[6],
-            occurred_at=r[7],
-            recorded_at=r[8],
-            correlation_id=r[9],
-            causation_id=r[10],
-            actor=Actor(id=r[11], role=r[12]),
-            schema_version=r[13],
-            data=_payload(r[14]),
-            position=r[1],
-        ),
-        r[15],
-    )
-
-
-async def read_store(
-    pool: asyncpg.Pool, after: Checkpoint, batch: int
-) -> AsyncIterator[list[Item]]:
-    """Pages of the events visible now and past ``after``, in ``read_all`` order, each
-    page fetched while the caller works on the previous one."""
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        cursor = await conn.cursor(_READ, str(after.txid), after.position)
-        ahead = asyncio.ensure_future(cursor.fetch(batch))
-        try:
-            while True:
-                rows = await ahead
-                if not rows:
-                    return
-                ahead = asyncio.ensure_future(cursor.fetch(batch))
-                yield [_item(r) for r in rows]
-        finally:
-            if not ahead.done():
-                ahead.cancel()
-            with contextlib.suppress(BaseException):
-                await ahead
-
-
 async def _load(
     pool: asyncpg.Pool,
     conn: asyncpg.Connection,
@@ -201,7 +150,7 @@ async def _load(
     """The bulk of a rebuild: every event visible now, applied to the shadow tables."""
     after, done, last = Checkpoint(), 0, None
     analysed_at = batch
-    async for items in read_store(pool, after, batch):
+    async for items in stream_visible_events(pool, after, batch, decode=_payload):
         async with conn.transaction():
             await _apply(conn, view, items, tables)
         last = items[-1]
@@ -264,7 +213,7 @@ async def rebuild(
         for table, copy in shadow.items():
             await conn.execute(f"DROP TABLE IF EXISTS {copy}")
             await conn.execute(f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)")
-        total = await conn.fetchval("SELECT count(*) FROM events")
+        total = await count_events(conn)
         after, done, last = await _load(pool, conn, view, shadow, batch, progress, total)
         async with conn.transaction():
             live: ViewCheckpoint = await lock_checkpoint(conn, view.name)

@@ -6,7 +6,7 @@ transaction as its rows. The relay publishes events in exactly the event
 store's ``read_all`` order (``ORDER BY txid, position``), so NATS delivers them
 in that order too; a view applies an event only when its ``(txid, position)``
 is past the checkpoint. The txid is not on the wire: it is looked up by event id
-in the events table (one indexed query per batch).
+in the event store (``places_of_events``: one indexed query per batch).
 
 Why not the NATS sequence (which ``EventConsumer`` also records, and still uses
 to drop plain redeliveries): a rebuild reads the event store, not NATS, so the
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import asyncpg
 import msgspec
@@ -39,7 +38,7 @@ import structlog
 
 from contracts.events import Envelope
 from parcours.consumer import Delivery, EventConsumer, apply_isolated
-from parcours.eventstore import StoredEvent
+from parcours.eventstore import EventPlaces, StoredEvent, places_of_events
 from parcours.service import Resources
 from projections.views import Item, View
 
@@ -86,43 +85,16 @@ async def save_checkpoint(
     )
 
 
-class Placed(NamedTuple):
-    """Where events sit in the store, and when their transactions became visible."""
-
-    places: dict[object, tuple[int, int]]
-    instants: dict[int, object]
-
-
-async def store_places(conn: asyncpg.Connection, envelopes: Sequence[Envelope]) -> Placed:
-    """One query per batch (shared by every view): each event's ``(txid, position)`` and
-    the latest ``recorded_at`` of its transaction."""
-    rows = await conn.fetch(
-        """WITH p AS (SELECT e.event_id, e.cpts, e.txid, e.position
-                      FROM unnest($1::uuid[], $2::text[]) AS k(event_id, cpts)
-                      JOIN events e USING (event_id, cpts))
-           SELECT p.event_id, p.cpts, p.txid::text::bigint AS txid, p.position, v.at
-           FROM p JOIN (SELECT txid, max(recorded_at) AS at FROM events
-                        WHERE txid IN (SELECT DISTINCT txid FROM p) GROUP BY txid) AS v
-                USING (txid)""",
-        [e.event_id for e in envelopes],
-        [e.cpts for e in envelopes],
-    )
-    return Placed(  # keyed by (cpts, event id): event ids are unique per CPTS
-        {(r["cpts"], r["event_id"]): (r["txid"], r["position"]) for r in rows},
-        {r["txid"]: r["at"] for r in rows},
-    )
-
-
 async def apply_live(
     conn: asyncpg.Connection,
     view: View,
     envelopes: Sequence[Envelope],
-    placed: Placed | None = None,
+    placed: EventPlaces | None = None,
 ) -> int:
     """Apply, inside the caller's transaction, the events past the view's checkpoint."""
     checkpoint = await lock_checkpoint(conn, view.name)
     if placed is None:
-        placed = await store_places(conn, envelopes)
+        placed = await places_of_events(conn, [(e.cpts, e.event_id) for e in envelopes])
     items: list[Item] = []
     seen = checkpoint.key
     for env in envelopes:
@@ -142,7 +114,7 @@ async def apply_live(
 
 
 async def apply_late(
-    conn: asyncpg.Connection, view: View, envelopes: Sequence[Envelope], placed: Placed
+    conn: asyncpg.Connection, view: View, envelopes: Sequence[Envelope], placed: EventPlaces
 ) -> None:
     """Apply events behind the view's checkpoint (replays): no position check, no move."""
     items = [
@@ -162,7 +134,7 @@ async def apply_views(
     conn: asyncpg.Connection, views: Sequence[View], deliveries: Sequence[Delivery]
 ) -> None:
     envelopes = [d.envelope for d in deliveries]
-    placed = await store_places(conn, envelopes)
+    placed = await places_of_events(conn, [(e.cpts, e.event_id) for e in envelopes])
     live = [d.envelope for d in deliveries if not d.replayed]
     late = [d.envelope for d in deliveries if d.replayed]
     for view in views:
@@ -191,7 +163,7 @@ def replayer(resources: Resources, consumer: str):  # type: ignore[no-untyped-de
 
     async def replay(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> None:
         envelopes = [e.envelope() for e in events]
-        placed = await store_places(conn, envelopes)
+        placed = await places_of_events(conn, [(e.cpts, e.event_id) for e in envelopes])
         for view in chosen:
             await apply_late(conn, view, envelopes, placed)
 

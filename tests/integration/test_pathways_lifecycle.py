@@ -1,5 +1,5 @@
 """Readmission pauses a heart-failure pathway, a discharge home resumes it with every open
-task shifted by the time spent in hospital, and death closes it and cancels what is left;
+task shifted by the whole Paris days spent in hospital, and death closes it and cancels what is left;
 played through the HTTP API with the virtual clock."""
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ def end(day: int, shift: dt.timedelta = dt.timedelta(0)) -> str:
     return iso(local.astimezone(dt.UTC) + shift)
 
 
-# The pause lasts from D+10 10:00 to D+20 10:00 in Paris: 10 days less the hour lost to
-# summer time (29 March 2026). Resumed tasks move by that exact duration.
+# The pause lasts from D+10 10:00 to D+20 10:00 in Paris, across the change to summer
+# time (29 March 2026): 10 days less an hour. Resumed tasks move by 10 whole Paris days
+# (PROTOCOLS.md § 0): a due date stays at 23:59:59 local time.
 SHIFT = at(PAUSED_DAYS + 10) - at(10)
 
 
@@ -151,19 +152,24 @@ async def test_readmission_pauses_discharge_resumes_and_death_closes(
         view = (await api.get(enrolment, headers=coordinator)).json()
         assert view["status"] == "active"
         assert SHIFT == dt.timedelta(days=PAUSED_DAYS, hours=-1)
-        assert view["ends_at"] == end(90, SHIFT)
+        assert view["ends_at"] == end(90 + PAUSED_DAYS)
         replanned = [t for t in view["tasks"] if t["status"] == "requested"]
         assert [(t["activity"], t["occurrence"], t["earliest"], t["due"]) for t in replanned] == [
             *(
                 (
                     "nursing-visit",
                     n,
-                    start(nursing_window(n)[0], SHIFT),
-                    end(nursing_window(n)[1], SHIFT),
+                    start(nursing_window(n)[0] + PAUSED_DAYS),
+                    end(nursing_window(n)[1] + PAUSED_DAYS),
                 )
                 for n in range(1, 17)
             ),
-            ("cardiology-consultation", 1, start(30, SHIFT), end(60, SHIFT)),
+            (
+                "cardiology-consultation",
+                1,
+                start(30 + PAUSED_DAYS),
+                end(60 + PAUSED_DAYS),
+            ),
         ]
 
         # D+30: the re-planned visits 1-5 (due by D+27) are overdue; then the patient dies

@@ -47,7 +47,7 @@ def tokens(token) -> dict[str, str]:
     }
 
 
-async def seeded(h, cpts: str = "demo"):  # type: ignore[no-untyped-def]
+async def seeded(h, cpts: str = "demo", until: int = 65):  # type: ignore[no-untyped-def]
     ids = []
     for identity in IDENTITIES:  # as the pathways service keeps them: identity table only
         patient_id = uuid.uuid4()
@@ -61,7 +61,7 @@ async def seeded(h, cpts: str = "demo"):  # type: ignore[no-untyped-def]
             cpts,
         )
         ids.append(patient_id)
-    people = cohort(ids, cpts)
+    people = cohort(ids, cpts, until)
     await flush(h.pool, *people.values())
     await h.settle()
     return people
@@ -102,7 +102,7 @@ async def test_no_auditor_answer_names_a_patient(settings, tokens):
         await read("/dashboard")
 
         text = "\n".join(bodies)
-        forbidden = [str(p.id) for p in people.values()]
+        forbidden = [str(p.patient) for p in people.values()]
         for identity in IDENTITIES:
             forbidden += [
                 identity.ins,
@@ -127,12 +127,12 @@ async def test_no_auditor_answer_names_a_patient(settings, tokens):
 
 async def test_worklists_show_open_due_and_overdue_tasks_and_are_access_logged(settings, tokens):
     async with running(settings) as h:
-        people = await seeded(h)
-        mine = {str(p.id) for p in people.values()}
+        people = await seeded(h, until=9)  # the cohort as it stands on D+9
+        mine = {str(p.patient) for p in people.values()}
         at = (ANCHOR + dt.timedelta(days=9)).isoformat()  # after the D+7 windows closed
         gp = await h.get("/v1/worklists/me", tokens["gp"], at=at)
-        # the named GP's D+7 consultations: C never done (overdue); D's (death: no
-        # cancellation was written in this cohort) still shows
+        # the named GP's D+7 consultations still open on D+9: B's (done on D+10 only) and
+        # C's, overdue; D's was cancelled by the death, A's and E's done
         overdue = [t for t in gp["tasks"] if t["patient_id"] in mine and t["state"] == "overdue"]
         assert len(overdue) == 2
         assert all(t["assignee"] == "10000000009" for t in gp["tasks"])
@@ -218,7 +218,10 @@ async def test_exports_and_fhir_measure_reports(settings, token):
         mission = await h.get("/v1/reports/mission", auditor, period="2026-Q1")
         hf = next(p for p in mission["pathways"] if p["protocol"] == HF)
         assert (hf["patients"], hf["enrolments"]) == (5, 5)
-        assert hf["escalations"] == 3 and hf["tasks_due"] == 5 * 19
+        # one escalation per task gone overdue by D+65: A visits 15-16 (2); B blood panel,
+        # GP, visits 9-16 (10); C blood panel, GP, cardiology, 16 visits (19); D visit 1,
+        # overdue on D+3 before the death (1); E none before its readmission: 32
+        assert hf["escalations"] == 32 and hf["tasks_due"] == 5 * 19
         # done: A 3 + 14 visits, B 2 + 8, E 2 + 4; on time: all but B's GP consultation
         assert (hf["tasks_done"], hf["tasks_on_time"]) == (17 + 10 + 6, 17 + 9 + 6)
         csv_text = await h.get("/v1/reports/mission", auditor, period="2026-Q1", format="csv")

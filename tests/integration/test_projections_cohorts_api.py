@@ -8,11 +8,17 @@ late fact, and a patient's timeline is not found from another CPTS.
 Days are Paris calendar days from D0, the local date of the anchor (discharge, OGTT).
 Windows (from the protocol files): ``D0+from < day <= D0+to``. Tests run in file order on
 one virtual clock that only moves forward, so each protocol plays in a later season.
+
+Each cohort is read while its pathways are open and again after they closed (heart
+failure at D+95 after its 90 days, COPD at D+370 after its 365, gestational diabetes at
+D+1255 after its 1250): PROTOCOLS.md § 0, missed stays missed, so closing a pathway
+(which cancels its open tasks) changes no indicator. Deaths and readmissions (any
+admission) take out what was still open when they came: every indicator of every
+protocol excludes on them (the protocol files record the few deviations).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Iterable
@@ -24,13 +30,13 @@ import pytest
 
 from contracts.events import patient_of_stream
 from contracts.identity import INS_TEST_OID, synthetic_ins
-from parcours.eventstore import EventStore
 from parcours.settings import Settings
 from pathways.app import create_app as pathways_app
 from projections.app import create_app as projections_app
 from projections.domain.pseudonyms import event_pseudonym, pseudonym
 from tests.integration.clock import iso, on_virtual_clock
 from tests.integration.conftest import bearer, serving
+from tests.integration.test_projections_helpers import views_caught_up
 
 PARIS = ZoneInfo("Europe/Paris")
 FINESS = "750712184"
@@ -179,17 +185,8 @@ class Play:
         await self.settle()
 
     async def settle(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
-        """Wait until every view has applied everything the event store shows."""
-        store = EventStore(self.pool)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            head = await store.head()
-            rows = await self.pool.fetch("SELECT view, txid, position FROM projection_checkpoints")
-            at = {r["view"]: (r["txid"], r["position"]) for r in rows}
-            if len(at) == 3 and all(v >= (head.txid, head.position) for v in at.values()):
-                return
-            assert asyncio.get_running_loop().time() < deadline, (head, at)
-            await asyncio.sleep(0.05)
+        """Wait until every view has applied every event committed so far."""
+        await views_caught_up(self.pool, timeout)
 
     async def read(self, path: str, **params: Any) -> Any:
         r = await self.projections.get(path, params=params, headers=self.auditor)
@@ -299,7 +296,7 @@ def hf_script() -> list[tuple[int, str, dict | list[dict], str | None]]:
     return out
 
 
-# Queried on D+65 (the pathway ends on D+90: nothing is cancelled by its end yet).
+# Queried on D+65 (every window has closed; the pathway ends on D+90), then on D+95.
 # (numerator, denominator, value, excluded, ineligible, open)
 HF_EXPECTED = {
     # six enrolments anchored in January: a count, no denominator
@@ -316,9 +313,14 @@ HF_EXPECTED = {
     "HF-CARDIO60": (3, 4, 0.75, 2, 0, 0),
     # same cases, window D+29 < day <= D+60: B's D+20 is early: 2 / 4
     "HF-CARDIO30-60": (2, 4, 0.5, 2, 0, 0),
-    # completed / planned (not cancelled) occurrences: A 16/16, B 8/16, C 0/16, E 4/4
-    # (5-16 cancelled by the pause); F has none left (ineligible); D excluded: 28 / 52
-    "HF-NURSE": (28, 52, 0.5385, 1, 1, 0),
+    # performed / planned occurrences (occurrence 2p+1: D+1+7p..D+3+7p, 2p+2: D+4+7p..D+7+7p;
+    # the last window closes on D+56). A 16/16, B 8/16, C 0/16 (never performed: missed).
+    # D died on D+4: occurrence 1 (D+1..D+3) had closed, missed; 2-16 still open: out: 0/1.
+    # E readmitted on D+15: 1-4 performed; 5 (D+15..D+17) to 16 still open: out: 4/4.
+    # F readmitted on D+45, nothing performed: 1-12 (the 12th closes on D+42) missed;
+    # 13 (D+43..D+45) to 16 still open: out: 0/12.
+    # (16 + 8 + 0 + 0 + 4 + 0) / (16 + 16 + 16 + 1 + 4 + 12) = 28 / 65 = 0.4308
+    "HF-NURSE": (28, 65, 0.4308, 0, 0, 0),
     # share >= 80 %: A yes, B (50 %) and C (0 %) no; D, E, F excluded: 1 / 3
     "HF-NURSE80": (1, 3, 0.3333, 3, 0, 0),
     # readmitted in D0 < day <= D+30: E (D+15); F's D+45 is too late; D excluded: 1 / 5
@@ -361,9 +363,9 @@ HF_CASES = {
         "A": "counted 16/16",
         "B": "counted 8/16",
         "C": "counted 0/16",
-        "D": "excluded DeathReported",
-        "E": "counted 4/4",
-        "F": "ineligible nothing planned",
+        "D": "counted 0/1; 15 out: DeathReported",
+        "E": "counted 4/4; 12 out: ReadmissionReported",
+        "F": "counted 0/12; 4 out: ReadmissionReported",
     },
     "HF-NURSE80": {
         "A": "met 16/16",
@@ -435,10 +437,20 @@ async def test_heart_failure_cohort_through_the_api(play: Play) -> None:
     assert (now_c["status"], now_c["reason"], now_c["reason_day"]) == ("met", "on time", 6)
     assert named(play, ("C", "late")) in now_c["decided_by"]
 
+    # D+95: every pathway closed at the end of D+90, cancelling what was still open (B's
+    # visits 9-16, C's 16 visits, blood panel and cardiology...). Missed stays missed: the
+    # same values as on D+65 with C's late GP consultation (HF-GP7 5 / 6), among them
+    # HF-NURSE 28 / 65 and HF-NURSE80 1 / 3 (B 8/16 and C 0/16 stay below 80 %)
+    await play.advance_to(HF_DAYS.at(95, 20))
+    await play.settle()
+    closed = {**HF_EXPECTED, "HF-GP7": (5, 6, 0.8333, 0, 0, 0)}
+    cases = {**HF_CASES, "HF-GP7": {**HF_CASES["HF-GP7"], "C": "met on time"}}
+    await play.check(HF, "2026-Q1", closed, cases)
+
 
 # --- COPD ------------------------------------------------------------------------------------
 
-COPD_DAYS = Days(dt.date(2026, 4, 6))  # a Monday; outside the flu season (15 Oct - 31 Jan)
+COPD_DAYS = Days(dt.date(2026, 4, 20))  # a Monday; outside the flu season (15 Oct - 31 Jan)
 
 
 def copd_script() -> list[tuple[int, str, dict | list[dict], str | None]]:
@@ -491,7 +503,8 @@ def copd_script() -> list[tuple[int, str, dict | list[dict], str | None]]:
 
 
 # Queried on D+95: every window up to D+90 has closed; the flu season (15 Oct 2026 -
-# 31 Jan 2027) and the spirometry year are still open.
+# 31 Jan 2027, D+178..D+286) and the spirometry year are still open. T's readmission on
+# D+12 and S's death on D+25 take them out of every window still open then.
 COPD_EXPECTED = {
     "COPD-INCLUDED": (5, 0, 5.0, 0, 0, 0),
     # met: P (D+5), S (D+3), T (D+4: its readmission on D+12 is after the window); Q late,
@@ -500,17 +513,21 @@ COPD_EXPECTED = {
     # met: P (D+30); Q late (D+70), R not done; S (death D+25) and T (readmission D+12)
     # excluded, nothing done before: 1 / 3
     "COPD-PULMO60": (1, 3, 0.3333, 2, 0, 0),
-    # met: P (D+20), S (D+6, before dying: kept); Q (short-acting only), R, T not done; a
-    # readmission does not exclude here: 2 / 5
-    "COPD-BD90": (2, 5, 0.4, 0, 0, 0),
-    # met: P (D+40), Q (D+85); R, T not done; S excluded: 2 / 4
-    "COPD-REHAB90": (2, 4, 0.5, 1, 0, 0),
-    # occurrences: P 8/8, Q 3/8, R 0/8, T 1/1 (2-8 cancelled by the pause); S excluded: 12 / 25
-    "COPD-NURSE": (12, 25, 0.48, 1, 0, 0),
-    # nobody vaccinated yet, the season has not begun: 0 / 4, all 4 still open; S excluded
-    "COPD-FLU": (0, 4, 0.0, 1, 0, 4),
-    # met: P (D+60); Q, R, T not yet, their year still open; S excluded: 1 / 4
-    "COPD-SPIRO365": (1, 4, 0.25, 1, 0, 3),
+    # met: P (D+20), S (D+6, before dying: kept); Q (short-acting only), R not done; T
+    # readmitted on D+12 <= D+90 with nothing dispensed: excluded. 2 / 4
+    "COPD-BD90": (2, 4, 0.5, 1, 0, 0),
+    # met: P (D+40), Q (D+85); R not done; S (death) and T (readmission) excluded: 2 / 3
+    "COPD-REHAB90": (2, 3, 0.6667, 2, 0, 0),
+    # weekly occurrences, k+1 is D+1+7k..D+7+7k (the 8th closes on D+56). P 8/8, Q 3/8
+    # (D+3, D+10, D+17), R 0/8. S died on D+25: 1-3 (closed by D+21) missed, 4-8 out: 0/3.
+    # T readmitted on D+12: 1 performed (D+3), 2 (D+8..D+14) to 8 out: 1/1.
+    # (8 + 3 + 0 + 0 + 1) / (8 + 8 + 8 + 3 + 1) = 12 / 28 = 0.4286
+    "COPD-NURSE": (12, 28, 0.4286, 0, 0, 0),
+    # nobody vaccinated yet, the season has not begun: P, Q, R 0 / 3, all still open;
+    # S (death) and T (readmission) came before the season's end: excluded
+    "COPD-FLU": (0, 3, 0.0, 2, 0, 3),
+    # met: P (D+60); Q, R not yet, their year still open; S and T excluded: 1 / 3
+    "COPD-SPIRO365": (1, 3, 0.3333, 2, 0, 2),
     # readmitted by D+30: T; S excluded (death on D+25): 1 / 4
     "COPD-READMIT30": (1, 4, 0.25, 1, 0, 0),
 }
@@ -534,14 +551,14 @@ COPD_CASES = {
         "Q": "not_met not done",
         "R": "not_met not done",
         "S": "met on time",
-        "T": "not_met not done",
+        "T": "excluded ReadmissionReported",
     },
     "COPD-NURSE": {
         "P": "counted 8/8",
         "Q": "counted 3/8",
         "R": "counted 0/8",
-        "S": "excluded DeathReported",
-        "T": "counted 1/1",
+        "S": "counted 0/3; 5 out: DeathReported",
+        "T": "counted 1/1; 7 out: ReadmissionReported",
     },
     "COPD-READMIT30": {
         "P": "not_met no ReadmissionReported",
@@ -557,10 +574,23 @@ async def test_copd_cohort_through_the_api(play: Play) -> None:
     await play.play(COPD_DAYS, 2000, copd_script(), until=95)
     await play.check(COPD, "2026-Q2", COPD_EXPECTED, COPD_CASES)
 
+    # D+370: the pathways closed at the end of D+365, cancelling Q's visits 4-8, R's 8,
+    # the flu and spirometry tasks still open. Missed stays missed: COPD-NURSE 12 / 28 as
+    # on D+95. The flu season (to D+286) and the spirometry year have closed: P, Q, R
+    # never vaccinated, Q and R never had a spirometry: not met, no longer open.
+    await play.advance_to(COPD_DAYS.at(370, 20))
+    await play.settle()
+    closed = {
+        **COPD_EXPECTED,
+        "COPD-FLU": (0, 3, 0.0, 2, 0, 0),
+        "COPD-SPIRO365": (1, 3, 0.3333, 2, 0, 0),
+    }
+    await play.check(COPD, "2026-Q2", closed, COPD_CASES)
+
 
 # --- gestational diabetes --------------------------------------------------------------------
 
-GD_DAYS = Days(dt.date(2026, 7, 20))  # the OGTT; expected delivery D+84
+GD_DAYS = Days(dt.date(2027, 5, 3))  # the OGTT (after the COPD year); expected delivery D+84
 
 
 def gd_script() -> list[tuple[int, str, dict | list[dict], str | None]]:
@@ -618,12 +648,14 @@ def gd_script() -> list[tuple[int, str, dict | list[dict], str | None]]:
     return out
 
 
-# Queried on D+150.
+# Queried on D+150, then on D+1255 (the pathway lasts 1250 days).
 GD_EXPECTED = {
     "GD-INCLUDED": (4, 0, 4.0, 0, 0, 0),
     # met: U (D+3), X (D+2: her death on D+20 is after the window); V late, W not done: 2 / 4
     "GD-EDU7": (2, 4, 0.5, 0, 0, 0),
-    # reviews on time / planned: U 3/3, V 1/4, W 0/6; X excluded: 4 / 13
+    # reviews on time / planned: U 3/3 (4-6 had not started at the delivery: out), V 1/4
+    # (1, 3 and 4 missed; 5-6 out), W 0/6 (no delivery: all six missed); X died on D+20
+    # while review 1 (D+8..D+22) was open: all six out, excluded. 4 / 13 = 0.3077
     "GD-REVIEWS": (4, 13, 0.3077, 1, 0, 0),
     # relative to the delivery: U met (42 days after), V late (88 days); W and X have no
     # delivery: ineligible. 1 / 2
@@ -637,8 +669,8 @@ GD_CASES = {
         "X": "met on time",
     },
     "GD-REVIEWS": {
-        "U": "counted 3/3",
-        "V": "counted 1/4",
+        "U": "counted 3/3; 3 out: stopped",
+        "V": "counted 1/4; 2 out: stopped",
         "W": "counted 0/6",
         "X": "excluded DeathReported",
     },
@@ -653,10 +685,16 @@ GD_CASES = {
 
 async def test_gestational_diabetes_cohort_through_the_api(play: Play) -> None:
     await play.play(GD_DAYS, 3000, gd_script(), until=150)
-    await play.check(GD, "2026-Q3", GD_EXPECTED, GD_CASES)
-    postpartum = await play.cases("GD-POSTPARTUM", "2026-Q3")
+    await play.check(GD, "2027-Q2", GD_EXPECTED, GD_CASES)
+    postpartum = await play.cases("GD-POSTPARTUM", "2027-Q2")
     assert (postpartum["U"]["reason_day"], postpartum["U"]["window_end_day"]) == (92, 134)
     assert (postpartum["V"]["reason_day"], postpartum["V"]["window_end_day"]) == (148, 144)
+
+    # D+1255: the pathways closed at the end of D+1250, cancelling V's reviews 1, 3, 4 and
+    # W's six, still open: missed stays missed, the same values
+    await play.advance_to(GD_DAYS.at(1255, 20))
+    await play.settle()
+    await play.check(GD, "2027-Q2", GD_EXPECTED, GD_CASES)
 
 
 # --- timelines across CPTS -------------------------------------------------------------------

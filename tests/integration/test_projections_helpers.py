@@ -1,179 +1,57 @@
-"""Helpers for the projections tests (no tests here): a cohort builder that writes the
-events the pathway engine would, straight into the event store, and a harness that runs
-the relay and the projections service until every view has caught up."""
+"""Helpers for the projections tests (no tests here): ``flush`` appends what patients'
+engine stories (``tests.engine_story``) wrote to the event store, and a harness runs the
+relay and the projections service until every view has caught up."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 from litestar.testing import AsyncTestClient
 
-from contracts import facts as f
-from contracts import pathway as ev
-from contracts.events import Actor, NewEvent, patient_stream
 from contracts.subjects import Subjects
 from parcours import natsio
 from parcours.eventstore import ANY, EventStore
 from parcours.settings import Settings
 from pathways.relay import Relay
 from projections.app import create_app
+from tests.engine_story import Played
 
-UTC = dt.UTC
-SYSTEM = Actor(id="engine", role="service")
 FINESS = "750712184"
-RPPS = "10000000001"
 
 
-def day(anchor: dt.datetime, n: float, hour: int = 12) -> dt.datetime:
-    """Noon (UTC) of day D+n counted from the anchor's date."""
-    base = anchor.replace(hour=hour, minute=0, second=0, microsecond=0)
-    return base + dt.timedelta(days=n)
-
-
-class Patient:
-    """One patient's stream: facts and engine events, appended by ``flush``."""
-
-    def __init__(self, cpts: str = "demo", patient_id: uuid.UUID | None = None) -> None:
-        self.id = patient_id or uuid.uuid4()
-        self.cpts = cpts
-        self.stream = patient_stream(self.id)
-        self.pending: list[NewEvent] = []
-        self.tasks: dict[tuple[str, int], uuid.UUID] = {}
-
-    def _add(self, data: Any, occurred_at: dt.datetime) -> uuid.UUID:
-        event_id = uuid.uuid4()
-        self.pending.append(
-            NewEvent(
-                event_id=event_id,
-                data=data,
-                occurred_at=occurred_at,
-                correlation_id="test",
-                actor=SYSTEM,
-                cpts=self.cpts,
-            )
-        )
-        return event_id
-
-    def fact(self, payload: Any) -> uuid.UUID:
-        return self._add(payload, f.occurred_at(payload))
-
-    def discharge(self, at: dt.datetime, diagnoses: list[str]) -> uuid.UUID:
-        return self.fact(
-            f.DischargeReported(
-                admitted_at=at - dt.timedelta(days=6),
-                discharged_at=at,
-                diagnoses=diagnoses,
-                finess=FINESS,
-            )
-        )
-
-    def enrol(
-        self,
-        protocol: str,
-        version: str,
-        anchor_at: dt.datetime,
-        *,
-        zone: str = "z1",
-        anchor_type: str = "DischargeReported",
-    ) -> uuid.UUID:
-        self.enrolment = uuid.uuid4()
-        self._add(
-            ev.PatientEnrolled(
-                enrolment_id=self.enrolment,
-                protocol=protocol,
-                protocol_version=version,
-                anchor_type=anchor_type,
-                anchor_at=anchor_at,
-                zone=zone,
-            ),
-            anchor_at,
-        )
-        self.protocol, self.anchor = protocol, anchor_at
-        return self.enrolment
-
-    def schedule(
-        self,
-        activity: str,
-        occurrence: int,
-        role: str,
-        earliest: dt.datetime,
-        due: dt.datetime,
-        assignee: str | None = None,
-    ) -> uuid.UUID:
-        task_id = uuid.uuid4()
-        self.tasks[(activity, occurrence)] = task_id
-        self._add(
-            ev.TaskScheduled(
-                task_id=task_id,
-                enrolment_id=self.enrolment,
-                protocol=self.protocol,
-                activity=activity,
-                occurrence=occurrence,
-                role=role,
-                earliest=earliest,
-                due=due,
-                assignee=assignee,
-                zone="z1",
-            ),
-            earliest,
-        )
-        return task_id
-
-    def complete(
-        self,
-        activity: str,
-        occurrence: int,
-        at: dt.datetime,
-        on_time: bool,
-        by_fact: uuid.UUID | None = None,
-    ) -> uuid.UUID:
-        return self._add(
-            ev.TaskCompleted(
-                task_id=self.tasks[(activity, occurrence)],
-                completed_at=at,
-                on_time=on_time,
-                by_fact=by_fact,
-            ),
-            at,
-        )
-
-    def overdue(self, activity: str, occurrence: int, due: dt.datetime) -> uuid.UUID:
-        task_id = self.tasks[(activity, occurrence)]
-        self._add(ev.TaskOverdue(task_id=task_id, due=due), due)
-        return self._add(
-            ev.EscalationRaised(
-                escalation_id=uuid.uuid4(),
-                task_id=task_id,
-                enrolment_id=self.enrolment,
-                reason="overdue",
-            ),
-            due,
-        )
-
-    def cancel(self, activity: str, occurrence: int, at: dt.datetime, reason: str) -> uuid.UUID:
-        return self._add(
-            ev.TaskCancelled(task_id=self.tasks[(activity, occurrence)], reason=reason), at
-        )
-
-    def close(self, at: dt.datetime, reason: str) -> uuid.UUID:
-        return self._add(ev.EnrolmentClosed(enrolment_id=self.enrolment, reason=reason), at)
-
-    def pause(self, at: dt.datetime, reason: str = "readmission") -> uuid.UUID:
-        return self._add(ev.EnrolmentPaused(enrolment_id=self.enrolment, reason=reason, at=at), at)
-
-
-async def flush(pool: asyncpg.Pool, *patients: Patient) -> None:
+async def flush(pool: asyncpg.Pool, *patients: Played) -> None:
+    """Append what each patient's engine story wrote since the last flush."""
     store = EventStore(pool)
     for p in patients:
-        if p.pending:
-            await store.append(p.stream, ANY, p.pending)
-            p.pending = []
+        if events := p.take():
+            await store.append(p.stream, ANY, events)
+
+
+async def views_caught_up(pool: asyncpg.Pool, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    """Wait until the three views have applied every event committed so far.
+
+    The target is the last committed event, not the event store's head: the head stops
+    below the oldest transaction still open anywhere, so while some other transaction is
+    open it can lag behind events already committed (and answered 201), and waiting for
+    it alone let a test read the views before they applied such an event."""
+    last = await pool.fetchrow(
+        "SELECT txid::text::bigint AS txid, position FROM events "
+        "ORDER BY txid DESC, position DESC LIMIT 1"
+    )
+    target = (last["txid"], last["position"]) if last else (0, 0)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        rows = await pool.fetch("SELECT view, txid, position FROM projection_checkpoints")
+        at = {r["view"]: (r["txid"], r["position"]) for r in rows}
+        if len(at) == 3 and all(v >= target for v in at.values()):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"views did not catch up: last event {target}, views {at}")
+        await asyncio.sleep(0.05)
 
 
 class Harness:
@@ -183,17 +61,7 @@ class Harness:
         self.settings, self.pool, self.client = settings, pool, client
 
     async def settle(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-        store = EventStore(self.pool)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            head = await store.head()
-            rows = await self.pool.fetch("SELECT view, txid, position FROM projection_checkpoints")
-            at = {r["view"]: (r["txid"], r["position"]) for r in rows}
-            if len(at) == 3 and all(v >= (head.txid, head.position) for v in at.values()):
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"views did not catch up: head {head}, views {at}")
-            await asyncio.sleep(0.05)
+        await views_caught_up(self.pool, timeout)
 
     async def get(self, path: str, token: str, **params: Any) -> Any:
         r = await self.client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})

@@ -6,102 +6,124 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from contracts import facts as f
+from contracts.identity import CareTeamMember
 from projections.domain.pseudonyms import event_pseudonym
-from tests.integration.test_projections_helpers import UTC, Patient, day, flush, running
+from tests.engine_story import Played
+from tests.integration.test_projections_helpers import FINESS, flush, running
 
-ANCHOR = dt.datetime(2026, 1, 12, 10, 0, tzinfo=UTC)
+ANCHOR = dt.datetime(2026, 1, 12, 10, 0, tzinfo=dt.UTC)  # 11:00 in Paris, D0 = 12 January
 HF = "heart-failure-discharge"
+GP, NURSE = (
+    "10000000009",
+    "10000000001",
+)  # the discharge names the GP: the GP's tasks are theirs, not a pool's
+PARIS = ZoneInfo("Europe/Paris")
 
 
-def hf_patient(label: str, patient_id=None, cpts="demo") -> Patient:  # type: ignore[no-untyped-def]
-    p = Patient(cpts, patient_id=patient_id)
-    p.label = label
-    p.discharge(ANCHOR, ["I50.1"])
-    p.enrol(HF, "1", ANCHOR)
-    p.schedule("blood-panel", 1, "nurse", day(ANCHOR, 1, 0), day(ANCHOR, 7, 22))
-    p.schedule(
-        "gp-consultation", 1, "gp", day(ANCHOR, 1, 0), day(ANCHOR, 7, 22), assignee="10000000009"
-    )
-    p.schedule(
-        "cardiology-consultation", 1, "cardiologist", day(ANCHOR, 30, 0), day(ANCHOR, 60, 22)
-    )
-    for n in range(1, 17):
-        p.schedule(
-            "nursing-visit",
-            n,
-            "nurse",
-            day(ANCHOR, 1 + (n - 1) * 3.5, 0),
-            day(ANCHOR, 3 + (n - 1) * 3.5, 22),
+def on(n: float, hour: int = 10) -> dt.datetime:
+    """``hour`` o'clock in Paris on D0+n."""
+    local = dt.datetime.combine(ANCHOR.date() + dt.timedelta(days=n), dt.time(hour), PARIS)
+    return local.astimezone(dt.UTC)
+
+
+def hf_patient(label: str, patient_id=None, cpts="demo") -> Played:  # type: ignore[no-untyped-def]
+    """Discharged home at ANCHOR after heart failure, zone z1, played through the engine:
+    blood panel and GP by D+7, cardiology D+30..D+60, 16 nursing visits (occurrence 2p+1
+    is D+1+7p..D+3+7p, 2p+2 is D+4+7p..D+7+7p)."""
+    p = Played(ANCHOR, cpts, patient_id, zone="z1")
+    p.label = label  # type: ignore[attr-defined]
+    p.record(
+        f.DischargeReported(
+            admitted_at=ANCHOR - dt.timedelta(days=6),
+            discharged_at=ANCHOR,
+            diagnoses=["I50.1"],
+            finess=FINESS,
+            care_team=[CareTeamMember(role="gp", rpps=GP)],
         )
+    )
     return p
 
 
-def consult(p: Patient, role: str, at: dt.datetime):  # noqa: ANN201
-    return p.fact(f.ConsultationReported(consulted_at=at, role=role, rpps="10000000009"))
+def consultation(role: str, at: dt.datetime) -> f.ConsultationReported:
+    return f.ConsultationReported(consulted_at=at, role=role, rpps=GP)
 
 
-def nursing(p: Patient, done: int, *, cancel_rest_at: dt.datetime | None = None) -> None:
-    for n in range(1, done + 1):
-        at = day(ANCHOR, 2 + (n - 1) * 3.5)
-        fact = p.fact(f.NursingVisitReported(visited_at=at, rpps="10000000001"))
-        p.complete("nursing-visit", n, at, True, fact)
-    if cancel_rest_at:
-        for n in range(done + 1, 17):
-            p.cancel("nursing-visit", n, cancel_rest_at, "paused")
+def panel(at: dt.datetime) -> list[f.LabResultReported]:
+    """Creatinine, potassium and sodium: what completes the blood panel."""
+    return [
+        f.LabResultReported(collected_at=at, loinc=loinc, value=1.0, unit="mmol/L")
+        for loinc in ("2160-0", "2823-3", "2951-2")
+    ]
 
 
-def cohort(ids=None, cpts="demo") -> dict[str, Patient]:  # type: ignore[no-untyped-def]
+def visits(count: int) -> list[f.NursingVisitReported]:
+    """Visits 1..count on D+2, D+5, D+9, D+12, ...: one in each occurrence's window."""
+    return [
+        f.NursingVisitReported(visited_at=on(7 * (n // 2) + (2, 5)[n % 2], 9), rpps=NURSE)
+        for n in range(count)
+    ]
+
+
+def cohort(ids=None, cpts="demo", until: int = 65) -> dict[str, Played]:  # type: ignore[no-untyped-def]
+    """Five patients whose facts up to D+``until`` are played, in time order, and the clock
+    run to D+``until`` 20:00 (by default D+65: every window closed, the pathways open)."""
+
+    def play(p: Played, facts: list) -> None:  # type: ignore[type-arg]
+        for fact in sorted(facts, key=f.occurred_at):
+            if f.occurred_at(fact) <= on(until, 20):
+                p.record(fact)
+        p.advance(on(until, 20))
+
     ids = ids or [None] * 5
     a, b, c, d, e = (hf_patient(x, i, cpts) for x, i in zip("ABCDE", ids, strict=True))
     # A: everything on time, 14 of 16 nursing visits
-    a.complete("gp-consultation", 1, day(ANCHOR, 3), True, consult(a, "gp", day(ANCHOR, 3)))
-    a.complete("blood-panel", 1, day(ANCHOR, 5), True)
-    a.complete(
-        "cardiology-consultation",
-        1,
-        day(ANCHOR, 40),
-        True,
-        consult(a, "cardiologist", day(ANCHOR, 40)),
+    play(
+        a,
+        [
+            consultation("gp", on(3)),
+            *panel(on(5)),
+            consultation("cardiologist", on(40)),
+            *visits(14),
+        ],
     )
-    nursing(a, 14)
-    # B: GP late (D+10), blood panel missed (overdue), cardiology early (D+20), 8 visits
-    b.overdue("blood-panel", 1, day(ANCHOR, 7, 22))
-    b.overdue("gp-consultation", 1, day(ANCHOR, 7, 22))
-    b.complete("gp-consultation", 1, day(ANCHOR, 10), False, consult(b, "gp", day(ANCHOR, 10)))
-    b.complete(
-        "cardiology-consultation",
-        1,
-        day(ANCHOR, 20),
-        True,
-        consult(b, "cardiologist", day(ANCHOR, 20)),
-    )
-    nursing(b, 8)
+    # B: blood panel never, GP late (D+10), cardiology early (D+20), 8 visits
+    play(b, [consultation("gp", on(10)), consultation("cardiologist", on(20)), *visits(8)])
     # C: nothing done
-    c.overdue("gp-consultation", 1, day(ANCHOR, 7, 22))
-    # D: died on D+4
-    d.death = d.fact(f.DeathReported(died_at=day(ANCHOR, 4)))
-    d.close(day(ANCHOR, 4), "death")
-    # E: GP D+2 and blood D+3 on time, readmitted D+15 (pathway paused), 4 visits done
-    e.complete("gp-consultation", 1, day(ANCHOR, 2), True, consult(e, "gp", day(ANCHOR, 2)))
-    e.complete("blood-panel", 1, day(ANCHOR, 3), True)
-    nursing(e, 4, cancel_rest_at=day(ANCHOR, 15))
-    e.readmission = e.fact(f.ReadmissionReported(admitted_at=day(ANCHOR, 15), finess="750712184"))
-    e.pause(day(ANCHOR, 15))
-    return {p.label: p for p in (a, b, c, d, e)}
+    play(c, [])
+    # D: died on D+4 at noon (the enrolment closes, its open tasks are cancelled)
+    play(d, [f.DeathReported(died_at=on(4, 12))])
+    # E: GP D+2 and blood panel D+3 on time, 4 visits, readmitted D+15 (pathway paused)
+    readmission = f.ReadmissionReported(admitted_at=on(15, 8), finess=FINESS)
+    play(e, [consultation("gp", on(2)), *panel(on(3, 11)), *visits(4), readmission])
+    e.readmission = next(  # type: ignore[attr-defined]
+        (x.event_id for x in e.envelopes if x.data == readmission), None
+    )
+    return {p.label: p for p in (a, b, c, d, e)}  # type: ignore[attr-defined]
 
 
-EXPECTED = {  # code: (numerator, denominator, value)
+EXPECTED = {  # code: (numerator, denominator, value), read on D+65
     "HF-INCLUDED": (5, 0, 5.0),
+    # met: A (D+3), E (D+2); B late (D+10), C not done; D died on D+4 <= D+7: out. 2 / 4
     "HF-GP7": (2, 4, 0.5),
+    # met: A (D+5), E (D+3); B, C not done; D out: 2 / 4
     "HF-BIO7": (2, 4, 0.5),
+    # met: A (D+40), B (D+20: an early consultation completes the task); C not done; D
+    # (death) and E (readmission on D+15 <= D+60, nothing done) out: 2 / 3
     "HF-CARDIO60": (2, 3, 0.6667),
+    # window D+29 < day <= D+60: B's D+20 is early: 1 / 3
     "HF-CARDIO30-60": (1, 3, 0.3333),
-    "HF-NURSE": (26, 52, 0.5),
+    # A 14/16, B 8/16, C 0/16 (missed stays missed); D died on D+4: visit 1 (window closed
+    # on D+3) missed, 2-16 out: 0/1; E readmitted on D+15: 4 done, 5-16 (still open) out:
+    # 4/4. (14 + 8 + 0 + 0 + 4) / (16 + 16 + 16 + 1 + 4) = 26 / 53
+    "HF-NURSE": (26, 53, 0.4906),
+    # >= 80 %: A (14/16 = 87.5 %); B (50 %), C (0 %) not; D, E out before the plan's end
     "HF-NURSE80": (1, 3, 0.3333),
+    # E readmitted on D+15; A, B, C not; D died on D+4 <= D+30: out. 1 / 4
     "HF-READMIT30": (1, 4, 0.25),
 }
 
@@ -151,7 +173,6 @@ async def test_heart_failure_indicators_equal_the_hand_computed_values(settings,
 
 async def test_an_as_of_query_answers_from_the_events_recorded_by_then(settings, auditor):
     late = hf_patient("late")
-    late.anchor = ANCHOR
     async with running(settings) as h:
         await flush(h.pool, late)
         await h.settle()
@@ -159,9 +180,7 @@ async def test_an_as_of_query_answers_from_the_events_recorded_by_then(settings,
         between = await h.pool.fetchval("SELECT clock_timestamp()")
         await asyncio.sleep(0.02)
         # the GP's consultation of D+5 is reported late: after the first answer was given
-        late.complete(
-            "gp-consultation", 1, day(ANCHOR, 5), True, consult(late, "gp", day(ANCHOR, 5))
-        )
+        late.record(consultation("gp", on(5)))
         await flush(h.pool, late)
         await h.settle()
         now = await h.get("/v1/indicators/HF-GP7", auditor, period="2026-Q1")

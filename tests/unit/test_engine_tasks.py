@@ -193,7 +193,7 @@ def test_only_the_coordinator_cancels():
         CancelTask(
             task_id=task.task_id, reason="duplicate", actor_id="coord-1", actor_role="coordinator"
         )
-    ).then(TaskCancelled(task_id=task.task_id, reason="duplicate", by="coord-1"))
+    ).then(TaskCancelled(task_id=task.task_id, reason="duplicate", by="coord-1", cause="requested"))
 
 
 def test_the_coordinator_reassigns_and_the_new_assignee_must_accept():

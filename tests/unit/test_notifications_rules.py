@@ -3,18 +3,22 @@ notifications go to these subjects (and the digest is composed at the right hour
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import uuid
+from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from contracts import pathway as ev
 from contracts.events import Actor, Envelope
 from contracts.notifications import zone_token
 from contracts.subjects import Subjects
-from notifications.digest import OpenTask, Recipient, compose, digest_day
-from notifications.routing import TaskView, route
+from notifications.domain.audience import concerns, heard_zones, task_role
+from notifications.domain.digest import OpenTask, Recipient, compose, digest_day
+from notifications.domain.routing import TaskView, route
 
 S = Subjects("parcours")
 T0 = dt.datetime(2026, 3, 9, 9, tzinfo=dt.UTC)
@@ -174,3 +178,48 @@ def test_the_digest_is_due_from_seven_local_time_and_lists_own_tasks_first() -> 
     assert digest is not None and [i.task_id for i in digest.items] == [2, 1]
     assert digest.notification_id == f"digest:demo:{ALICE}:2026-01-05"
     assert compose(Recipient("demo", ALICE, "nurse"), dt.date(2026, 1, 5), T0, []) is None
+
+
+class Caller(msgspec.Struct, frozen=True):
+    cpts: str
+    sub: str
+    role: str
+    actor_role: str
+
+
+def test_a_task_concerns_its_assignee_its_pool_and_its_coordinators_only() -> None:
+    assigned = given(scheduled(assignee=ALICE)).task
+    pooled = given(scheduled(zone="Z1")).task
+    assert assigned is not None and pooled is not None
+    alice, bob = Caller("demo", ALICE, "nurse", "nurse"), Caller("demo", BOB, "nurse", "nurse")
+    coordinator = Caller("demo", "coord-1", "coordinator", "coordinator")
+    assert concerns(assigned, alice, ()) and not concerns(assigned, bob, ("Z1",))
+    assert concerns(pooled, bob, ("Z1",)) and not concerns(pooled, bob, ("Z2",))
+    assert not concerns(pooled, Caller("demo", BOB, "gp", "gp"), ("Z1",))
+    assert concerns(assigned, coordinator, ()) and concerns(pooled, coordinator, ())
+    assert not concerns(assigned, Caller("other", ALICE, "nurse", "nurse"), ())
+
+
+def test_a_professional_hears_the_valid_zones_once_and_a_specialist_acts_as_their_specialty() -> (
+    None
+):
+    assert heard_zones(["Z2", "Saint-Étienne du Rouvray", "?!", "Z2"]) == (
+        "Saint-Etienne-du-Rouvray",
+        "Z2",
+    )
+    assert task_role("specialist", "cardiologist") == "cardiologist"
+    assert task_role("nurse", None) == "nurse"
+
+
+def test_the_notifications_domain_does_no_io_and_reads_no_clock() -> None:
+    folder = Path(__file__).resolve().parents[2] / "services/notifications/domain"
+    forbidden_imports = ("asyncpg", "nats", "litestar", "structlog", "parcours")
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                names.append(getattr(node, "module", None) or "")
+                assert not [n for n in names if n.split(".")[0] in forbidden_imports], path.name
+            if isinstance(node, ast.Attribute):
+                assert node.attr not in ("now", "utcnow", "today", "uuid4", "time"), path.name

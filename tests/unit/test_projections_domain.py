@@ -11,8 +11,6 @@ from contracts import facts as f
 from contracts import pathway as ev
 from contracts.events import Actor, Envelope, patient_stream
 from contracts.indicators import (
-    ActivityWithin,
-    FactWithin,
     OccurrenceShare,
     Titles,
     load_protocol_indicators,
@@ -20,6 +18,7 @@ from contracts.indicators import (
 from projections.domain.cases import Catalog, PatientCases, evolve, outcomes
 from projections.domain.periods import PeriodError, parse_period
 from projections.domain.pseudonyms import pseudonym
+from tests.engine_story import Played
 
 UTC = dt.UTC
 ANCHOR = dt.datetime(2026, 3, 31, 22, 30, tzinfo=UTC)  # 2026-04-01 00:30 in Paris
@@ -96,9 +95,6 @@ def completed(days: float) -> Envelope:
     return envelope(ev.TaskCompleted(task_id=TASK, completed_at=at, on_time=days <= 7), at)
 
 
-GP7 = ActivityWithin(code="GP7", title=T, activity="gp", to_days=7, exclude_on=["DeathReported"])
-
-
 def judge(indicator, *events):  # type: ignore[no-untyped-def]
     ((_, _, outcome),) = outcomes(given(*events), catalog(indicator)).values()
     return outcome
@@ -124,46 +120,117 @@ def test_pseudonyms_are_stable_per_cpts_and_differ_across_cpts():
     assert a != pseudonym("other-secret", "demo", PATIENT)
 
 
+# --- single windows and exclusions, on what the engine writes (heart failure v1) -------------
+
+
+def hf_discharged() -> Played:
+    """Discharged home at ANCHOR (00:30 in Paris on 1 April 2026: D0 is 1 April)."""
+    played = Played(ANCHOR)
+    played.record(
+        f.DischargeReported(
+            admitted_at=ANCHOR - dt.timedelta(days=6),
+            discharged_at=ANCHOR,
+            diagnoses=["I50.1"],
+            finess="750712184",
+        )
+    )
+    return played
+
+
+def gp(played: Played, days: float) -> uuid.UUID:
+    at = ANCHOR + dt.timedelta(days=days)
+    return played.record(f.ConsultationReported(consulted_at=at, role="gp", rpps="10000000002"))
+
+
 def test_days_count_in_paris_so_the_anchor_day_is_the_local_date():
     # D0 is 2026-04-01 (Paris); 2026-04-08 23:00 Paris is D+7 (UTC dates would say D+8)
-    outcome = judge(GP7, *enrolled(), completed(7.9375))
+    played = hf_discharged()
+    gp(played, 7.9375)
+    outcome = played.outcomes()["HF-GP7"]
     assert outcome.status == "met" and outcome.reason_day == 7
 
 
 def test_a_consultation_after_the_window_is_late_and_not_in_the_numerator():
-    outcome = judge(GP7, *enrolled(), completed(8.2))
-    assert (outcome.status, outcome.reason, outcome.num, outcome.den) == ("not_met", "late", 0, 1)
+    played = hf_discharged()
+    gp(played, 8.2)  # 2026-04-09 05:18 in Paris: D+8
+    assert played.read("HF-GP7") == ("not_met", "late", 0, 1)
 
 
 def test_a_death_before_the_window_closes_excludes_unless_already_met():
-    death = envelope(
-        f.DeathReported(died_at=ANCHOR + dt.timedelta(days=3)), ANCHOR + dt.timedelta(days=3)
-    )
-    excluded = judge(GP7, *enrolled(), death)
+    died_at = ANCHOR + dt.timedelta(days=3)
+    played = hf_discharged()
+    death = played.record(f.DeathReported(died_at=died_at))
+    excluded = played.outcomes()["HF-GP7"]
     assert (excluded.status, excluded.reason, excluded.reason_day) == (
         "excluded",
         "DeathReported",
         3,
     )
-    assert death.event_id in excluded.evidence
-    kept = judge(GP7, *enrolled(), completed(2), death)
-    assert kept.status == "met"
+    assert death in excluded.evidence
+    played = hf_discharged()
+    gp(played, 2)
+    played.record(f.DeathReported(died_at=died_at))
+    assert played.read("HF-GP7") == ("met", "on time", 1, 1)
 
 
-def test_an_occurrence_share_counts_planned_occurrences_not_cancelled():
-    share = OccurrenceShare(code="S", title=T, activity="gp")
-    cancelled = envelope(ev.TaskCancelled(task_id=TASK, reason="paused"), ANCHOR)
+@pytest.mark.parametrize(
+    ("reason", "by", "cause", "expected"),
+    [
+        # the engine's cause, as it writes it today
+        ("enrolment closed: end of the pathway", None, "closed", ("counted", 0, 1)),
+        ("x", None, "paused", ("counted", 0, 1)),
+        ("protocol migrated to version 2", None, "migrated", ("ineligible", 0, 0)),
+        ("stopped: DeliveryReported", None, "stopped", ("ineligible", 0, 0)),
+        # events stored before TaskCancelled had a cause: told apart by their reason
+        ("enrolment closed: end of the pathway", None, None, ("counted", 0, 1)),
+        ("enrolment closed: DeathReported", None, None, ("counted", 0, 1)),
+        ("paused", None, None, ("counted", 0, 1)),
+        ("paused", "coord-1", None, ("counted", 0, 1)),  # a person wrote "paused"
+        ("protocol migrated to version 2", None, None, ("ineligible", 0, 0)),
+        ("stopped: DeliveryReported", None, None, ("ineligible", 0, 0)),
+    ],
+)
+def test_an_occurrence_cancelled_stays_missed_unless_a_migration_or_its_stop_fact_cancelled_it(
+    reason, by, cause, expected
+):
+    # events the engine no longer writes (no cause) are hand-built on purpose; the engine's
+    # own cases are in test_projections_engine_cases. One occurrence due on D+7, cancelled
+    # on D+9 after its window closed, never performed: missed (0/1), unless re-planned
+    # away by a migration or ended by the fact that ends its recurrence (nothing planned).
+    at = ANCHOR + dt.timedelta(days=9)
+    extra = {"cause": cause} if cause else {}
+    cancelled = envelope(ev.TaskCancelled(task_id=TASK, reason=reason, by=by, **extra), at)
+    share = OccurrenceShare(code="S", title=T, activity="gp", exclude_on=["DeathReported"])
     outcome = judge(share, *enrolled(), cancelled)
-    assert outcome.status == "ineligible"
+    assert (outcome.status, outcome.num, outcome.den) == expected
     assert judge(share, *enrolled(), completed(3)).num == 1
 
 
+@pytest.mark.parametrize(
+    ("died_on", "expected"),
+    [
+        # nursing visit 1 (D+1..D+3) performed on D+2; visit 2 is D+4..D+7: a death on D+7
+        # comes before its window closes (out), on D+8 after (missed); 3 (D+8..D+10) and the
+        # rest are out either way
+        (7, ("counted", "1/1; 15 out: DeathReported", 1, 1)),
+        (8, ("counted", "1/2; 14 out: DeathReported", 1, 2)),
+    ],
+)
+def test_a_death_takes_out_an_occurrence_only_before_its_window_closes(died_on, expected):
+    played = hf_discharged()
+    played.record(
+        f.NursingVisitReported(visited_at=ANCHOR + dt.timedelta(days=2), rpps="10000000003")
+    )
+    played.record(f.DeathReported(died_at=ANCHOR + dt.timedelta(days=died_on, hours=10)))
+    assert played.read("HF-NURSE") == expected
+
+
 def test_a_fact_within_counts_the_fact_in_its_window():
-    readmit = FactWithin(code="R30", title=T, fact="ReadmissionReported", to_days=30)
+    played = hf_discharged()
     at = ANCHOR + dt.timedelta(days=12)
-    fact = envelope(f.ReadmissionReported(admitted_at=at, finess="750712184"), at)
-    outcome = judge(readmit, *enrolled(), fact)
-    assert outcome.status == "met" and fact.event_id in outcome.evidence
+    fact = played.record(f.ReadmissionReported(admitted_at=at, finess="750712184"))
+    outcome = played.outcomes()["HF-READMIT30"]
+    assert outcome.status == "met" and fact in outcome.evidence
 
 
 def test_every_protocol_file_declares_indicators_the_projections_understand():
@@ -174,3 +241,24 @@ def test_every_protocol_file_declares_indicators_the_projections_understand():
         "copd-exacerbation",
     }
     assert all(p.indicators and not p.skipped for p in protocols)
+
+
+def test_a_case_state_stored_before_tasks_had_a_cause_and_a_plan_still_decodes():
+    """``Task`` is stored in ``proj_case_state`` as an array: fields are only appended."""
+    from projections.views.cases import _decode, _encode
+
+    enrolled_at = ANCHOR.isoformat()
+    old_task = [str(TASK), str(ENROLMENT), "gp", 1, enrolled_at, "cancelled", None, None]
+    old_task += [None, None, None]  # scheduled_event, last_event, by_fact: 11 fields then
+    stored = {
+        "cpts": "demo",
+        "patient_id": str(PATIENT),
+        "enrolments": [[str(ENROLMENT), "p", "1", enrolled_at, str(uuid.uuid4()), None]],
+        "tasks": [old_task],
+    }
+    import msgspec
+
+    state = _decode(msgspec.msgpack.encode(stored))
+    [task] = state.tasks
+    assert (task.status, task.cause, task.plan) == ("cancelled", None, None)
+    assert _decode(_encode(state)) == state

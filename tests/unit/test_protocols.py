@@ -53,7 +53,8 @@ def test_heart_failure_declares_the_indicators_of_protocols_md():
     gp7 = by_code["HF-GP7"]
     assert isinstance(gp7, ActivityWithin)
     assert (gp7.activity, gp7.from_days, gp7.to_days) == ("gp-consultation", 0, 7)
-    assert gp7.exclude_on == ["DeathReported", "ReadmissionReported"]
+    # PROTOCOLS.md § 0: death and any admission (a readmission)
+    assert gp7.exclude_on == ["DeathReported", "ReadmissionReported", "AdmissionReported"]
     assert isinstance(by_code["HF-CARDIO30-60"], ActivityWithin)
     assert (by_code["HF-CARDIO30-60"].from_days, by_code["HF-CARDIO30-60"].to_days) == (29, 60)
     assert isinstance(by_code["HF-NURSE"], OccurrenceShare)

@@ -65,6 +65,7 @@ def migrate(cmd: MigrateProtocol, d: Decision) -> None:
             d,
             [t for t in tasks if t.status == "requested" and (not recurring or t.earliest > now)],
             reason,
+            ev.CANCELLED_BY_MIGRATION,
         )
         if after is None or after.window.relative_to == "rule":
             continue

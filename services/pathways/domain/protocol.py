@@ -279,8 +279,11 @@ class ActivityDone(_Indicator, kw_only=True, tag="activity_done"):
 
 
 class OccurrenceShare(_Indicator, kw_only=True, tag="occurrence_share"):
-    """Completed occurrences / planned occurrences of a recurring activity (planned:
-    distinct occurrence numbers not cancelled by a stop or pause)."""
+    """Completed occurrences / planned occurrences of a recurring activity. Missed stays
+    missed (PROTOCOLS.md § 0): an occurrence leaves the plan only when a migration re-plans
+    it or the fact ending the recurrence stops it, or, not performed, when an
+    ``exclude_on`` fact comes on or before the day its window closes; closing the
+    pathway, a pause or a cancellation by a person leave it missed."""
 
     activity: str
     on_time_only: bool = False

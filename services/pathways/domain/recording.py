@@ -17,6 +17,7 @@ Also the coordinator's explicit enrolment (``EnrolPatient``).
 
 from __future__ import annotations
 
+from contracts import pathway as ev
 from contracts.facts import DeathReported, DischargeReported
 from contracts.roles import Role
 from pathways.domain.commands import EnrolPatient, RecordFact
@@ -64,7 +65,7 @@ def record_fact(cmd: RecordFact, d: Decision) -> None:
                     for t in d.state.open_tasks(e.enrolment_id)
                     if t.activity == activity.id and t.earliest > rec.at
                 ]
-                cancel_open(d, stopped, f"stopped: {tag}")
+                cancel_open(d, stopped, f"stopped: {tag}", ev.CANCELLED_BY_STOP)
 
     complete_by_fact(d, rec)
     apply_rules(d, rec)

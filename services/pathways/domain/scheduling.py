@@ -3,7 +3,8 @@
 Pause semantics: a pause (readmission) cancels the enrolment's open tasks with
 reason ``paused``. A resume (discharge home that does not re-enrol) re-plans
 each of them (same activity and occurrence, new task id, same assignee) with
-earliest and due shifted by the time spent paused, and moves the end of the
+earliest and due shifted by the whole Paris calendar days spent paused (wall-clock
+times kept, so across daylight saving too), and moves the end of the
 enrolment by as much: the pathway's clock stops while the patient is in hospital.
 """
 
@@ -16,7 +17,7 @@ from uuid import UUID
 from contracts import pathway as ev
 from pathways.domain.completion import complete_from_history
 from pathways.domain.decision import Decision
-from pathways.domain.planning import day_end, local_date, plan
+from pathways.domain.planning import LOCAL_TZ, day_end, local_date, plan
 from pathways.domain.protocol import Activity, Protocol
 from pathways.domain.state import EnrolmentState, RecordedFact, TaskState
 
@@ -112,11 +113,11 @@ def enrol(
 
 
 def cancel_open(
-    d: Decision, tasks: Iterable[TaskState], reason: str, by: str | None = None
+    d: Decision, tasks: Iterable[TaskState], reason: str, cause: str, by: str | None = None
 ) -> None:
     for t in list(tasks):
         if d.state.tasks[t.task_id].is_open:
-            d.emit(ev.TaskCancelled(task_id=t.task_id, reason=reason, by=by))
+            d.emit(ev.TaskCancelled(task_id=t.task_id, reason=reason, by=by, cause=cause))
 
 
 def close(
@@ -129,7 +130,10 @@ def close(
     superseded_by: UUID | None = None,
 ) -> None:
     cancel_open(
-        d, d.state.open_tasks(enrolment.enrolment_id), f"enrolment closed: {detail or reason}"
+        d,
+        d.state.open_tasks(enrolment.enrolment_id),
+        f"enrolment closed: {detail or reason}",
+        ev.CANCELLED_BY_CLOSURE,
     )
     d.emit(
         ev.EnrolmentClosed(
@@ -143,7 +147,7 @@ def close(
 
 
 def pause(d: Decision, enrolment: EnrolmentState, fact: RecordedFact, reason: str) -> None:
-    cancel_open(d, d.state.open_tasks(enrolment.enrolment_id), PAUSED)
+    cancel_open(d, d.state.open_tasks(enrolment.enrolment_id), PAUSED, ev.CANCELLED_BY_PAUSE)
     d.emit(
         ev.EnrolmentPaused(
             enrolment_id=enrolment.enrolment_id, reason=reason, by_fact=fact.event_id, at=fact.at
@@ -152,8 +156,17 @@ def pause(d: Decision, enrolment: EnrolmentState, fact: RecordedFact, reason: st
 
 
 def resume(d: Decision, enrolment: EnrolmentState, fact: RecordedFact, reason: str) -> None:
-    shift = fact.at - (enrolment.paused_at or fact.at)
-    ends_at = enrolment.ends_at + shift if enrolment.ends_at else None
+    # whole calendar days in Europe/Paris (PROTOCOLS.md § 0): from the local date of the
+    # pause to that of the resumption; each instant keeps its local wall-clock time, so a
+    # due date stays at 23:59:59 across a daylight-saving change
+    days = timedelta(days=(local_date(fact.at) - local_date(enrolment.paused_at or fact.at)).days)
+
+    def shift(at: datetime) -> datetime:
+        local = at.astimezone(LOCAL_TZ)
+        moved = datetime.combine(local.date() + days, local.time(), LOCAL_TZ)
+        return moved.astimezone(at.tzinfo)
+
+    ends_at = shift(enrolment.ends_at) if enrolment.ends_at else None
     d.emit(
         ev.EnrolmentResumed(
             enrolment_id=enrolment.enrolment_id,
@@ -179,8 +192,8 @@ def resume(d: Decision, enrolment: EnrolmentState, fact: RecordedFact, reason: s
                     activity=t.activity,
                     occurrence=t.occurrence,
                     role=t.role,
-                    earliest=t.earliest + shift,
-                    due=t.due + shift,
+                    earliest=shift(t.earliest),
+                    due=shift(t.due),
                     assignee=t.assignee,
                     zone=t.zone,
                     urgent=t.urgent,

@@ -140,7 +140,14 @@ def handle_task_command(cmd: TaskCommand, d: Decision) -> None:
                     ev.TaskReassigned(task_id=task.task_id, by=cmd.actor_id, assignee=cmd.assignee)
                 )
         case CancelTask():
-            d.emit(ev.TaskCancelled(task_id=task.task_id, reason=cmd.reason, by=cmd.actor_id))
+            d.emit(
+                ev.TaskCancelled(
+                    task_id=task.task_id,
+                    reason=cmd.reason,
+                    by=cmd.actor_id,
+                    cause=ev.CANCELLED_ON_REQUEST,
+                )
+            )
 
 
 def _reissue_to_pool(d: Decision, task: TaskState) -> None:

@@ -16,7 +16,6 @@ that decided it (the enrolment first). Days are calendar days in Europe/Paris.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
 
@@ -35,48 +34,11 @@ from contracts.indicators import (
     PatientsWithShare,
     ProtocolIndicators,
 )
-from projections.domain.periods import local_day
+from projections.domain.evidence import Enr, Fact, Outcome, Task, evidence_ids
+from projections.domain.occurrences import occurrences
+from projections.domain.windows import activity_done, activity_within, fact_within
 
-MAX_EVIDENCE = 24
-
-
-class Enr(msgspec.Struct, frozen=True, array_like=True):
-    enrolment_id: uuid.UUID
-    protocol: str
-    version: str
-    anchor_at: dt.datetime
-    event_id: uuid.UUID  # the PatientEnrolled event
-    anchor_event_id: uuid.UUID | None = None
-
-
-class Task(msgspec.Struct, frozen=True, array_like=True):
-    task_id: uuid.UUID
-    enrolment_id: uuid.UUID
-    activity: str
-    occurrence: int
-    due: dt.datetime | None = None
-    status: str = "requested"
-    completed_at: dt.datetime | None = None
-    on_time: bool | None = None
-    scheduled_event: uuid.UUID | None = None
-    last_event: uuid.UUID | None = None  # completion, cancellation or overdue
-    by_fact: uuid.UUID | None = None
-
-
-class Fact(msgspec.Struct, frozen=True, array_like=True):
-    type: str
-    at: dt.datetime
-    event_id: uuid.UUID
-
-
-class Outcome(msgspec.Struct, frozen=True, array_like=True):
-    status: str  # met, not_met, excluded, ineligible, counted
-    num: int
-    den: int
-    evidence: tuple[uuid.UUID, ...]
-    reason: str | None = None
-    reason_day: int | None = None  # days from the anchor of the deciding fact
-    window_end: int | None = None  # days from the anchor when the window closes
+__all__ = ["Catalog", "Enr", "Fact", "Outcome", "PatientCases", "Task", "evolve", "outcomes"]
 
 
 class PatientCases(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,6 +68,27 @@ def relevant(envelope: Envelope) -> bool:
     return envelope.type in RELEVANT or category_of(envelope.type) == "fact"
 
 
+def cancel_cause(e: ev.TaskCancelled) -> str:
+    """Why a task was cancelled: the engine's ``cause``, or for events stored before the
+    engine said so, what their ``reason`` (written by the engine) and ``by`` show."""
+    if e.cause:
+        return e.cause
+    if e.by is not None:
+        return ev.CANCELLED_ON_REQUEST
+    for prefix, cause in _REASON_PREFIXES:
+        if e.reason.startswith(prefix):
+            return cause
+    return ev.CANCELLED_ON_REQUEST
+
+
+_REASON_PREFIXES = (
+    ("paused", ev.CANCELLED_BY_PAUSE),
+    ("stopped:", ev.CANCELLED_BY_STOP),
+    ("protocol migrated", ev.CANCELLED_BY_MIGRATION),
+    ("enrolment closed", ev.CANCELLED_BY_CLOSURE),
+)
+
+
 def _task_update(state: PatientCases, task_id: uuid.UUID, **changes: object) -> PatientCases:
     tasks = tuple(replace(t, **changes) if t.task_id == task_id else t for t in state.tasks)
     return replace(state, tasks=tasks)
@@ -125,7 +108,16 @@ def evolve(state: PatientCases, envelope: Envelope) -> PatientCases:
         )
         return replace(state, enrolments=enrolments)
     if isinstance(e, ev.TaskScheduled):
-        task = Task(e.task_id, e.enrolment_id, e.activity, e.occurrence, e.due, scheduled_event=eid)
+        plan = next((x.version for x in state.enrolments if x.enrolment_id == e.enrolment_id), None)
+        task = Task(
+            e.task_id,
+            e.enrolment_id,
+            e.activity,
+            e.occurrence,
+            e.due,
+            scheduled_event=eid,
+            plan=plan,
+        )
         return replace(state, tasks=(*state.tasks, task))
     if isinstance(e, ev.TaskCompleted):
         return _task_update(
@@ -138,7 +130,9 @@ def evolve(state: PatientCases, envelope: Envelope) -> PatientCases:
             by_fact=e.by_fact,
         )
     if isinstance(e, ev.TaskCancelled):
-        return _task_update(state, e.task_id, status="cancelled", last_event=eid)
+        return _task_update(
+            state, e.task_id, status="cancelled", last_event=eid, cause=cancel_cause(e)
+        )
     if isinstance(e, ev.TaskFailed):
         return _task_update(state, e.task_id, status="failed", last_event=eid)
     if isinstance(e, ev.TaskOverdue):
@@ -187,202 +181,17 @@ def _version_key(v: str) -> tuple[int, ...] | tuple[str]:
         return (v,)
 
 
-def _days(anchor: dt.date, at: dt.datetime) -> int:
-    return (local_day(at) - anchor).days
-
-
-def _exclusion(
-    d: IndicatorDef,
-    enr: Enr,
-    facts: Iterable[Fact],
-    until: int | None,
-    d0: dt.date,
-    skip: str | None = None,
-) -> Fact | None:
-    """The first exclude_on fact after the anchor and on or before day ``until`` (None: any)."""
-    for f in facts:
-        if f.type in d.exclude_on and f.type != skip and f.at > enr.anchor_at:
-            if until is None or _days(d0, f.at) <= until:
-                return f
-    return None
-
-
-def _excluded(d: IndicatorDef, enr: Enr, f: Fact, d0: dt.date, window_end: int | None) -> Outcome:
-    return Outcome(
-        "excluded",
-        0,
-        0,
-        (enr.event_id, f.event_id),
-        reason=f.type,
-        reason_day=_days(d0, f.at),
-        window_end=window_end,
-    )
-
-
-def _ids(*groups: Iterable[uuid.UUID | None]) -> tuple[uuid.UUID, ...]:
-    out: list[uuid.UUID] = []
-    for group in groups:
-        for i in group:
-            if i is not None and i not in out:
-                out.append(i)
-    return tuple(out[:MAX_EVIDENCE])
-
-
-def _activity_within(d: ActivityWithin, enr: Enr, tasks: list[Task], facts: list[Fact]) -> Outcome:
-    d0 = local_day(enr.anchor_at)
-    ref_at, ref_event = enr.anchor_at, None
-    if d.relative_to != "anchor":
-        ref = next((f for f in facts if f.type == d.relative_to and f.at >= enr.anchor_at), None)
-        if ref is None:
-            return Outcome("ineligible", 0, 0, (enr.event_id,), reason=f"no {d.relative_to}")
-        ref_at, ref_event = ref.at, ref.event_id
-    r0 = _days(d0, ref_at)
-    lo, hi = r0 + d.from_days, r0 + d.to_days
-    firsts = [t for t in tasks if t.activity == d.activity and t.occurrence == 1]
-    done = sorted(
-        (t for t in firsts if t.status == "completed" and t.completed_at),
-        key=lambda t: t.completed_at,
-    )
-    completion = done[0] if done else None
-    met = completion is not None and lo < _days(d0, completion.completed_at) <= hi
-    excluding = _exclusion(d, enr, facts, hi, d0)
-    if excluding is not None and not (
-        met and d.exclude_keeps_met and completion.completed_at <= excluding.at
-    ):
-        return _excluded(d, enr, excluding, d0, hi)
-    if met:
-        ev_ids = _ids([enr.event_id, ref_event, completion.last_event, completion.by_fact])
-        return Outcome(
-            "met",
-            1,
-            1,
-            ev_ids,
-            reason="on time",
-            reason_day=_days(d0, completion.completed_at),
-            window_end=hi,
-        )
-    if completion is not None:
-        day = _days(d0, completion.completed_at)
-        ev_ids = _ids([enr.event_id, ref_event, completion.last_event, completion.by_fact])
-        return Outcome(
-            "not_met",
-            0,
-            1,
-            ev_ids,
-            reason="early" if day <= lo else "late",
-            reason_day=day,
-            window_end=hi,
-        )
-    ev_ids = _ids([enr.event_id, ref_event], (t.last_event or t.scheduled_event for t in firsts))
-    return Outcome("not_met", 0, 1, ev_ids, reason="not done", window_end=hi)
-
-
-def _activity_done(d: ActivityDone, enr: Enr, tasks: list[Task], facts: list[Fact]) -> Outcome:
-    """Met when the first occurrence is completed (on time by its own window if asked)."""
-    d0 = local_day(enr.anchor_at)
-    firsts = [t for t in tasks if t.activity == d.activity and t.occurrence == 1]
-    if not firsts:
-        return Outcome("ineligible", 0, 0, (enr.event_id,), reason="not planned")
-    dues = [t.due for t in firsts if t.due is not None]
-    hi = _days(d0, max(dues)) if dues else None
-    done = sorted(
-        (t for t in firsts if t.status == "completed" and t.completed_at),
-        key=lambda t: t.completed_at,
-    )
-    completion = done[0] if done else None
-    met = completion is not None and (bool(completion.on_time) or not d.on_time_only)
-    excluding = _exclusion(d, enr, facts, hi, d0)
-    if excluding is not None and not (
-        met and d.exclude_keeps_met and completion.completed_at <= excluding.at
-    ):
-        return _excluded(d, enr, excluding, d0, hi)
-    if completion is not None:
-        ev_ids = _ids([enr.event_id, completion.last_event, completion.by_fact])
-        day = _days(d0, completion.completed_at)
-        return Outcome(
-            "met" if met else "not_met",
-            int(met),
-            1,
-            ev_ids,
-            reason="on time" if met else "late",
-            reason_day=day,
-            window_end=hi,
-        )
-    ev_ids = _ids([enr.event_id], (t.last_event or t.scheduled_event for t in firsts))
-    return Outcome("not_met", 0, 1, ev_ids, reason="not done", window_end=hi)
-
-
-def _fact_within(d: FactWithin, enr: Enr, facts: list[Fact]) -> Outcome:
-    d0 = local_day(enr.anchor_at)
-    lo, hi = d.from_days, d.to_days
-    hit = next(
-        (
-            f
-            for f in facts
-            if f.type == d.fact and f.at > enr.anchor_at and lo < _days(d0, f.at) <= hi
-        ),
-        None,
-    )
-    excluding = _exclusion(d, enr, facts, hi, d0, skip=d.fact)
-    if excluding is not None and not (hit and d.exclude_keeps_met and hit.at <= excluding.at):
-        return _excluded(d, enr, excluding, d0, hi)
-    if hit is not None:
-        return Outcome(
-            "met",
-            1,
-            1,
-            (enr.event_id, hit.event_id),
-            reason=d.fact,
-            reason_day=_days(d0, hit.at),
-            window_end=hi,
-        )
-    return Outcome("not_met", 0, 1, (enr.event_id,), reason=f"no {d.fact}", window_end=hi)
-
-
-def _shares(activity: str, on_time_only: bool, tasks: list[Task]) -> tuple[int, int, list[Task]]:
-    planned: set[int] = set()
-    completed: dict[int, Task] = {}
-    for t in tasks:
-        if t.activity != activity:
-            continue
-        if t.status != "cancelled":
-            planned.add(t.occurrence)
-        if t.status == "completed" and (t.on_time or not on_time_only):
-            completed.setdefault(t.occurrence, t)
-    done = [completed[o] for o in sorted(completed) if o in planned]
-    return len(done), len(planned), done
-
-
-def _occurrences(
-    d: OccurrenceShare | PatientsWithShare, enr: Enr, tasks: list[Task], facts: list[Fact]
-) -> Outcome:
-    d0 = local_day(enr.anchor_at)
-    done, planned, done_tasks = _shares(d.activity, d.on_time_only, tasks)
-    excluding = _exclusion(d, enr, facts, None, d0)
-    if excluding is not None:
-        return _excluded(d, enr, excluding, d0, None)
-    if planned == 0:
-        return Outcome("ineligible", 0, 0, (enr.event_id,), reason="nothing planned")
-    evidence = _ids([enr.event_id], (t.last_event for t in done_tasks))
-    if isinstance(d, PatientsWithShare):
-        met = done / planned >= d.min_share
-        return Outcome(
-            "met" if met else "not_met", int(met), 1, evidence, reason=f"{done}/{planned}"
-        )
-    return Outcome("counted", done, planned, evidence, reason=f"{done}/{planned}")
-
-
 def judge(d: IndicatorDef, enr: Enr, tasks: list[Task], facts: list[Fact]) -> Outcome:
     if isinstance(d, ActivityWithin):
-        return _activity_within(d, enr, tasks, facts)
+        return activity_within(d, enr, tasks, facts)
     if isinstance(d, ActivityDone):
-        return _activity_done(d, enr, tasks, facts)
+        return activity_done(d, enr, tasks, facts)
     if isinstance(d, FactWithin):
-        return _fact_within(d, enr, facts)
+        return fact_within(d, enr, facts)
     if isinstance(d, OccurrenceShare | PatientsWithShare):
-        return _occurrences(d, enr, tasks, facts)
+        return occurrences(d, enr, tasks, facts)
     assert isinstance(d, CountEnrolled)
-    return Outcome("counted", 1, 0, _ids([enr.event_id, enr.anchor_event_id]))
+    return Outcome("counted", 1, 0, evidence_ids([enr.event_id, enr.anchor_event_id]))
 
 
 def outcomes(state: PatientCases, catalog: Catalog) -> dict[str, tuple[Enr, str, Outcome]]:

@@ -4,38 +4,18 @@ live ones, or the shadow copies of a rebuild). Views are built by ``build_views`
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import asyncpg
 
-from contracts.events import Envelope
+from parcours.eventstore import VisibleEvent
 
-
-class Item(NamedTuple):
-    """An event with its place in the event store's commit order.
-
-    ``visible_at`` is the latest ``recorded_at`` of the event's transaction: the
-    events of one transaction become visible together, so every version they
-    produce is valid from that instant (the same whichever batches they came in).
-    """
-
-    txid: int
-    position: int
-    envelope: Envelope
-    visible_at: dt.datetime
-
-
-async def visible_instants(
-    conn: asyncpg.Connection, txids: Iterable[int]
-) -> dict[int, dt.datetime]:
-    rows = await conn.fetch(
-        "SELECT txid::text::bigint AS txid, max(recorded_at) AS at FROM events "
-        "WHERE txid = ANY($1::text[]::xid8[]) GROUP BY txid",
-        [str(t) for t in set(txids)],
-    )
-    return {r["txid"]: r["at"] for r in rows}
+# An event with its place in the event store's commit order and ``visible_at``, the
+# latest ``recorded_at`` of its transaction: the events of one transaction become
+# visible together, so every version they produce is valid from that instant (the same
+# whichever batches they came in). The event store reads them in this shape.
+Item = VisibleEvent
 
 
 class View(Protocol):

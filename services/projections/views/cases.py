@@ -34,6 +34,10 @@ _encode = msgspec.msgpack.Encoder().encode
 
 
 class _Stored(PatientCases, frozen=True, kw_only=True):
+    """A patient's evidence as stored in ``proj_case_state`` (msgpack). Its nested
+    ``array_like`` Structs are stored by position: append fields only (see
+    ``projections.domain.cases``)."""
+
     valid_from: dt.datetime | None = None  # of the latest case versions written
 
 

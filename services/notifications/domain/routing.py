@@ -45,7 +45,7 @@ from contracts.events import Envelope, patient_of_stream
 from contracts.notifications import Notification, NotificationKind, Window, zone_token
 from contracts.subjects import Subjects
 
-OPEN_STATUSES = frozenset({"requested", "accepted", "in-progress"})
+OPEN_STATUSES = ("requested", "accepted", "in-progress")  # a task someone must still act on
 
 
 class TaskView(msgspec.Struct, frozen=True, kw_only=True):

@@ -30,7 +30,7 @@ from contracts.notifications import Window
 from contracts.roles import PROFESSIONAL_ROLES, Role
 from notifications import taskviews
 from notifications.directory import caller_zones
-from notifications.routing import TaskView
+from notifications.domain.audience import concerns
 from parcours.auth import Principal, requires
 from parcours.eventstore import ANY, EventStore
 from parcours.problems import Problem
@@ -111,16 +111,6 @@ async def my_tasks(
             for r in rows
         ]
     )
-
-
-def concerns(task: TaskView, principal: Principal, zones: tuple[str, ...]) -> bool:
-    if task.cpts != principal.cpts:
-        return False
-    if principal.role == Role.COORDINATOR:
-        return True
-    if task.assignee is not None:
-        return task.assignee == principal.sub
-    return task.role == principal.actor_role and task.zone in zones
 
 
 @post(

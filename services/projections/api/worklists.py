@@ -10,8 +10,10 @@ that instant: the worklist as it could be seen then.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import uuid
+from typing import Any, Literal
 
+import msgspec
 from litestar import Request, get
 from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
@@ -20,7 +22,7 @@ from contracts.roles import PROFESSIONAL_ROLES, Role
 from parcours.auth import Principal, requires
 from parcours.problems import Problem
 from projections.access_log import record_access
-from projections.api_common import as_of_param, resources
+from projections.api.common import as_of_param, resources
 from projections.queries import version_filter
 
 OPEN = "('requested', 'accepted', 'in-progress')"
@@ -30,11 +32,83 @@ _TASK_COLUMNS = """task_id, patient_id, enrolment_id, protocol, activity, occurr
                    assignee, earliest, due, urgent, reason, status, overdue, escalated"""
 
 
-def _task(r: Any, now: dt.datetime) -> dict[str, Any]:
-    state = "upcoming" if now < r["earliest"] else "due"
+TaskState = Literal["upcoming", "due", "overdue"]
+
+
+class WorklistTask(msgspec.Struct, frozen=True, kw_only=True):
+    """An open task (a row of ``proj_tasks``) and ``state``, judged at the worklist's ``at``."""
+
+    task_id: uuid.UUID
+    patient_id: uuid.UUID
+    enrolment_id: uuid.UUID
+    protocol: str
+    activity: str
+    occurrence: int
+    role: str
+    zone: str | None
+    assignee: str | None
+    earliest: dt.datetime
+    due: dt.datetime
+    urgent: bool
+    reason: str | None
+    status: str
+    overdue: bool
+    escalated: bool
+    state: TaskState
+
+
+class TaskCounts(msgspec.Struct, frozen=True, kw_only=True):
+    open: int
+    upcoming: int
+    due: int
+    overdue: int
+
+
+class Worklist(msgspec.Struct, frozen=True, kw_only=True):
+    at: dt.datetime
+    counts: TaskCounts
+    tasks: list[WorklistTask]
+
+
+class Escalation(msgspec.Struct, frozen=True, kw_only=True):
+    escalation_id: uuid.UUID
+    patient_id: uuid.UUID
+    enrolment_id: uuid.UUID
+    task_id: uuid.UUID | None
+    reason: str
+    urgent: bool
+    occurred_at: dt.datetime
+
+
+class CoordinatorWorklist(msgspec.Struct, frozen=True, kw_only=True):
+    at: dt.datetime
+    counts: TaskCounts
+    tasks: list[WorklistTask]
+    escalations: list[Escalation]
+
+
+class Enrolment(msgspec.Struct, frozen=True, kw_only=True):
+    enrolment_id: uuid.UUID
+    patient_id: uuid.UUID
+    protocol: str
+    protocol_version: str
+    anchor_type: str
+    anchor_at: dt.datetime
+    zone: str | None
+    status: str
+    close_reason: str | None
+    ends_at: dt.datetime | None
+
+
+class EnrolmentList(msgspec.Struct, frozen=True):
+    enrolments: list[Enrolment]
+
+
+def _task(r: Any, now: dt.datetime) -> WorklistTask:
+    state: TaskState = "upcoming" if now < r["earliest"] else "due"
     if r["overdue"] or now > r["due"]:
         state = "overdue"
-    return {**{k: r[k] for k in r.keys()}, "state": state}
+    return WorklistTask(**dict(r), state=state)
 
 
 async def _tasks(
@@ -44,7 +118,7 @@ async def _tasks(
     as_of: dt.datetime | None,
     limit: int = 2000,
     judge: dt.datetime | None = None,
-) -> tuple[list[dict[str, Any]], dt.datetime]:
+) -> tuple[list[WorklistTask], dt.datetime]:
     res = resources(state)
     now = judge or as_of or await res.clock.now()
     args = [*args, limit]
@@ -69,23 +143,22 @@ def judge_instant(request: Request[Any, Any, Any]) -> dt.datetime | None:
         raise Problem(422, "Invalid at", exc.detail.replace("as_of", "at"), field="at") from None
 
 
-def _counts(tasks: list[dict[str, Any]]) -> dict[str, int]:
-    counts = {"open": len(tasks), "upcoming": 0, "due": 0, "overdue": 0}
+def _counts(tasks: list[WorklistTask]) -> TaskCounts:
+    counts = {"upcoming": 0, "due": 0, "overdue": 0}
     for t in tasks:
-        counts[t["state"]] += 1
-    return counts
+        counts[t.state] += 1
+    return TaskCounts(open=len(tasks), **counts)
 
 
 async def _answer(
     request: Request[Any, Any, Any],
     state: State,
     purpose: str,
-    tasks: list[dict[str, Any]],
+    tasks: list[WorklistTask],
     now: dt.datetime,
-    **extra: Any,
-) -> dict[str, Any]:
-    await record_access(resources(state).pool, request, purpose, (t["patient_id"] for t in tasks))
-    return {"at": now, "counts": _counts(tasks), "tasks": tasks, **extra}
+) -> Worklist:
+    await record_access(resources(state).pool, request, purpose, (t.patient_id for t in tasks))
+    return Worklist(at=now, counts=_counts(tasks), tasks=tasks)
 
 
 @get(
@@ -96,7 +169,7 @@ async def _answer(
 )
 async def my_worklist(
     request: Request[Any, Any, Any], state: State, as_of: str | None = None
-) -> dict[str, Any]:
+) -> Worklist:
     at = as_of_param(as_of)
     p: Principal = request.user
     tasks, now = await _tasks(
@@ -113,7 +186,7 @@ async def my_worklist(
 )
 async def pool_worklist(
     request: Request[Any, Any, Any], state: State, role: str, zone: str, as_of: str | None = None
-) -> dict[str, Any]:
+) -> Worklist:
     at = as_of_param(as_of)
     p: Principal = request.user
     if p.role not in STAFF:
@@ -139,13 +212,13 @@ async def pool_worklist(
 )
 async def coordinator_worklist(
     request: Request[Any, Any, Any], state: State, as_of: str | None = None
-) -> dict[str, Any]:
+) -> CoordinatorWorklist:
     at = as_of_param(as_of)
     p: Principal = request.user
     tasks, now = await _tasks(
         state, "cpts = $1", [p.cpts], at, limit=5000, judge=judge_instant(request)
     )
-    tasks.sort(key=lambda t: (t["state"] != "overdue", t["due"]))
+    tasks.sort(key=lambda t: (t.state != "overdue", t.due))
     rows = await resources(state).pool.fetch(
         """SELECT escalation_id, patient_id, enrolment_id, task_id, reason, urgent, occurred_at
            FROM proj_escalations WHERE cpts = $1 AND recorded_at <= $2
@@ -153,14 +226,14 @@ async def coordinator_worklist(
         p.cpts,
         at or dt.datetime.max.replace(tzinfo=dt.UTC),
     )
-    escalations = [dict(r) for r in rows]
+    escalations = [Escalation(**dict(r)) for r in rows]
     await record_access(
         resources(state).pool,
         request,
         "worklist (coordinator)",
-        [t["patient_id"] for t in tasks] + [e["patient_id"] for e in escalations],
+        [t.patient_id for t in tasks] + [e.patient_id for e in escalations],
     )
-    return {"at": now, "counts": _counts(tasks), "tasks": tasks, "escalations": escalations}
+    return CoordinatorWorklist(at=now, counts=_counts(tasks), tasks=tasks, escalations=escalations)
 
 
 @get(
@@ -176,7 +249,7 @@ async def list_enrolments(
     protocol: str | None = None,
     as_of: str | None = None,
     limit: int = 1000,
-) -> dict[str, Any]:
+) -> EnrolmentList:
     at = as_of_param(as_of)
     p: Principal = request.user
     args: list[Any] = [p.cpts, status, protocol, min(max(limit, 1), 10_000)]
@@ -191,8 +264,8 @@ async def list_enrolments(
             ORDER BY anchor_at DESC LIMIT $4""",
         *args,
     )
-    enrolments = [dict(r) for r in rows]
+    enrolments = [Enrolment(**dict(r)) for r in rows]
     await record_access(
-        resources(state).pool, request, "enrolment list", (e["patient_id"] for e in enrolments)
+        resources(state).pool, request, "enrolment list", (e.patient_id for e in enrolments)
     )
-    return {"enrolments": enrolments}
+    return EnrolmentList(enrolments)

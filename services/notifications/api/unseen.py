@@ -17,10 +17,9 @@ from litestar import Request, get
 from litestar.datastructures import State
 
 from contracts.roles import Role
+from notifications.domain.routing import OPEN_STATUSES
 from parcours.auth import requires
 from parcours.service import Resources
-
-OPEN = ("requested", "accepted", "in-progress")
 
 
 class UnseenTask(msgspec.Struct, frozen=True):
@@ -62,7 +61,7 @@ async def unseen_tasks(
                              AND r.rpps = t.assignee AND r.status = 'seen')
            ORDER BY t.due, t.task_id""",
         request.user.cpts,
-        list(OPEN),
+        list(OPEN_STATUSES),
         urgent_only,
     )
     return Unseen(tasks=[UnseenTask(**dict(r)) for r in rows])

@@ -15,7 +15,7 @@ from parcours.auth import requires
 from parcours.problems import Problem
 from parcours.service import Resources
 from projections.access_log import record_access
-from projections.api_common import as_of_param
+from projections.api.common import as_of_param
 
 
 class TimelineEntry(msgspec.Struct, frozen=True):

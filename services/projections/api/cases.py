@@ -4,14 +4,37 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import msgspec
 from litestar import Request, get
 from litestar.datastructures import State
 
 from parcours.auth import requires
 from parcours.problems import Problem
-from projections.api_common import AUDIT_READERS, as_of_param, resources
+from projections.api.common import AUDIT_READERS, as_of_param, resources
 from projections.domain.periods import days_between, local_day
 from projections.domain.pseudonyms import event_pseudonym
+
+
+class CaseEnrolment(msgspec.Struct, frozen=True, kw_only=True):
+    protocol: str
+    anchor_day: int  # days from the case's first anchor
+    anchor_month: str
+
+
+class CaseEntry(msgspec.Struct, frozen=True, kw_only=True):
+    day: int  # days from the case's first anchor
+    type: str
+    label: str
+    event_id: str  # a pseudonym of the event (never a sender's raw event id)
+
+
+class CaseTimeline(msgspec.Struct, frozen=True, kw_only=True):
+    """A case as auditors see it: a pseudonym, months and days from the anchor, no dates."""
+
+    case: str
+    anchor_month: str
+    enrolments: list[CaseEnrolment]
+    entries: list[CaseEntry]
 
 
 @get(
@@ -26,7 +49,7 @@ async def case_timeline(
     pseudonym: str,
     lang: Literal["fr", "en"] = "fr",
     as_of: str | None = None,
-) -> dict[str, Any]:
+) -> CaseTimeline:
     at = as_of_param(as_of)
     pool = resources(state).pool
     cpts = request.user.cpts
@@ -53,24 +76,24 @@ async def case_timeline(
         anchors[0]["patient_id"],
         at,
     )
-    return {
-        "case": pseudonym,
-        "anchor_month": local_day(anchor).strftime("%Y-%m"),
-        "enrolments": [
-            {
-                "protocol": r["protocol"],
-                "anchor_day": days_between(anchor, r["anchor_at"]),
-                "anchor_month": local_day(r["anchor_at"]).strftime("%Y-%m"),
-            }
+    return CaseTimeline(
+        case=pseudonym,
+        anchor_month=local_day(anchor).strftime("%Y-%m"),
+        enrolments=[
+            CaseEnrolment(
+                protocol=r["protocol"],
+                anchor_day=days_between(anchor, r["anchor_at"]),
+                anchor_month=local_day(r["anchor_at"]).strftime("%Y-%m"),
+            )
             for r in anchors
         ],
-        "entries": [
-            {
-                "day": days_between(anchor, r["occurred_at"]),
-                "type": r["type"],
-                "label": r["label"],
-                "event_id": event_pseudonym(secret, cpts, r["event_id"]),
-            }
+        entries=[
+            CaseEntry(
+                day=days_between(anchor, r["occurred_at"]),
+                type=r["type"],
+                label=r["label"],
+                event_id=event_pseudonym(secret, cpts, r["event_id"]),
+            )
             for r in rows
         ],
-    }
+    )

@@ -8,16 +8,33 @@ import datetime as dt
 import io
 from typing import Any, Literal
 
+import msgspec
 from litestar import Request, Response, get
 from litestar.datastructures import State
 
 from parcours.auth import requires
 from projections import fhir
-from projections.api_common import AUDIT_READERS, as_of_param, period_param, resources, title
-from projections.api_indicators import _definition, case_list, indicator_list
+from projections.api.common import AUDIT_READERS, as_of_param, period_param, resources, title
+from projections.api.indicators import (
+    IndicatorCases,
+    IndicatorList,
+    _definition,
+    case_list,
+    indicator_list,
+)
+from projections.mission import MissionRow
 from projections.mission import mission_report as build_mission
 
 Format = Literal["json", "csv"]
+asdict = msgspec.structs.asdict
+
+
+class MissionReport(msgspec.Struct, frozen=True, kw_only=True):
+    cpts: str
+    period: str
+    as_of: dt.datetime | None
+    generated: dt.datetime
+    pathways: list[MissionRow]
 
 
 def csv_response(rows: list[dict[str, Any]], columns: list[str], filename: str) -> Response[str]:
@@ -77,16 +94,16 @@ async def export_indicators(
     as_of: str | None = None,
     format: Format = "json",
     lang: Literal["fr", "en"] = "fr",
-) -> Any:
+) -> IndicatorList | Response[str]:
     answer = await indicator_list(state, request.user.cpts, protocol, period, as_of, lang)
     if format == "json":
         return answer
     rows = [
-        {"period": answer["period"], "protocol": p["id"], **i}
-        for p in answer["protocols"]
-        for i in p["indicators"]
+        {"period": answer.period, "protocol": p.id, **asdict(i)}
+        for p in answer.protocols
+        for i in p.indicators
     ]
-    return csv_response(rows, INDICATOR_COLUMNS, f"indicators-{answer['period']}.csv")
+    return csv_response(rows, INDICATOR_COLUMNS, f"indicators-{answer.period}.csv")
 
 
 @get(
@@ -102,15 +119,15 @@ async def export_cases(
     period: str | None = None,
     as_of: str | None = None,
     format: Format = "json",
-) -> Any:
+) -> IndicatorCases | Response[str]:
     answer = await case_list(state, request.user.cpts, code, period, as_of)
     if format == "json":
         return answer
     rows = [
-        {"code": code, "period": answer["period"], **c, "decided_by": " ".join(c["decided_by"])}
-        for c in answer["cases"]
+        {"code": code, "period": answer.period, **asdict(c), "decided_by": " ".join(c.decided_by)}
+        for c in answer.cases
     ]
-    return csv_response(rows, CASE_COLUMNS, f"cases-{code}-{answer['period']}.csv")
+    return csv_response(rows, CASE_COLUMNS, f"cases-{code}-{answer.period}.csv")
 
 
 @get(
@@ -130,7 +147,7 @@ async def measure_report(
     _, d = _definition(state, code)
     p, at = period_param(period), as_of_param(as_of)
     answer = await case_list(state, request.user.cpts, code, period, as_of)
-    cases = answer["cases"]
+    cases = [asdict(c) for c in answer.cases]
     numerator = sum(c["numerator"] for c in cases)
     denominator = sum(c["denominator"] for c in cases)
     report = fhir.measure_report(
@@ -180,16 +197,12 @@ async def mission_report(
     period: str | None = None,
     as_of: str | None = None,
     format: Format = "json",
-) -> Any:
+) -> MissionReport | Response[str]:
     p, at = period_param(period), as_of_param(as_of)
     rows = await build_mission(resources(state).pool, request.user.cpts, p, at)
     if format == "csv":
-        return csv_response(rows, MISSION_COLUMNS, f"mission-{p.label}.csv")
+        return csv_response([asdict(r) for r in rows], MISSION_COLUMNS, f"mission-{p.label}.csv")
     generated: dt.datetime = at or await resources(state).clock.now()
-    return {
-        "cpts": request.user.cpts,
-        "period": p.label,
-        "as_of": at,
-        "generated": generated,
-        "pathways": rows,
-    }
+    return MissionReport(
+        cpts=request.user.cpts, period=p.label, as_of=at, generated=generated, pathways=rows
+    )
