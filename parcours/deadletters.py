@@ -165,16 +165,10 @@ async def record(conn: asyncpg.Connection, letters: Sequence[DeadLetter]) -> Non
         )
 
 
-class DeadLetterRow(msgspec.Struct, frozen=True):
+class DeadLetterRow(DeadLetter, frozen=True, kw_only=True):
+    """A letter as stored: with its row id, attempts and times."""
+
     id: int
-    consumer: str
-    event_id: uuid.UUID
-    cpts: str
-    stream: str
-    type: str
-    position: int
-    reason: str
-    parked_behind: uuid.UUID | None
     attempts: int
     dead_at: dt.datetime
     replayed_at: dt.datetime | None
@@ -215,7 +209,7 @@ async def listing(
         include_replayed,
         limit,
     )
-    return [Count(*r) for r in counts], [DeadLetterRow(*r) for r in rows]
+    return [Count(*r) for r in counts], [DeadLetterRow(**dict(r)) for r in rows]
 
 
 # --- replay ------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -107,7 +107,7 @@ class StoredEvent(msgspec.Struct, frozen=True):
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(self.txid, self.position)
 
-    def envelope(self) -> Envelope:
+    def envelope(self, decode: Callable[[str], Any] = payload_decoder.decode) -> Envelope:
         return Envelope(
             event_id=self.event_id,
             stream=self.stream,
@@ -120,7 +120,7 @@ class StoredEvent(msgspec.Struct, frozen=True):
             causation_id=self.causation_id,
             actor=Actor(id=self.actor_id, role=self.actor_role),
             schema_version=self.schema_version,
-            data=payload_decoder.decode(self.data),
+            data=decode(self.data),
             position=self.position,
         )
 
@@ -459,7 +459,7 @@ async def read_events(
 
 import asyncio  # noqa: E402 - this section's own imports, kept with it
 import contextlib  # noqa: E402
-from collections.abc import AsyncIterator, Callable, Iterable  # noqa: E402
+from collections.abc import AsyncIterator, Iterable  # noqa: E402
 from typing import NamedTuple  # noqa: E402
 
 

@@ -70,16 +70,17 @@ def refuse_published_defaults(settings: Any) -> None:
                 "production verifies tokens with PARCOURS_JWT_PUBLIC_KEY or PARCOURS_JWKS_URL; "
                 "a shared HS256 secret (PARCOURS_JWT_SECRET) needs PARCOURS_ALLOW_HS256=true"
             )
-        if len(settings.jwt_secret.encode()) < MIN_SECRET_BYTES:
-            raise ProductionSettingsError(
-                f"PARCOURS_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes of random data"
-            )
+        _long_enough("PARCOURS_JWT_SECRET", settings.jwt_secret)
     if settings.pseudonym_secret == DEV_PSEUDONYM_SECRET:
         raise ProductionSettingsError(
             "PARCOURS_PSEUDONYM_SECRET is the published default: set a secret of your own "
             "(auditor pseudonyms are computed with it)"
         )
-    if len(settings.pseudonym_secret.encode()) < MIN_SECRET_BYTES:
+    _long_enough("PARCOURS_PSEUDONYM_SECRET", settings.pseudonym_secret)
+
+
+def _long_enough(variable: str, secret: str) -> None:
+    if len(secret.encode()) < MIN_SECRET_BYTES:
         raise ProductionSettingsError(
-            f"PARCOURS_PSEUDONYM_SECRET must be at least {MIN_SECRET_BYTES} bytes of random data"
+            f"{variable} must be at least {MIN_SECRET_BYTES} bytes of random data"
         )

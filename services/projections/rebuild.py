@@ -37,13 +37,12 @@ import asyncpg
 import msgspec
 
 from contracts.base import EventPayload
-from contracts.events import Actor, Envelope, payload_decoder
+from contracts.events import Envelope, payload_decoder
 from parcours.consumer import apply_isolated
 from parcours.deadletters import reason_of
 from parcours.eventstore import (
     Checkpoint,
     EventStore,
-    StoredEvent,
     count_events,
     stream_visible_events,
     visible_instants,
@@ -120,24 +119,6 @@ async def _apply(
     await apply_isolated(conn, "projections", items, one_view, _envelope_of)
 
 
-def _envelope_shell(e: StoredEvent) -> Envelope:
-    return Envelope(
-        event_id=e.event_id,
-        stream=e.stream,
-        version=e.version,
-        type=e.type,
-        occurred_at=e.occurred_at,
-        recorded_at=e.recorded_at,
-        cpts=e.cpts,
-        correlation_id=e.correlation_id,
-        causation_id=e.causation_id,
-        actor=Actor(id=e.actor_id, role=e.actor_role),
-        schema_version=e.schema_version,
-        data=None,
-        position=e.position,
-    )
-
-
 async def _load(
     pool: asyncpg.Pool,
     conn: asyncpg.Connection,
@@ -187,15 +168,7 @@ async def _apply_from(
         if not events:
             return after, done, last
         instants = await visible_instants(conn, (e.txid for e in events))
-        items = [
-            Item(
-                e.txid,
-                e.position,
-                msgspec.structs.replace(_envelope_shell(e), data=_payload(e.data)),
-                instants[e.txid],
-            )
-            for e in events
-        ]
+        items = [Item(e.txid, e.position, e.envelope(_payload), instants[e.txid]) for e in events]
         async with conn.transaction():
             await _apply(conn, view, items, tables)
         after, last = events[-1].checkpoint, items[-1]
