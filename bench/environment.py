@@ -48,6 +48,8 @@ def bench_settings(*, durable: bool = True, **overrides: object) -> Iterator[Set
             "projections_port": free_port(),
             "relay_port": free_port(),
             "relay_in_process": False,  # the relay runs as its own process, as in `make run`
+            # benchmarks measure capacity with one token: the per-subject limit is abuse control
+            "rate_limit_per_second": 0,
         }
         values.update(overrides)
         yield Settings.from_env({}, **values)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
+from contracts import shapes
 from contracts.base import EventPayload
-from contracts.identity import CareTeamMember, Finess, PatientIdentity, Rpps
+from contracts.identity import CareTeamEntry, CareTeamMember, Finess, PatientIdentity, Rpps
 
 Instant = Annotated[dt.datetime, msgspec.Meta(tz=True, description="instant with a UTC offset")]
 Icd10 = Annotated[
@@ -165,15 +166,73 @@ OCCURRED_FIELD: dict[str, str] = {
 }
 
 
+# The strict type of each field a client sends, by field name (the stored payloads keep
+# their original types). Optional fields stay optional.
+INBOUND_FIELD_TYPES: dict[str, Any] = {
+    "diagnoses": shapes.Diagnoses,
+    "finess": shapes.Finess,
+    "destination": shapes.Label,
+    "care_team": Annotated[list[CareTeamEntry], msgspec.Meta(max_length=shapes.CARE_TEAM_MAX)],
+    "nyha_class": shapes.NyhaClass,
+    "loinc": shapes.Loinc,
+    "value": shapes.LabValue,
+    "unit": shapes.Label,
+    "lab": shapes.Label,
+    "role": shapes.ProfessionalRole,
+    "rpps": shapes.Rpps,
+    "specialty": shapes.Label,
+    "notes": shapes.Note,
+    "weight_kg": shapes.WeightKg,
+    "systolic_mmhg": shapes.SystolicMmHg,
+    "diastolic_mmhg": shapes.DiastolicMmHg,
+    "heart_rate_bpm": shapes.HeartRateBpm,
+    "atc": shapes.Atc,
+    "vaccine": shapes.Label,
+    "kind": shapes.Label,
+    "code": shapes.Icd10,
+    "fasting_g_l": shapes.GlucoseGL,
+    "one_hour_g_l": shapes.GlucoseGL,
+    "two_hour_g_l": shapes.GlucoseGL,
+    "readings": shapes.Readings,
+    "above_target": shapes.Readings,
+}
+
+
+def _strict_fields(payload: type[EventPayload]) -> list[tuple[Any, ...]]:
+    out: list[tuple[Any, ...]] = []
+    for f in msgspec.structs.fields(payload):
+        strict = INBOUND_FIELD_TYPES.get(f.name)
+        if strict is None:
+            continue
+        if f.default is None:
+            out.append((f.name, strict | None, None))
+        elif f.default is not msgspec.NODEFAULT:
+            out.append((f.name, strict, f.default))
+        elif f.default_factory is not msgspec.NODEFAULT:
+            out.append((f.name, strict, msgspec.field(default_factory=f.default_factory)))
+        else:
+            out.append((f.name, strict))
+    return out
+
+
+def _consistent(body: Any) -> None:
+    """Checks across fields that need no clock (the clock's are in ``pathways.fact_checks``)."""
+    above, readings = getattr(body, "above_target", None), getattr(body, "readings", None)
+    if above is not None and readings is not None and above > readings:
+        raise shapes.field_error("above_target", "cannot exceed `readings`")
+
+
 def _inbound(payload: type[EventPayload]) -> type[msgspec.Struct]:
-    """The inbound body of a fact: its payload plus patient identity and event id."""
+    """The inbound body of a fact: its payload, with the strict types of
+    ``INBOUND_FIELD_TYPES``, plus patient identity and event id."""
     tag = payload.__struct_config__.tag
     return msgspec.defstruct(
         f"{tag}Body",
         [
+            *_strict_fields(payload),
             ("patient", PatientIdentity),
             ("event_id", uuid.UUID | None, None),
-            ("correlation_id", str | None, None),
+            ("correlation_id", shapes.CorrelationId | None, None),
         ],
         bases=(payload,),
         tag=tag,
@@ -182,6 +241,7 @@ def _inbound(payload: type[EventPayload]) -> type[msgspec.Struct]:
         kw_only=True,
         forbid_unknown_fields=True,
         module=__name__,
+        namespace={"__post_init__": _consistent},
     )
 
 
@@ -198,6 +258,10 @@ def payload_of(body: msgspec.Struct) -> EventPayload:
     """Strip the inbound-only fields (patient, event_id, correlation_id) from a fact body."""
     cls = next(p for p in FACT_PAYLOADS if isinstance(body, p))
     fields = {f: getattr(body, f) for f in cls.__struct_fields__}
+    if fields.get("care_team"):
+        fields["care_team"] = [
+            CareTeamMember(role=m.role, rpps=m.rpps) for m in fields["care_team"]
+        ]
     return cls(**fields)
 
 

@@ -1,7 +1,11 @@
 """Bearer JWTs: who is calling, for which CPTS, in which role.
 
 Every route except health and the schema requires a token with ``sub``
-(an RPPS or a system id), ``role`` and ``cpts``. Development and tests sign
+(an RPPS or a system id), ``role`` and ``cpts``, each of the exact shape of
+``contracts.shapes`` (and ``specialty``, ``zones`` when present): a token whose
+claims do not fit is a 401 that says which claim. The token comes in the
+``Authorization`` header; only the stream routes and the dashboard, which
+browsers open without headers, also take ``?access_token=``. Development and tests sign
 with HS256 and a shared secret; production verifies with a public key or a
 JWKS URL. ``mint`` makes development tokens (``parcours token``).
 """
@@ -19,10 +23,41 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
+from contracts import shapes
 from contracts.roles import Role
+from parcours.problems import scrubbed
 from parcours.settings import Settings
 
 PUBLIC_PATHS = {"/health", "/schema", "/dashboard", "/static"}
+# long-lived feeds (Server-Sent Events, WebSocket): never shed, may carry ?access_token=
+STREAM_PATHS = frozenset({"/v1/me/notifications/stream"})
+QUERY_TOKEN_PATHS = STREAM_PATHS | {"/dashboard"}
+
+
+class Claims(msgspec.Struct, frozen=True):
+    """The claims Parcours reads from a verified token (others are ignored)."""
+
+    sub: shapes.SubjectId
+    role: shapes.RoleName  # type: ignore[valid-type]
+    cpts: shapes.CptsSlug
+    exp: int | float
+    specialty: shapes.Specialty | None = None
+    zones: shapes.Zones = []  # type: ignore[valid-type]
+
+
+def checked_claims(claims: dict[str, Any]) -> Claims:
+    """The claims with their types and shapes, or a 401 naming the claim at fault."""
+    missing = [c for c in ("role", "cpts") if not claims.get(c)]
+    if missing:
+        raise NotAuthorizedException(f"the token lacks the claim(s): {', '.join(missing)}")
+    try:
+        return msgspec.convert(claims, Claims)
+    except msgspec.ValidationError as exc:
+        reason, _, where = str(exc).partition(" - at `")
+        claim = where.rstrip("`").removeprefix("$.") or "?"
+        raise NotAuthorizedException(
+            f"the token's claim `{claim}` is not valid: {scrubbed(reason)}"
+        ) from None
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -92,17 +127,13 @@ class TokenVerifier:
             raise NotAuthorizedException("the token has expired; ask for a new one") from None
         except jwt.PyJWTError as exc:
             raise NotAuthorizedException(f"the token is not valid: {exc}") from None
-        missing = [c for c in ("role", "cpts") if not claims.get(c)]
-        if missing:
-            raise NotAuthorizedException(f"the token lacks the claim(s): {', '.join(missing)}")
-        if claims["role"] not in Role.__members__.values():
-            raise NotAuthorizedException(f"the token's role {claims['role']!r} is not a known role")
+        checked = checked_claims(claims)
         principal = Principal(
-            sub=str(claims["sub"]),
-            role=claims["role"],
-            cpts=claims["cpts"],
-            specialty=claims.get("specialty"),
-            zones=tuple(claims.get("zones", ())),
+            sub=checked.sub,
+            role=checked.role,
+            cpts=checked.cpts,
+            specialty=checked.specialty,
+            zones=tuple(checked.zones),
         )
         if len(self._cache) > 10_000:
             self._cache.clear()
@@ -118,7 +149,7 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else ""
-        if not token:
+        if not token and connection.scope["path"] in QUERY_TOKEN_PATHS:
             # browsers' EventSource and WebSocket cannot set headers: accept ?access_token=
             token = connection.query_params.get("access_token", "")
         if not token:

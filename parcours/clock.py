@@ -56,13 +56,17 @@ class VirtualClock:
         )
 
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(w|d|h|m|s|min)$")
+_DURATION = re.compile(r"^([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*(w|d|h|m|s|min)$")
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "min": 60, "s": 1}
+MAX_ADVANCE = dt.timedelta(days=100 * 366)  # the clock moves at most a century at once
 
 
 def parse_duration(text: str) -> dt.timedelta:
-    """``30d``, ``12h``, ``90min``, ``2w`` … as a timedelta."""
+    """``30d``, ``12h``, ``90min``, ``2w`` … as a timedelta, at most ``MAX_ADVANCE``."""
     match = _DURATION.match(text.strip().lower())
     if not match:
-        raise ValueError(f"{text!r} is not a duration such as 30d, 12h, 90min, 2w")
-    return dt.timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+        raise ValueError("a duration is a number and a unit, such as 30d, 12h, 90min, 2w")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_ADVANCE.total_seconds():
+        raise ValueError(f"a duration is at most {MAX_ADVANCE.days} days")
+    return dt.timedelta(seconds=seconds)

@@ -7,6 +7,8 @@ correlation id but never the exception text (it could carry patient data).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -68,6 +70,38 @@ def problem_response(problem: Problem, request: Request | None = None) -> Respon
     )
 
 
+_ECHOED = re.compile(r"^(Invalid (?:enum )?value) .*$")
+_NAMED_FIELD = re.compile(r"^`([A-Za-z_][A-Za-z0-9_]*)`: (.*)$", re.DOTALL)
+
+
+def scrubbed(message: str) -> str:
+    """A decoder's message without the value it quotes (``Invalid enum value 'x'``)."""
+    return _ECHOED.sub(r"\1", message)
+
+
+def schema_problem(message: str, accepted_types: Sequence[str] = ()) -> Problem:
+    """The 422 for a ``msgspec.ValidationError`` message: what is wrong, at which path
+    (``patient.ins``, ``care_team[0].rpps``), never the value that was sent."""
+    reason, _, where = message.partition(" - at `")
+    path = where.rstrip("`").removeprefix("$").removeprefix(".") or None
+    named = _NAMED_FIELD.match(reason)  # raised by a __post_init__: ``field_error``
+    if named:
+        path = f"{path}.{named[1]}" if path else named[1]
+        reason = f"`{named[1]}` {named[2]}"
+    elif reason.startswith(("Object missing required field `", "Object contains unknown field `")):
+        name = reason.split("`")[1]
+        path = f"{path}.{name}" if path else name
+    if path == "type" and reason.startswith("Invalid value"):
+        detail = "unknown type" + (
+            f"; accepted: {', '.join(accepted_types)}" if accepted_types else ""
+        )
+        return Problem(422, "Unknown type", detail, field="type", accepted=list(accepted_types))
+    reason = scrubbed(reason)
+    if not path:  # the body as a whole (null, an array...) or a field without a name
+        return Problem(422, "Invalid body", reason, reason="body")
+    return Problem(422, "Invalid field", f"{reason} at `{path}`", field=path)
+
+
 def _field_path(key: str | None) -> str | None:
     if not key or key == "data":
         return None
@@ -76,6 +110,10 @@ def _field_path(key: str | None) -> str | None:
 
 def _validation(request: Request, exc: ValidationException) -> Response[Any]:
     errors = exc.extra if isinstance(exc.extra, list) else []
+    errors = [
+        {**e, "message": scrubbed(str(e.get("message", "")))} if isinstance(e, dict) else e
+        for e in errors
+    ]
     first = errors[0] if errors else {}
     message = first.get("message", "the request body does not match the schema") if first else ""
     field = _field_path(first.get("key")) if first else None
@@ -143,6 +181,15 @@ def _unstorable_text(request: Request, exc: Exception) -> Response[Any]:
     )
 
 
+def _too_deep(request: Request, exc: Exception) -> Response[Any]:
+    """A body nested deeper than the decoder's recursion limit (the edge's own bound,
+    ``parcours.bodies.MAX_DEPTH``, answers first, with the same status)."""
+    return problem_response(
+        Problem(400, "Nesting too deep", "the JSON body is nested too deeply", reason="depth"),
+        request,
+    )
+
+
 def _internal(request: Request, exc: Exception) -> Response[Any]:
     log.error("unhandled error", error_type=type(exc).__name__, path=request.url.path)
     return problem_response(
@@ -161,5 +208,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: _http,
     asyncpg.CharacterNotInRepertoireError: _unstorable_text,
     asyncpg.UntranslatableCharacterError: _unstorable_text,
+    RecursionError: _too_deep,
     Exception: _internal,
 }

@@ -27,10 +27,11 @@ from nats.js import JetStreamContext
 
 from contracts.subjects import Subjects
 from parcours import natsio
-from parcours.auth import BearerAuthMiddleware, TokenVerifier
+from parcours.auth import STREAM_PATHS, BearerAuthMiddleware, TokenVerifier
 from parcours.clock import Clock, VirtualClock, WallClock
 from parcours.eventstore import DuplicateEventError, VersionConflictError
 from parcours.problems import EXCEPTION_HANDLERS, Problem, problem_response
+from parcours.ratelimit import SubjectRateLimitMiddleware
 from parcours.settings import Settings
 
 log = structlog.get_logger("parcours.service")
@@ -197,11 +198,9 @@ HANDLERS = {
 
 
 def _streaming(scope: Scope) -> bool:
-    """A live feed (Server-Sent Events) stays open for hours: it is not load in flight."""
-    for key, value in scope["headers"]:
-        if key == b"accept" and b"text/event-stream" in value:
-            return True
-    return scope["path"].endswith("/stream")
+    """A live feed (Server-Sent Events) stays open for hours: it is not load in flight.
+    Only the stream routes are feeds; an ``Accept`` header makes no request one."""
+    return scope["path"] in STREAM_PATHS
 
 
 class LoadShedMiddleware:
@@ -301,6 +300,9 @@ def build_app(
             lambda app: LoadShedMiddleware(app, settings.max_in_flight),
             CorrelationMiddleware,
             lambda app: BearerAuthMiddleware(app, verifier),
+            lambda app: SubjectRateLimitMiddleware(
+                app, settings.rate_limit_per_second, settings.rate_limit_burst
+            ),
         ],
         openapi_config=OpenAPIConfig(
             title=title,

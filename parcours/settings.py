@@ -44,6 +44,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     batch_max_bytes: int = 64 * 1024 * 1024
     db_pool_size: int = 20
     max_in_flight: int = 128  # requests in flight per process before shedding with 503
+    # per token subject and process (429 + Retry-After past it); 0: no limit
+    rate_limit_per_second: float = 1000.0
+    rate_limit_burst: int = 2000
     notification_retention_days: int = 30
     notification_default_zone: str = (
         "sector"  # pool zone of tasks without one (per CPTS: PUT /v1/directory/sector)

@@ -20,6 +20,19 @@ from parcours.devstack.process import (
     _pid_alive,
 )
 
+# What a failing statement may write into the server log: its message only. No
+# statement text, no parameters, no DETAIL or CONTEXT (a JSON parse error's
+# context quotes the JSON, which could be identity traits). deploy/compose.yaml
+# and the CloudNativePG cluster (deploy/k8s) start PostgreSQL with the same settings.
+QUIET_LOGGING = (
+    "log_error_verbosity=terse",
+    "log_min_error_statement=panic",
+    "log_parameter_max_length_on_error=0",
+    "log_parameter_max_length=0",
+    "log_statement=none",
+    "log_min_duration_statement=-1",
+)
+
 
 class EmbeddedPostgres(_ChildServer):
     """A PostgreSQL 16 server from the ``pgserver`` wheel, owned by this process.
@@ -119,6 +132,7 @@ class EmbeddedPostgres(_ChildServer):
             "-k", str(self.socket_dir),
             "-c", "listen_addresses=127.0.0.1",
             "-c", f"max_connections={MAX_CONNECTIONS}",
+            *(arg for setting in QUIET_LOGGING for arg in ("-c", setting)),
         ]  # fmt: skip
         if self.fast:
             argv += ["-c", "fsync=off", "-c", "full_page_writes=off"]

@@ -9,7 +9,7 @@ consumer on the notifications stream:
   permissions of ``deploy/nats/`` allow a professional exactly those create
   subjects whose filter is one of their own subjects;
 - delivering to an inbox under the app's own inbox prefix
-  (``_INBOX_<rpps>.``), the only inboxes the professional may subscribe to;
+  (``_INBOX_<rpps>-<cpts>.``), the only inboxes the professional may subscribe to;
 - ``deliver_policy=by_start_sequence`` from the last stream sequence the app
   saw + 1 (``new`` on a first start): offline time is replayed in order;
 - no acks (``ack_policy=none``) and an inactivity threshold: the consumer

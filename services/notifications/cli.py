@@ -2,8 +2,11 @@
 
 ``parcours notifications nats-config --out deploy/nats/generated.conf`` renders
 the NATS users and permissions (``notifications.natsauth``) from the
-professional directory: one user per active professional (their RPPS), one
-coordinator user per CPTS (``coord-<cpts>``) and the three services.
+professional directory: one user per active professional and CPTS
+(``<rpps>-<cpts>``), one coordinator user per CPTS (``coord-<cpts>``) and the
+three services. A directory row that cannot stand in a configuration (written
+before the directory checked shapes) is left out and named on stderr: it never
+stops the configuration of everyone else.
 Passwords (or bcrypt hashes) come from ``--passwords FILE`` (JSON, user →
 secret); users missing there get a random one, written back to that file
 (mode 0600) so that the apps' credentials can be handed out.
@@ -16,6 +19,7 @@ import asyncio
 import json
 import os
 import secrets
+import sys
 from pathlib import Path
 
 
@@ -54,17 +58,21 @@ async def _render(passwords: dict[str, str]) -> str:
         natsauth.coordinator(subjects, cpts=c, user=f"coord-{c}", password=secret(f"coord-{c}"))
         for c in cpts_list
     ]
-    users += [
-        natsauth.professional(
-            subjects,
-            cpts=p.cpts,
-            role=p.task_role,
-            rpps=p.rpps,
-            zones=p.zones,
-            password=secret(p.rpps),
-        )
-        for p in people
-    ]
+    for n, p in enumerate(people):
+        try:
+            user = natsauth.professional_user(p.cpts, p.rpps)
+            users.append(
+                natsauth.professional(
+                    subjects,
+                    cpts=p.cpts,
+                    role=p.task_role,
+                    rpps=p.rpps,
+                    zones=p.zones,
+                    password=secret(user),
+                )
+            )
+        except ValueError as exc:
+            print(f"directory row {n} of CPTS {p.cpts!a} left out: {exc}", file=sys.stderr)
     return natsauth.render(users, comment=f"prefix {subjects.prefix}; {len(people)} professionals")
 
 

@@ -8,7 +8,9 @@ publish/subscribe permissions (see ``deploy/nats/README.md``):
   stream by creating consumers through the *filtered* create API,
   ``$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>``, allowed only for those
   filters; deliveries and API replies go to their own inbox prefix
-  ``_INBOX_<rpps>``, the only inboxes they may subscribe to. They cannot read
+  ``_INBOX_<user>``, the only inboxes they may subscribe to. Their user name is
+  ``<rpps>-<cpts>`` (``professional_user``): one RPPS may belong to several
+  CPTS, and NATS refuses a configuration that names a user twice. They cannot read
   another professional's subject, another CPTS, the events stream, or fetch
   messages directly (``DIRECT.GET``/``MSG.GET`` are not allowed);
 - a **coordinator** of a CPTS: the same for every notification subject of the
@@ -28,6 +30,7 @@ from collections.abc import Iterable, Sequence
 
 import msgspec
 
+from contracts.shapes import CPTS_PATTERN, RPPS_PATTERN, ascii_identifier
 from contracts.subjects import Subjects
 
 ACCOUNT = "PARCOURS"
@@ -40,8 +43,17 @@ class NatsUser(msgspec.Struct, frozen=True, kw_only=True):
     subscribe: tuple[str, ...] = ()
 
 
-def inbox_prefix(rpps: str) -> str:
-    return f"_INBOX_{rpps}"
+def inbox_prefix(user: str) -> str:
+    return f"_INBOX_{user}"
+
+
+def professional_user(cpts: str, rpps: str) -> str:
+    """The NATS user of a professional in one CPTS (both shapes checked: ValueError)."""
+    if not ascii_identifier(rpps, RPPS_PATTERN):
+        raise ValueError("an RPPS is 11 ASCII digits")
+    if not ascii_identifier(cpts, CPTS_PATTERN):
+        raise ValueError("a CPTS is a slug of lower-case ASCII letters, digits and '-'")
+    return f"{rpps}-{cpts}"
 
 
 def _consume(subjects: Subjects, filters: Iterable[str]) -> list[str]:
@@ -52,12 +64,13 @@ def _consume(subjects: Subjects, filters: Iterable[str]) -> list[str]:
 def professional(
     subjects: Subjects, *, cpts: str, role: str, rpps: str, zones: Sequence[str], password: str
 ) -> NatsUser:
+    user = professional_user(cpts, rpps)
     mine = [subjects.professional(cpts, role, rpps), *(subjects.pool(cpts, role, z) for z in zones)]
     return NatsUser(
-        user=rpps,
+        user=user,
         password=password,
         publish=("$JS.API.INFO", *_consume(subjects, mine)),
-        subscribe=(f"{inbox_prefix(rpps)}.>", *mine),
+        subscribe=(f"{inbox_prefix(user)}.>", *mine),
     )
 
 

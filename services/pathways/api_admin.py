@@ -14,7 +14,7 @@ from litestar.params import Body
 from contracts.facts import Instant
 from contracts.roles import Role
 from parcours.auth import requires
-from parcours.clock import parse_duration
+from parcours.clock import MAX_ADVANCE, parse_duration
 from parcours.problems import Problem
 from parcours.service import Resources
 
@@ -26,7 +26,7 @@ class ClockView(msgspec.Struct, frozen=True):
 
 
 class AdvanceBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    by: str | None = None  # "30d", "12h", "90min"
+    by: Annotated[str, msgspec.Meta(max_length=32)] | None = None  # "30d", "12h", "90min"
     to: Instant | None = None
 
 
@@ -62,5 +62,12 @@ async def advance_clock(state: State, data: Annotated[AdvanceBody, Body()]) -> C
         raise Problem(422, "Invalid field", str(exc), field="by") from None
     if target < now:
         raise Problem(422, "Invalid field", "the clock only moves forward", field="to")
+    if target - now > MAX_ADVANCE:
+        raise Problem(
+            422,
+            "Invalid field",
+            f"the clock moves at most {MAX_ADVANCE.days} days at once",
+            field="to",
+        )
     fired = await resources.extra["scheduler"].advance_to(target)
     return ClockView(now=await resources.clock.now(), virtual=True, fired=fired)

@@ -23,6 +23,7 @@ from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 
 from parcours.auth import requires
+from parcours.bodies import bounded_json
 from parcours.problems import Problem
 from parcours.service import Resources, correlation_id
 from pathways.api_facts import REPORTERS
@@ -78,6 +79,7 @@ def batch_route(max_body_bytes: int) -> HTTPRouteHandler:
     return post(
         "/v1/facts:batch",
         guards=[requires(*REPORTERS)],
+        before_request=bounded_json,
         request_max_body_size=max_body_bytes,
         tags=["facts"],
         summary="Report up to 10,000 facts at once (JSON array or NDJSON)",

@@ -14,15 +14,18 @@ from litestar.params import Body
 
 from contracts.events import Actor
 from contracts.facts import Instant
-from contracts.identity import CareTeamMember, PatientIdentity
+from contracts.identity import CareTeamEntry, PatientIdentity
 from contracts.roles import PROFESSIONAL_ROLES, Role
+from contracts.shapes import CARE_TEAM_MAX, ProtocolId
 from parcours.auth import Principal, requires
+from parcours.bodies import strict_body
 from parcours.eventstore import EventStore
 from parcours.problems import Problem
 from parcours.service import Resources, correlation_id
 from pathways.decider import state_of, wrap
 from pathways.domain import EnrolPatient, decide
 from pathways.errors import domain_problem
+from pathways.fact_checks import fact_problem
 from pathways.identity import check_identity
 from pathways.ingest import PatientHistory, append_for_patient
 
@@ -31,10 +34,10 @@ READERS = (Role.COORDINATOR, Role.ADMIN, Role.AUDITOR, *PROFESSIONAL_ROLES)
 
 class EnrolmentBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     patient: PatientIdentity
-    protocol: str
+    protocol: ProtocolId
     anchor_at: Instant
-    version: int | None = None
-    care_team: list[CareTeamMember] = []
+    version: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    care_team: Annotated[list[CareTeamEntry], msgspec.Meta(max_length=CARE_TEAM_MAX)] = []
     expected_delivery: dt.date | None = None
 
 
@@ -72,6 +75,7 @@ class EnrolmentView(msgspec.Struct, frozen=True):
 @post(
     "/v1/enrolments",
     guards=[requires(Role.COORDINATOR, Role.ADMIN)],
+    before_request=strict_body(EnrolmentBody),
     tags=["enrolments"],
     summary="Enrol a patient explicitly in a protocol (coordinator)",
     status_code=201,
@@ -83,6 +87,8 @@ async def enrol(
     who: Principal = request.user
     check_identity(data.patient)
     now = await resources.clock.now()
+    if (implausible := fact_problem(data, now)) is not None:
+        raise implausible  # an anchor as plausible as a fact's date (no year 1, no 9999)
     decider = resources.extra["decider"]
     command = EnrolPatient(
         actor_id=who.sub,

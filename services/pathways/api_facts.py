@@ -11,6 +11,7 @@ from litestar.params import Body
 from contracts.facts import FACT_TYPES, INBOUND_FACTS
 from contracts.roles import PROFESSIONAL_ROLES, Role
 from parcours.auth import requires
+from parcours.bodies import strict_body
 from parcours.service import Resources, correlation_id
 from pathways.ingest import FactAccepted, record_fact
 
@@ -19,14 +20,10 @@ FactBody = Union[tuple(INBOUND_FACTS.values())]  # type: ignore[valid-type]  # n
 REPORTERS = (Role.DISCHARGE_SYSTEM, Role.COORDINATOR, Role.ADMIN, *PROFESSIONAL_ROLES)
 
 
-async def _accepted_types(request: Request) -> None:
-    request.scope.setdefault("state", {})["accepted_types"] = list(FACT_TYPES)
-
-
 @post(
     "/v1/facts",
     guards=[requires(*REPORTERS)],
-    before_request=_accepted_types,
+    before_request=strict_body(FactBody, FACT_TYPES),
     tags=["facts"],
     summary="Report a clinical fact",
     description=(

@@ -24,6 +24,7 @@ from litestar.params import Body
 from contracts.events import patient_stream
 from contracts.identity import PatientIdentity
 from contracts.roles import Role
+from contracts.shapes import Label
 from parcours.auth import Principal, requires
 from parcours.problems import Problem
 from parcours.service import Resources
@@ -34,7 +35,7 @@ log = structlog.get_logger("pathways.identity")
 
 class ErasureBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     ins: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
-    oid: str
+    oid: Label  # type: ignore[valid-type]
 
 
 class Erased(msgspec.Struct, frozen=True):

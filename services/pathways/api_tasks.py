@@ -14,6 +14,7 @@ from litestar import Request, post
 from litestar.datastructures import State
 from litestar.params import Body
 
+from contracts import shapes
 from contracts.events import Actor
 from contracts.roles import PROFESSIONAL_ROLES, Role
 from parcours.auth import Principal, requires
@@ -34,9 +35,9 @@ ACTORS = (Role.COORDINATOR, Role.ADMIN, *PROFESSIONAL_ROLES)
 
 
 class TaskCommandBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    findings: str | None = None
-    reason: str | None = None
-    assignee: str | None = None
+    findings: shapes.Note | None = None  # type: ignore[valid-type]
+    reason: shapes.Note | None = None  # type: ignore[valid-type]
+    assignee: shapes.Rpps | None = None  # an RPPS; null puts the task back in its pool
 
 
 class TaskAnswer(msgspec.Struct, frozen=True):

@@ -52,6 +52,7 @@ from parcours.eventstore import (
     EventStoreError,
     VersionConflictError,
 )
+from parcours.problems import schema_problem
 from pathways.decider import SYSTEM, PathwayDecider
 from pathways.domain import DecideContext, DomainError, PatientState, RecordFact, fold
 from pathways.domain.decision import Decision
@@ -59,7 +60,7 @@ from pathways.domain.recording import record_fact
 from pathways.errors import domain_problem
 from pathways.fact_checks import fact_problem
 from pathways.fastids import new_uuid4
-from pathways.identity import traits_json
+from pathways.identity import trait_values, traits_json, traits_jsonb
 from pathways.ingest import append_fact
 from pathways.scheduler import StateCache
 
@@ -166,24 +167,8 @@ def split_body(body: bytes, ndjson: bool) -> list[RawItem]:
 
 
 def _schema_problem(message: str) -> dict[str, Any]:
-    reason, _, where = message.partition(" - at `")
-    path = where.rstrip("`").removeprefix("$").removeprefix(".") or None
-    if reason.startswith("Object missing required field `"):
-        missing = reason.split("`")[1]
-        path = f"{path}.{missing}" if path else missing
-    elif reason.startswith("Object contains unknown field `"):
-        unknown = reason.split("`")[1]
-        path = f"{path}.{unknown}" if path else unknown
-    if path == "type" and reason.startswith("Invalid value"):
-        return problem(
-            422,
-            "Unknown type",
-            f"unknown fact type; accepted: {', '.join(FACT_TYPES)}",
-            "type",
-            accepted=list(FACT_TYPES),
-        )
-    detail = f"{reason} at `{path}`" if path else reason
-    return problem(422, "Invalid field", detail, path)
+    p = schema_problem(message, FACT_TYPES)
+    return problem(p.status, p.title, p.detail, p.field, **p.extra)
 
 
 def _identity_problem(identity: PatientIdentity) -> dict[str, Any] | None:
@@ -278,17 +263,18 @@ _KNOWN = """SELECT p.ins, p.patient_id, p.commune, p.traits::text AS traits
 FROM unnest($2::text[]) AS k(ins),
      LATERAL (SELECT * FROM patient_identities i WHERE i.cpts = $1 AND i.ins = k.ins OFFSET 0) AS p"""
 
-_NEW = """INSERT INTO patient_identities (cpts, ins, ins_oid, patient_id, traits, commune)
-SELECT $1, n.ins, n.oid, n.patient_id, n.traits::jsonb, n.commune
-FROM unnest($2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[])
-     AS n(ins, oid, patient_id, traits, commune)
+# traits: one row of trait values per patient ($5 and $3: text[][], see pathways.identity)
+_NEW = f"""INSERT INTO patient_identities (cpts, ins, ins_oid, patient_id, traits, commune)
+SELECT $1, n.ins, n.oid, n.patient_id, {traits_jsonb("($5::text[])[n.ord][{k}]")}, n.commune
+FROM unnest($2::text[], $3::text[], $4::uuid[], $6::text[]) WITH ORDINALITY
+     AS n(ins, oid, patient_id, commune, ord)
 ON CONFLICT (cpts, ins) DO NOTHING
 RETURNING ins"""
 
-_TRAITS = """UPDATE patient_identities p
-SET traits = p.traits || u.traits::jsonb, commune = coalesce(u.commune, p.commune),
-    updated_at = now()
-FROM unnest($2::text[], $3::text[], $4::text[]) AS u(ins, traits, commune)
+_TRAITS = f"""UPDATE patient_identities p
+SET traits = p.traits || {traits_jsonb("($3::text[])[u.ord][{k}]")},
+    commune = coalesce(u.commune, p.commune), updated_at = now()
+FROM unnest($2::text[], $4::text[]) WITH ORDINALITY AS u(ins, commune, ord)
 WHERE p.cpts = $1 AND p.ins = u.ins"""
 
 _SEEN = """SELECT event_id, stream, position, type, data::text AS data FROM events
@@ -339,7 +325,7 @@ async def resolve_identities(
             new,
             [by_ins[ins][0].identity.oid for ins in new],
             [ids[ins] for ins in new],
-            [_json.encode(traits[ins]).decode() for ins in new],
+            [trait_values(traits[ins]) for ins in new],
             [_commune_of(by_ins[ins]) for ins in new],
         )
         for r in won:
@@ -683,10 +669,10 @@ async def _record_one_by_one(
 
 def _new_traits(
     patients: dict[str, Patient], results: dict[int, ItemResult]
-) -> list[tuple[str, str, str | None]]:
-    """Known patients whose new facts bring identity traits the table lacks: (INS, traits
-    as JSON, commune) for ``_TRAITS``."""
-    rows: list[tuple[str, str, str | None]] = []
+) -> list[tuple[str, list[str | None], str | None]]:
+    """Known patients whose new facts bring identity traits the table lacks: (INS, trait
+    values, commune) for ``_TRAITS``."""
+    rows: list[tuple[str, list[str | None], str | None]] = []
     for p in patients.values():
         if not p.known:
             continue
@@ -695,7 +681,7 @@ def _new_traits(
             continue
         fresh = _traits_of(written)
         if fresh.items() - p.stored_traits.items():
-            rows.append((p.ins, _json.encode(fresh).decode(), _commune_of(written)))
+            rows.append((p.ins, trait_values(fresh), _commune_of(written)))
     return rows
 
 

@@ -3,8 +3,9 @@
 The schema says a field is an instant; these say the instants make sense together
 and against the clock: a discharge cannot precede its admission, and nothing can
 have happened more than ``FUTURE_TOLERANCE`` after now (the tolerance absorbs
-clock skew between a sender and us, and time zones mistaken for UTC). Dates that
-are about the future by nature (``expected_delivery``) are not checked.
+clock skew between a sender and us, and time zones mistaken for UTC), nor more
+than ``FACT_PAST_HORIZON`` (30 years) before it. Dates that are about the future
+by nature (``expected_delivery``) are checked against the horizon only.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import datetime as dt
 
 import msgspec
 
+from contracts.shapes import FACT_PAST_HORIZON
 from parcours.problems import Problem
 
 FUTURE_TOLERANCE = dt.timedelta(days=1)
@@ -38,15 +40,24 @@ def fact_problem(fact: msgspec.Struct, now: dt.datetime, prefix: str = "") -> Pr
                 f"`{later}` is before `{earlier}`; check both instants and their time zones",
                 field=f"{prefix}{later}",
             )
+    earliest = now - FACT_PAST_HORIZON
     for name in fact.__struct_fields__:
-        if name in FUTURE_BY_NATURE:
-            continue
         value = getattr(fact, name)
         if isinstance(value, dt.datetime):
-            too_late = value > latest
+            too_early, too_late = value < earliest, value > latest
         elif isinstance(value, dt.date):
-            too_late = value > latest.date()
+            too_early, too_late = value < earliest.date(), value > latest.date()
         else:
+            continue
+        if too_early:
+            return Problem(
+                422,
+                "Date too old",
+                f"`{name}` is more than {FACT_PAST_HORIZON.days // 366} years before the "
+                "current time; check the year",
+                field=f"{prefix}{name}",
+            )
+        if name in FUTURE_BY_NATURE:
             continue
         if too_late:
             return Problem(

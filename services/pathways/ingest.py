@@ -35,7 +35,7 @@ from parcours.eventstore import (
 )
 from pathways.fact_checks import fact_problem
 from pathways.fastids import new_uuid4
-from pathways.identity import check_identity, traits_json
+from pathways.identity import check_identity, trait_values, traits_json, traits_jsonb
 
 
 class FactAccepted(msgspec.Struct, frozen=True):
@@ -78,8 +78,8 @@ WHERE i.cpts = $1 AND i.ins = $2
 ORDER BY e.version
 """
 
-_NEW_IDENTITY = """INSERT INTO patient_identities (cpts, ins, ins_oid, patient_id, traits, commune)
-VALUES ($4, $5, $6, $7, $8::jsonb, $9)  -- after the append's own $1..$3
+_NEW_IDENTITY = f"""INSERT INTO patient_identities (cpts, ins, ins_oid, patient_id, traits, commune)
+VALUES ($4, $5, $6, $7, {traits_jsonb("($8::text[])[{k}]")}, $9)  -- after the append's $1..$3
 ON CONFLICT (cpts, ins) DO NOTHING
 RETURNING 1"""
 
@@ -113,12 +113,12 @@ async def _update_traits(
     fresh = traits_json(identity)
     if fresh != "{}" and msgspec.json.decode(fresh).items() - msgspec.json.decode(stored).items():
         await conn.execute(
-            """UPDATE patient_identities SET traits = traits || $3::jsonb,
+            f"""UPDATE patient_identities SET traits = traits || {traits_jsonb("($3::text[])[{k}]")},
                       commune = coalesce($4, commune), updated_at = now()
                WHERE cpts = $1 AND ins = $2""",
             cpts,
             identity.ins.upper(),
-            fresh,
+            trait_values(msgspec.json.decode(fresh)),
             identity.commune,
         )
 
@@ -209,6 +209,6 @@ def _identity_args(cpts: str, identity: PatientIdentity, patient_id: uuid.UUID) 
         identity.ins.upper(),
         identity.oid,
         patient_id,
-        traits_json(identity),
+        trait_values(msgspec.json.decode(traits_json(identity))),
         identity.commune,
     )

@@ -24,27 +24,30 @@ from parcours.settings import Settings
 PREFIX = "parcours"
 SUBJECTS = Subjects(PREFIX)
 ALICE, BOB, CAROL = "10000000001", "10000000002", "10000000003"  # nurses; Carol in "other"
+USERS = {
+    ALICE: natsauth.professional_user("demo", ALICE),
+    BOB: natsauth.professional_user("demo", BOB),
+    CAROL: natsauth.professional_user("other", CAROL),
+}
 PASSWORDS = {
-    name: secrets.token_hex(8) for name in (ALICE, BOB, CAROL, "coord-demo", "notifications")
+    name: secrets.token_hex(8) for name in (*USERS.values(), "coord-demo", "notifications")
 }
 
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    nurses = [(ALICE, "demo", "Z1"), (BOB, "demo", "Z2"), (CAROL, "other", "Z1")]
     users = [
-        natsauth.professional(
-            SUBJECTS, cpts="demo", role="nurse", rpps=ALICE, zones=["Z1"], password=PASSWORDS[ALICE]
-        ),
-        natsauth.professional(
-            SUBJECTS, cpts="demo", role="nurse", rpps=BOB, zones=["Z2"], password=PASSWORDS[BOB]
-        ),
-        natsauth.professional(
-            SUBJECTS,
-            cpts="other",
-            role="nurse",
-            rpps=CAROL,
-            zones=["Z1"],
-            password=PASSWORDS[CAROL],
+        *(
+            natsauth.professional(
+                SUBJECTS,
+                cpts=cpts,
+                role="nurse",
+                rpps=rpps,
+                zones=[zone],
+                password=PASSWORDS[USERS[rpps]],
+            )  # fmt: skip
+            for rpps, cpts, zone in nurses
         ),
         natsauth.coordinator(
             SUBJECTS, cpts="demo", user="coord-demo", password=PASSWORDS["coord-demo"]
@@ -63,7 +66,9 @@ async def server(nats_factory: Any, config_file: Path) -> AsyncIterator[str]:
     yield f"127.0.0.1:{started.port}"
 
 
-async def connect(host: str, user: str, errors: list[str] | None = None) -> NATS:
+async def connect(host: str, who: str, errors: list[str] | None = None) -> NATS:
+    user = USERS.get(who, who)
+
     async def on_error(exc: Exception) -> None:
         if errors is not None:
             errors.append(str(exc))
@@ -72,7 +77,7 @@ async def connect(host: str, user: str, errors: list[str] | None = None) -> NATS
         f"nats://{host}",
         user=user,
         password=PASSWORDS[user],
-        inbox_prefix=f"_INBOX_{user}".encode(),
+        inbox_prefix=natsauth.inbox_prefix(user).encode(),
         error_cb=on_error,
         max_reconnect_attempts=0,
         connect_timeout=2,
@@ -169,7 +174,7 @@ async def test_a_nurse_cannot_use_another_nurses_inbox_nor_the_unfiltered_consum
     errors: list[str] = []
     nc = await connect(published, ALICE, errors)
     try:
-        await nc.subscribe(f"_INBOX_{BOB}.>")
+        await nc.subscribe(f"{natsauth.inbox_prefix(USERS[BOB])}.>")
         await nc.flush()
         with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
             await nc.request(f"$JS.API.CONSUMER.CREATE.{SUBJECTS.notifications_stream}", b"{}", 0.5)

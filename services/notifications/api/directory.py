@@ -10,7 +10,6 @@ professionals not in it), lists digest recipients, and is what
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import msgspec
@@ -18,6 +17,7 @@ from litestar import Request, get, patch, post, put
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from contracts import shapes
 from contracts.notifications import zone_token
 from contracts.roles import PROFESSIONAL_ROLES, SPECIALTIES, Role
 from notifications.directory import SELECT_PROFESSIONALS, Professional, find, row_to_professional
@@ -27,22 +27,21 @@ from parcours.service import Resources
 
 MANAGERS = (Role.COORDINATOR, Role.ADMIN)
 READERS = (Role.COORDINATOR, Role.ADMIN, Role.SERVICE)
-_RPPS = re.compile(r"^\d{11}$")
 ROLE_NAMES = sorted(str(r) for r in PROFESSIONAL_ROLES)
 
 
 class NewProfessional(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    rpps: str
-    role: str
-    specialty: str | None = None
-    zones: list[str] = []
+    rpps: shapes.Rpps
+    role: shapes.Label  # type: ignore[valid-type]  # a professional role: checked below
+    specialty: shapes.Label | None = None  # type: ignore[valid-type]
+    zones: shapes.Zones = []  # type: ignore[valid-type]
     active: bool = True
 
 
 class ProfessionalChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    role: str | None = None
-    specialty: str | None = None
-    zones: list[str] | None = None
+    role: shapes.Label | None = None  # type: ignore[valid-type]
+    specialty: shapes.Label | None = None  # type: ignore[valid-type]
+    zones: shapes.Zones | None = None  # type: ignore[valid-type]
     active: bool | None = None
 
 
@@ -51,7 +50,7 @@ class ProfessionalList(msgspec.Struct, frozen=True):
 
 
 class Sector(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    default_zone: str
+    default_zone: shapes.ZoneCode
 
 
 def _check_role(role: str, specialty: str | None) -> None:
@@ -59,7 +58,7 @@ def _check_role(role: str, specialty: str | None) -> None:
         raise Problem(
             422,
             "Invalid field",
-            f"role {role!r} is not a professional role",
+            "this role is not a professional role",
             field="role",
             accepted=ROLE_NAMES,
         )
@@ -67,7 +66,7 @@ def _check_role(role: str, specialty: str | None) -> None:
         raise Problem(
             422,
             "Invalid field",
-            f"specialty {specialty!r} is not known",
+            "this specialty is not known",
             field="specialty",
             accepted=sorted(str(s) for s in SPECIALTIES),
         )
@@ -93,8 +92,6 @@ def _zones(zones: list[str]) -> list[str]:
 async def add_professional(
     request: Request[Principal, Any, Any], state: State, data: NewProfessional
 ) -> Professional:
-    if not _RPPS.match(data.rpps):
-        raise Problem(422, "Invalid field", "an RPPS is 11 digits", field="rpps")
     _check_role(data.role, data.specialty)
     resources: Resources = state.resources
     cpts = request.user.cpts
@@ -113,7 +110,7 @@ async def add_professional(
         raise Problem(
             409,
             "Already in the directory",
-            f"RPPS {data.rpps} is already in the directory of {cpts}; PATCH it to change it",
+            "this RPPS is already in the directory of this CPTS; PATCH it to change it",
             field="rpps",
         )
     return row_to_professional(row)
@@ -148,7 +145,7 @@ async def list_professionals(
 async def _existing(resources: Resources, cpts: str, rpps: str) -> Professional:
     found = await find(resources.pool, cpts, rpps)
     if found is None:
-        raise Problem(404, "Not in the directory", f"RPPS {rpps} is not in the directory of {cpts}")
+        raise Problem(404, "Not in the directory", "this RPPS is not in the directory of this CPTS")
     return found
 
 
@@ -161,7 +158,7 @@ async def _existing(resources: Resources, cpts: str, rpps: str) -> Professional:
 async def get_professional(
     request: Request[Principal, Any, Any],
     state: State,
-    rpps: Annotated[str, Parameter(pattern=r"^\d{11}$")],
+    rpps: Annotated[str, Parameter(pattern=shapes.RPPS_PATTERN)],
 ) -> Professional:
     return await _existing(state.resources, request.user.cpts, rpps)
 
@@ -175,7 +172,7 @@ async def get_professional(
 async def change_professional(
     request: Request[Principal, Any, Any],
     state: State,
-    rpps: Annotated[str, Parameter(pattern=r"^\d{11}$")],
+    rpps: Annotated[str, Parameter(pattern=shapes.RPPS_PATTERN)],
     data: ProfessionalChange,
 ) -> Professional:
     resources: Resources = state.resources
