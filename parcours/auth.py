@@ -28,7 +28,7 @@ from contracts.roles import Role
 from parcours.problems import scrubbed
 from parcours.settings import Settings
 
-PUBLIC_PATHS = {"/health", "/schema", "/dashboard", "/static"}
+PUBLIC_PATHS = {"/health", "/schema", "/dashboard", "/static", "/fhir/r4/metadata"}
 # long-lived feeds (Server-Sent Events, WebSocket): never shed, may carry ?access_token=
 STREAM_PATHS = frozenset({"/v1/me/notifications/stream"})
 QUERY_TOKEN_PATHS = STREAM_PATHS | {"/dashboard"}

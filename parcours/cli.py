@@ -38,6 +38,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     configure_logging(settings.log_format, settings.log_level)
+    if args.service == "mllp":  # HL7 v2 over MLLP, not HTTP
+        from pathways.interop.serve import serve
+
+        return serve(settings, args.port)
     if args.service == "pathways":
         from pathways.app import create_app
 
@@ -121,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("serve", help="run one service")
-    p.add_argument("service", choices=["pathways", "relay", "notifications", "projections"])
+    p.add_argument("service", choices=["pathways", "relay", "notifications", "projections", "mllp"])
     p.add_argument("--port", type=int, default=None)
     p.set_defaults(func=cmd_serve)
 
@@ -148,13 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_contracts)
 
     p = sub.add_parser("bench", help="benchmarks (see bench/)")
-    p.add_argument("what", help="ingest, engine, notify, projections, load, peer")
+    p.add_argument("what", help="ingest, engine, notify, projections, load, peer, mllp")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
 
     for extension in (
         "parcours.deadletters_cli",
         "pathways.cli",
+        "pathways.interop.cli",
         "projections.cli",
         "notifications.cli",
         "simulator.cli",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from parcours.settings import Settings
 
-SERVICES = ("relay", "pathways", "notifications", "projections")
+SERVICES = ("relay", "pathways", "notifications", "projections", "mllp")
 
 
 async def _prepare(settings: Settings) -> None:
@@ -107,7 +107,7 @@ def run_dev(args: argparse.Namespace) -> int:
                 procs[service] = subprocess.Popen(
                     [sys.executable, "-m", "parcours.cli", "serve", service], env=env
                 )
-            for service in SERVICES:
+            for service in SERVICES[:-1]:  # the MLLP listener speaks HL7, not HTTP
                 wait_ready(f"http://{settings.host}:{ports[service]}", procs[service])
             token = mint(settings, sub="CHU-DEMO", role="discharge-system", cpts="demo")
             _print_banner(settings, ports, token)
@@ -130,7 +130,13 @@ def run_dev(args: argparse.Namespace) -> int:
                     p.kill()
 
 
-_DEFAULT_PORTS = {"pathways": 8000, "notifications": 8001, "projections": 8002, "relay": 8003}
+_DEFAULT_PORTS = {
+    "pathways": 8000,
+    "notifications": 8001,
+    "projections": 8002,
+    "relay": 8003,
+    "mllp": 2575,
+}
 
 
 def _preferred_port(service: str, fallback) -> int:  # type: ignore[no-untyped-def]
@@ -156,6 +162,7 @@ Parcours is running (Ctrl-C stops everything; data stays in .parcours/).
   notifications  http://{host}:{ports["notifications"]}          OpenAPI: http://{host}:{ports["notifications"]}/schema
   projections    http://{host}:{ports["projections"]}          OpenAPI: http://{host}:{ports["projections"]}/schema
   relay          http://{host}:{ports["relay"]}/health/ready   (committed events to NATS)
+  HL7 v2 MLLP    {host}:{ports["mllp"]}   (ADT, IHE PAM France; ACK after commit; parcours hl7 --help)
 
 Post a discharge (token for the discharge system of CPTS "demo"):
 

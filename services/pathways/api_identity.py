@@ -29,6 +29,7 @@ from parcours.auth import Principal, requires
 from parcours.problems import Problem
 from parcours.service import Resources
 from pathways.identity import check_identity
+from pathways.interop.message_log import erase_patient as erase_hl7_messages
 
 log = structlog.get_logger("pathways.identity")
 
@@ -73,6 +74,7 @@ async def erase_identity(
         if patient_id is None:
             raise Problem(404, "Unknown patient", "no identity with this INS and OID in this CPTS")
         stream = patient_stream(patient_id)
+        await erase_hl7_messages(conn, who.cpts, stream, data.ins.upper())
         kept = await conn.fetchval("SELECT count(*) FROM events WHERE stream = $1", stream)
     log.info("identity erased", stream=stream, by=who.sub)  # never the INS
     return Erased(patient_id=patient_id, stream=stream, events_kept=kept)

@@ -22,6 +22,7 @@ from pathways.api_tasks import task_command
 from pathways.decider import PathwayDecider
 from pathways.domain import ProtocolCatalog
 from pathways.group_commit import GroupCommit
+from pathways.interop.fhir.routes import fhir_bundle, fhir_metadata
 from pathways.relay import Relay
 from pathways.scheduler import Scheduler
 
@@ -97,6 +98,8 @@ def create_app(
             read_clock,
             advance_clock,
             dead_letters,
+            fhir_bundle,
+            fhir_metadata,
             *extra_routes,
         ],
         workers=workers,

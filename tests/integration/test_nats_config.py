@@ -16,7 +16,7 @@ import asyncpg
 from contracts.subjects import Subjects
 from notifications import natsauth
 from notifications.app import create_app as notifications_app
-from parcours.devstack import _nats_server_bin
+from parcours.devstack.nats import _nats_server_bin
 from parcours.settings import Settings
 from tests.integration.conftest import bearer, serving
 

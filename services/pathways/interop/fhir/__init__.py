@@ -1,0 +1,1 @@
+"""FHIR R4 intake (fr-core subset): a transaction or batch Bundle to the same facts as the JSON API."""
