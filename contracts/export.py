@@ -94,7 +94,7 @@ def asyncapi(extra_messages: dict[str, Any] | None = None) -> dict[str, Any]:
             "address": f"{s.prefix}.{{cpts}}.events.{{category}}",
             "description": (
                 "Every committed event, in commit order, published by the relay "
-                f"(JetStream stream {s.events_stream}; Nats-Msg-Id = event id)."
+                f"(JetStream stream {s.events_stream}; Nats-Msg-Id = a UUID of the CPTS and event id)."
             ),
             "parameters": {
                 "cpts": {"description": "the CPTS (tenant)"},

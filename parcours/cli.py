@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     for extension in (
+        "parcours.deadletters_cli",
         "pathways.cli",
         "pathways.interop.cli",
         "projections.cli",

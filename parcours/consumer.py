@@ -7,44 +7,129 @@ at or below the checkpoint is acked and ignored, so redelivery changes nothing.
 When the effect fails (PostgreSQL down), the same batch is retried with backoff
 and nothing newer is fetched meanwhile, so no event is ever skipped.
 
-Latency: nats-py's ``fetch(n, timeout)`` waits, after the first message, until
-the batch is full or the request expires, so a lone event could wait a second.
-``Puller`` keeps one pull request outstanding at the server and hands messages
-over the moment they arrive, with whatever else has arrived too (natural
-batching under load).
+Latency: messages come through ``parcours.puller.Puller`` (one pull request
+outstanding, messages handed over the moment they arrive).
 
 Each durable consumer runs as one instance at a time (the checkpoint row is
 locked FOR UPDATE, so a second instance would only wait).
+
+No event stops a consumer (``apply_isolated``): a batch whose handler fails is
+applied again one event at a time, each under a savepoint; an event that still
+fails is dead-lettered and its stream parked (``parcours.deadletters`` says why
+parking, not skipping), in the same transaction as the checkpoint, and the
+others are applied. An envelope that does not even decode (an unknown event type,
+a payload of the wrong shape) is dead-lettered the same way. Outages are retried;
+any other error stops the worker, which the service's health then reports.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import asyncpg
 import msgspec
 import structlog
-from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from contracts.events import Envelope, envelope_decoder
+from parcours.deadletters import (
+    NOT_POISON,
+    SYSTEMIC,
+    TRANSIENT,
+    DeadLetter,
+    letter,
+    parked_streams,
+    reason_of,
+    record,
+)
+from parcours.puller import Puller
 
 log = structlog.get_logger("parcours.consumer")
+
+
+REPLAYED_HEADER = "Parcours-Replayed"  # set by a dead-letter replay of the relay
 
 
 class Delivery(msgspec.Struct, frozen=True):
     seq: int
     envelope: Envelope
+    replayed: bool = False  # published late by a replay: behind the consumer's positions
 
 
 Handler = Callable[[asyncpg.Connection, Sequence[Delivery]], Awaitable[None]]
+
+
+class _Loose(msgspec.Struct):
+    """What a dead letter needs of an envelope that does not decode."""
+
+    event_id: uuid.UUID = uuid.UUID(int=0)
+    cpts: str = "?"
+    stream: str = "?"
+    type: str = "?"
+    position: int | None = 0
+
+
+def undecodable(consumer: str, msg: Msg, exc: Exception) -> DeadLetter:
+    try:
+        loose = msgspec.json.decode(msg.data, type=_Loose)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        loose = _Loose()
+    return letter(consumer, loose, reason_of(exc))
+
+
+async def apply_isolated(
+    conn: asyncpg.Connection,
+    consumer: str,
+    items: Sequence[Any],
+    apply: Callable[[asyncpg.Connection, Sequence[Any]], Awaitable[None]],
+    envelope_of: Callable[[Any], Envelope] = lambda d: d.envelope,
+) -> list[Any]:
+    """Apply ``items`` (in the caller's transaction); return those applied.
+
+    Items of a parked stream, and items that fail on their own, are dead-lettered for
+    ``consumer``; a failing item parks its stream for the rest of the batch too."""
+    parked = await parked_streams(conn, consumer, (envelope_of(i).stream for i in items))
+    letters: list[DeadLetter] = []
+    todo = []
+    for item in items:
+        env = envelope_of(item)
+        if behind := parked.behind(env.stream, env.position):
+            letters.append(letter(consumer, env, "", behind))
+        else:
+            todo.append(item)
+    try:
+        if todo:
+            async with conn.transaction():
+                await apply(conn, todo)
+        applied = todo
+    except NOT_POISON:
+        raise
+    except Exception:  # noqa: BLE001 - find the poison: one at a time
+        applied = []
+        for item in todo:
+            env = envelope_of(item)
+            if behind := parked.behind(env.stream, env.position):
+                letters.append(letter(consumer, env, "", behind))
+                continue
+            try:
+                async with conn.transaction():
+                    await apply(conn, [item])
+                applied.append(item)
+            except NOT_POISON:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                letters.append(letter(consumer, env, reason_of(exc)))
+                parked.park(env.stream, env.event_id, env.position)
+    await record(conn, letters)
+    return applied
 
 
 async def load_checkpoint(conn: asyncpg.Connection, name: str, *, lock: bool = False) -> int:
@@ -55,62 +140,6 @@ async def load_checkpoint(conn: asyncpg.Connection, name: str, *, lock: bool = F
     return await conn.fetchval(
         f"SELECT stream_seq FROM consumer_checkpoints WHERE name = $1{suffix}", name
     )
-
-
-class Puller:
-    """One outstanding pull request; messages handed over as soon as they arrive."""
-
-    def __init__(self, nc: NATS, next_subject: str, batch: int, expires: float = 5.0) -> None:
-        self.nc, self.next_subject, self.batch, self.expires = nc, next_subject, batch, expires
-        self.queue: asyncio.Queue[Msg] = asyncio.Queue()
-        self._credits = 0
-        self._asked_at = 0.0
-        self._sub = None
-        self._inbox = ""
-
-    async def _on_msg(self, msg: Msg) -> None:
-        self.queue.put_nowait(msg)
-
-    async def start(self) -> None:
-        self._inbox = self.nc.new_inbox()
-        self._sub = await self.nc.subscribe(self._inbox, cb=self._on_msg)
-
-    async def close(self) -> None:
-        if self._sub is not None:
-            try:
-                await self._sub.unsubscribe()
-            except Exception:  # noqa: BLE001 - closing on a dead connection
-                pass
-
-    async def _ask(self) -> None:
-        request = {"batch": self.batch, "expires": int(self.expires * 1e9)}
-        await self.nc.publish(self.next_subject, json.dumps(request).encode(), reply=self._inbox)
-        self._credits, self._asked_at = self.batch, time.monotonic()
-
-    async def next_batch(self, wait: float) -> list[Msg]:
-        deadline = time.monotonic() + wait
-        while True:
-            if self._credits <= 0 or time.monotonic() - self._asked_at > self.expires + 1.0:
-                await self._ask()  # used up, expired, or lost in a reconnect
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return []
-            try:
-                first = await asyncio.wait_for(self.queue.get(), remaining)
-            except TimeoutError:
-                return []
-            msgs: list[Msg] = []
-            msg: Msg | None = first
-            while msg is not None:
-                status = JetStreamContext.is_status_msg(msg)
-                if status is None:
-                    msgs.append(msg)
-                    self._credits -= 1
-                elif status != "100":  # 404/408/409: this request is over
-                    self._credits = 0
-                msg = self.queue.get_nowait() if not self.queue.empty() else None
-            if msgs:
-                return msgs
 
 
 class EventConsumer:
@@ -138,10 +167,12 @@ class EventConsumer:
         filter_subject: str | None = None,
         batch: int = 500,
         ack_all: bool = False,
+        dead_letter_name: str | None = None,
     ) -> None:
         self.name, self.pool, self.js, self.stream = name, pool, js, stream
         self.handler, self.filter_subject, self.batch = handler, filter_subject, batch
         self.ack_all = ack_all
+        self.dead_letter_name = dead_letter_name or name  # one name whatever the NATS prefix
         self.applied = 0
         self.last_seq = 0
 
@@ -175,9 +206,9 @@ class EventConsumer:
                 sub = await self._subscribe()
                 backoff = 0.2
                 await self._loop(sub, stop)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # NATS unavailable: retry with backoff
+            except (NatsError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                if isinstance(exc, SYSTEMIC):  # would fail for every event: stop, unhealthy
+                    raise
                 log.warning("consumer waiting for NATS", consumer=self.name, error=str(exc))
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -188,44 +219,71 @@ class EventConsumer:
                 msgs = await puller.next_batch(wait=1.0)
                 if not msgs:
                     continue
-                deliveries = []
+                deliveries, undecoded = [], []
                 for msg in msgs:
                     seq = msg.metadata.sequence.stream
+                    replayed = bool(msg.headers and msg.headers.get(REPLAYED_HEADER))
                     try:
-                        deliveries.append(Delivery(seq, envelope_decoder.decode(msg.data)))
-                    except msgspec.ValidationError as exc:
-                        log.error(
-                            "undecodable event skipped", consumer=self.name, seq=seq, error=str(exc)
-                        )
-                await self._apply_until_done(deliveries, stop)
+                        envelope = envelope_decoder.decode(msg.data)
+                    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                        undecoded.append((seq, undecodable(self.dead_letter_name, msg, exc)))
+                        continue
+                    deliveries.append(Delivery(seq, envelope, replayed))
+                await self._apply_until_done(deliveries, stop, undecoded)
                 for msg in msgs[-1:] if self.ack_all else msgs:
                     await msg.ack()
         finally:
             await puller.close()
 
-    async def _apply_until_done(self, deliveries: list[Delivery], stop: asyncio.Event) -> None:
+    async def _apply_until_done(
+        self,
+        deliveries: list[Delivery],
+        stop: asyncio.Event,
+        undecoded: Sequence[tuple[int, DeadLetter]] = (),
+    ) -> None:
         backoff = 0.2
         while True:
             try:
-                await self.apply(deliveries)
+                await self.apply(deliveries, undecoded)
                 return
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            except TRANSIENT as exc:
                 log.warning("consumer waiting for PostgreSQL", consumer=self.name, error=str(exc))
                 if stop.is_set():
                     raise
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def apply(self, deliveries: Sequence[Delivery]) -> None:
-        if not deliveries:
+    async def apply(
+        self, deliveries: Sequence[Delivery], undecoded: Sequence[tuple[int, DeadLetter]] = ()
+    ) -> None:
+        if not deliveries and not undecoded:
             return
         async with self.pool.acquire() as conn, conn.transaction():
             checkpoint = await load_checkpoint(conn, self.name, lock=True)
             fresh = [d for d in deliveries if d.seq > checkpoint]
-            if not fresh:
+            bad = [d for seq, d in undecoded if seq > checkpoint]
+            if not fresh and not bad:
                 return
-            await self.handler(conn, fresh)
-            last = max(d.seq for d in fresh)
+            # an undecodable event parks its stream from where it stands in the batch
+            first_bad: dict[str, tuple[int, uuid.UUID]] = {}
+            for seq, d in undecoded:
+                if seq > checkpoint:
+                    first_bad.setdefault(d.stream, (seq, d.event_id))
+            behind = [
+                d
+                for d in fresh
+                if d.envelope.stream in first_bad and d.seq > first_bad[d.envelope.stream][0]
+            ]
+            waits = {d.seq for d in behind}
+            await apply_isolated(
+                conn, self.dead_letter_name, [d for d in fresh if d.seq not in waits], self.handler
+            )
+            name = self.dead_letter_name
+            waiting = [
+                letter(name, d.envelope, "", first_bad[d.envelope.stream][1]) for d in behind
+            ]
+            await record(conn, [*bad, *waiting])
+            last = max([d.seq for d in fresh] + [seq for seq, _ in undecoded if seq > checkpoint])
             await conn.execute(
                 "UPDATE consumer_checkpoints SET stream_seq = $2, updated_at = now() WHERE name = $1",
                 self.name,

@@ -10,7 +10,8 @@ Appends
     into a ``VersionConflictError`` naming the actual version. Every event has
     a UUID chosen by its sender or the service and is unique forever: sending
     the same events again returns the original positions and writes nothing;
-    the same id with different content is a ``DuplicateEventError``.
+    the same id with different content is a ``DuplicateEventError``. Ids are unique
+    per CPTS (``UNIQUE (event_id, cpts)``): the same id from another CPTS is another event.
 
 Reads in commit order, never skipping a late commit
     A sequence hands out positions at INSERT time, but transactions commit in
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -106,7 +107,7 @@ class StoredEvent(msgspec.Struct, frozen=True):
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(self.txid, self.position)
 
-    def envelope(self) -> Envelope:
+    def envelope(self, decode: Callable[[str], Any] = payload_decoder.decode) -> Envelope:
         return Envelope(
             event_id=self.event_id,
             stream=self.stream,
@@ -119,7 +120,7 @@ class StoredEvent(msgspec.Struct, frozen=True):
             causation_id=self.causation_id,
             actor=Actor(id=self.actor_id, role=self.actor_role),
             schema_version=self.schema_version,
-            data=payload_decoder.decode(self.data),
+            data=decode(self.data),
             position=self.position,
         )
 
@@ -240,8 +241,9 @@ def _rows(events: Sequence[NewEvent], placing: Sequence[tuple[str, int, int]] = 
     return _json.encode(rows).decode()
 
 
+# event ids are unique per CPTS: another CPTS's event under the same id is not this one
 _RECORDED = """SELECT event_id, stream, position, version, type, data::text AS data FROM events
-WHERE event_id = ANY($1::uuid[])"""
+WHERE event_id = ANY($1::uuid[]) AND cpts = $2"""
 
 _STREAMS_AFTER = """SELECT c.stream, e.version, e.event_id, e.data::text AS data
 FROM unnest($1::text[], $2::int[]) AS c(stream, version),
@@ -345,7 +347,7 @@ class EventStore:
             else:
                 rows = await db.fetch(sql, *args)
         except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == "events_event_id_key":
+            if exc.constraint_name == "events_event_id_cpts_key":
                 return await self._replayed(stream, events, db)
             actual = await self.stream_version(stream, conn=conn)
             raise VersionConflictError(stream, expected_version, actual) from None
@@ -408,7 +410,7 @@ class EventStore:
         decided when it was first sent, and the original position is returned.
         A stored id with other content is a ``DuplicateEventError``.
         """
-        stored = await self.recorded([e.event_id for e in events], conn=db)
+        stored = await self.recorded([e.event_id for e in events], events[0].cpts, conn=db)
         for e in events:
             row = stored.get(e.event_id)
             if row is not None and not row.same_as(stream, e):
@@ -419,12 +421,13 @@ class EventStore:
         return AppendResult(positions=[first.position], version=first.version, duplicate=True)
 
     async def recorded(
-        self, event_ids: Sequence[uuid.UUID], *, conn: Any = None
+        self, event_ids: Sequence[uuid.UUID], cpts: str, *, conn: Any = None
     ) -> dict[uuid.UUID, RecordedEvent]:
-        """The events already stored under these ids (the idempotency check of a writer)."""
+        """The events of this CPTS already stored under these ids (the idempotency check
+        of a writer)."""
         if not event_ids:
             return {}
-        rows = await (conn or self._db).fetch(_RECORDED, list(event_ids))
+        rows = await (conn or self._db).fetch(_RECORDED, list(event_ids), cpts)
         return {r["event_id"]: RecordedEvent(*r) for r in rows}
 
     async def count_stream(self, stream: str) -> int:
@@ -558,6 +561,20 @@ def _same_payload(stored_json: str, event: NewEvent) -> bool:
     return msgspec.json.decode(stored_json) == msgspec.json.decode(_json.encode(event.data))
 
 
+async def read_events(
+    db: asyncpg.Pool | asyncpg.Connection, keys: Sequence[tuple[str, uuid.UUID]]
+) -> list[StoredEvent]:
+    """The stored events named by ``(cpts, event_id)``, in position order (dead-letter replay)."""
+    rows = await db.fetch(
+        f"""SELECT {_COLUMNS} FROM events
+            WHERE (event_id, cpts) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))
+            ORDER BY position""",
+        [k[1] for k in keys],
+        [k[0] for k in keys],
+    )
+    return [StoredEvent(*r) for r in rows]
+
+
 # --- reads for projections and consumers
 # What the read side needs to learn about stored events: where a delivered event sits in
 # commit order, when its transaction became visible, and a streamed read of everything
@@ -586,24 +603,29 @@ class VisibleEvent(NamedTuple):
 class EventPlaces(NamedTuple):
     """Where events sit in the store, and when their transactions became visible."""
 
-    places: dict[uuid.UUID, tuple[int, int]]  # event id -> (txid, position)
+    places: dict[tuple[str, uuid.UUID], tuple[int, int]]  # (cpts, event id) -> (txid, position)
     instants: dict[int, dt.datetime]  # txid -> latest recorded_at of that transaction
 
 
-async def places_of_events(conn: asyncpg.Connection, event_ids: Sequence[uuid.UUID]) -> EventPlaces:
+async def places_of_events(
+    conn: asyncpg.Connection, keys: Sequence[tuple[str, uuid.UUID]]
+) -> EventPlaces:
     """In one indexed query: each event's ``(txid, position)`` and the latest
-    ``recorded_at`` of its transaction. Ids not in the store are absent."""
+    ``recorded_at`` of its transaction, by ``(cpts, event id)`` (ids are unique per
+    CPTS). Events not in the store are absent."""
     rows = await conn.fetch(
-        """WITH p AS (SELECT event_id, txid, position FROM events
-                      WHERE event_id = ANY($1::uuid[]))
-           SELECT p.event_id, p.txid::text::bigint AS txid, p.position, v.at
+        """WITH p AS (SELECT e.event_id, e.cpts, e.txid, e.position
+                      FROM unnest($1::uuid[], $2::text[]) AS k(event_id, cpts)
+                      JOIN events e USING (event_id, cpts))
+           SELECT p.event_id, p.cpts, p.txid::text::bigint AS txid, p.position, v.at
            FROM p JOIN (SELECT txid, max(recorded_at) AS at FROM events
                         WHERE txid IN (SELECT DISTINCT txid FROM p) GROUP BY txid) AS v
                 USING (txid)""",
-        list(event_ids),
+        [k[1] for k in keys],
+        [k[0] for k in keys],
     )
     return EventPlaces(
-        {r["event_id"]: (r["txid"], r["position"]) for r in rows},
+        {(r["cpts"], r["event_id"]): (r["txid"], r["position"]) for r in rows},
         {r["txid"]: r["at"] for r in rows},
     )
 
@@ -637,7 +659,7 @@ ORDER BY txid, position
 """
 
 
-def _visible_event(r: asyncpg.Record) -> VisibleEvent:
+def _visible_event(r: asyncpg.Record, decode: Callable[[str], Any]) -> VisibleEvent:
     return VisibleEvent(
         r[0],
         r[1],
@@ -653,7 +675,7 @@ def _visible_event(r: asyncpg.Record) -> VisibleEvent:
             causation_id=r[10],
             actor=Actor(id=r[11], role=r[12]),
             schema_version=r[13],
-            data=payload_decoder.decode(r[14]),
+            data=decode(r[14]),
             position=r[1],
         ),
         r[15],
@@ -661,7 +683,10 @@ def _visible_event(r: asyncpg.Record) -> VisibleEvent:
 
 
 async def stream_visible_events(
-    pool: asyncpg.Pool, after: Checkpoint, batch: int
+    pool: asyncpg.Pool,
+    after: Checkpoint,
+    batch: int,
+    decode: Callable[[str], Any] = payload_decoder.decode,
 ) -> AsyncIterator[list[VisibleEvent]]:
     """Pages of the events visible now and past ``after``, in ``read_all`` order.
 
@@ -679,7 +704,7 @@ async def stream_visible_events(
                 if not rows:
                     return
                 ahead = asyncio.ensure_future(cursor.fetch(batch))
-                yield [_visible_event(r) for r in rows]
+                yield [_visible_event(r, decode) for r in rows]
         finally:
             if not ahead.done():
                 ahead.cancel()

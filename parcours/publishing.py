@@ -10,6 +10,7 @@ stored (or recognised as a duplicate of its ``Nats-Msg-Id``). Used by the relay
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from contextlib import suppress
 
@@ -38,6 +39,27 @@ class Outgoing(msgspec.Struct, frozen=True):
     headers: dict[str, str]
 
 
+_SUBJECT = re.compile(r"^[^\s.*>]+(\.[^\s.*>]+)*$")
+
+
+def refusal(out: Outgoing, max_payload: int) -> str | None:
+    """Why NATS would refuse this one message (checked before it is sent), or None.
+
+    A subject with a space or a header with a line break would break the protocol
+    for the whole connection; an oversized message would fail in the client."""
+    if not _SUBJECT.match(out.subject) or not out.subject.isascii():
+        return "the subject is not a valid NATS subject"
+    if any(_BREAKS.intersection(k + v) for k, v in out.headers.items()):
+        return "a header holds a line break"
+    size = len(out.payload) + sum(len(k) + len(v) + 4 for k, v in out.headers.items()) + 16
+    if size > max_payload:
+        return f"the message ({size} bytes) exceeds the NATS maximum payload ({max_payload})"
+    return None
+
+
+_BREAKS = frozenset("\r\n\0")
+
+
 class BatchPublisher:
     """Pipelined JetStream publishing on one connection; ``start`` before use."""
 
@@ -62,8 +84,14 @@ class BatchPublisher:
         if fut is not None and not fut.done():
             fut.set_result(msg)
 
-    async def publish(self, batch: Sequence[Outgoing]) -> None:
-        """Publish ``batch`` in order; return when JetStream stored every message."""
+    def refusal(self, out: Outgoing) -> str | None:
+        return refusal(out, self.nc.max_payload or 1024 * 1024)
+
+    async def publish(self, batch: Sequence[Outgoing]) -> dict[int, str]:
+        """Publish ``batch`` in order; return when JetStream answered every message.
+
+        Returns the messages JetStream refused on their own (index -> its error), for the
+        caller to set aside; no answer in time, or no stream, is a ``PublishError``."""
         if not self.nc.is_connected:
             raise PublishError("NATS is not connected")
         loop = asyncio.get_running_loop()
@@ -83,9 +111,11 @@ class BatchPublisher:
                 fut.cancel()
             self._pending.clear()
             raise PublishError(f"JetStream did not acknowledge the {self.what} in time") from None
-        for msg in acks:
+        refused: dict[int, str] = {}
+        for at, msg in enumerate(acks):
             if msg.headers and msg.headers.get("Status") == "503":
                 raise PublishError(f"no JetStream stream answers the {self.what} subjects")
             ack = _ack.decode(msg.data)
             if ack.error:
-                raise PublishError(f"JetStream refused one of the {self.what}: {ack.error}")
+                refused[at] = f"JetStream refused it: {ack.error.get('description', 'error')}"
+        return refused

@@ -11,7 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -50,6 +50,8 @@ class Resources:
     js: JetStreamContext
     clock: Clock
     subjects: Subjects
+    # workers that ended before the service stopped (a crash): /health/ready says so
+    stopped_workers: set[str] = field(default_factory=set)
 
 
 def make_clock(settings: Settings, pool: asyncpg.Pool) -> Clock:
@@ -152,9 +154,11 @@ async def ready(state: State) -> Any:
         checks["nats"] = "ok"
     except Exception:
         checks["nats"] = "unavailable"
+    if stopped := resources.stopped_workers:  # a worker crashed: restart me
+        checks["workers"] = "stopped: " + ", ".join(sorted(stopped))
     if any(v != "ok" for v in checks.values()):
         return problem_response(
-            Problem(503, "Not ready", "a dependency is unavailable", checks=checks)
+            Problem(503, "Not ready", "a dependency or a worker is unavailable", checks=checks)
         )
     return {"status": "ok", "checks": checks}
 
@@ -246,6 +250,23 @@ def _provide_runtime(state: State) -> Any:
     return state.runtime
 
 
+def watched(resources: Resources, worker: Worker, live: Any, stop: asyncio.Event) -> asyncio.Task:
+    """Run a worker (given ``live``: the runtime, or the resources); when it ends before
+    ``stop`` (a crash), log why and mark it for health."""
+    name = getattr(worker, "__name__", "worker")
+
+    def ended(task: asyncio.Task) -> None:
+        if stop.is_set() or task.cancelled():
+            return
+        exc = task.exception()
+        log.error("worker stopped", worker=name, error_type=type(exc).__name__, exc_info=exc)
+        resources.stopped_workers.add(name)
+
+    task = asyncio.create_task(worker(live, stop), name=name)
+    task.add_done_callback(ended)
+    return task
+
+
 def build_app(
     settings: Settings,
     *,
@@ -271,7 +292,7 @@ def build_app(
             if on_ready is not None:
                 await on_ready(resources)
             stop = asyncio.Event()
-            tasks = [asyncio.create_task(w(live, stop)) for w in workers]
+            tasks = [watched(resources, w, live, stop) for w in workers]
             log.info("service ready", service=name)
             try:
                 yield

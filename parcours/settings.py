@@ -6,7 +6,7 @@ Settings are grouped by concern; each service reads the groups it needs:
 |---|---|
 | ``database`` | ``url`` (PARCOURS_DATABASE_URL), ``pool_size`` (PARCOURS_DB_POOL_SIZE) |
 | ``nats`` | ``url`` (PARCOURS_NATS_URL), ``prefix`` (PARCOURS_NATS_PREFIX) |
-| ``auth`` | ``jwt_secret``, ``jwt_public_key``, ``jwks_url``, ``jwt_audience``, ``pseudonym_secret`` (PARCOURS_<FIELD>) |
+| ``auth`` | ``jwt_secret``, ``jwt_public_key``, ``jwks_url``, ``jwt_audience``, ``pseudonym_secret``, ``allow_hs256`` (PARCOURS_<FIELD>; each also as PARCOURS_<FIELD>_FILE) |
 | ``http`` | ``host``, ``pathways_port``, ``notifications_port``, ``projections_port``, ``relay_port``, ``max_body_bytes``, ``max_in_flight``, ``rate_limit_per_second``, ``rate_limit_burst`` (PARCOURS_<FIELD>) |
 | ``batch`` | ``max_bytes`` (PARCOURS_BATCH_MAX_BYTES) |
 | ``notifications`` | ``retention_days`` (PARCOURS_NOTIFICATION_RETENTION_DAYS), ``default_zone`` (PARCOURS_NOTIFICATION_DEFAULT_ZONE), ``digest_hour``, ``digest_interval_seconds`` (PARCOURS_DIGEST_…) |
@@ -27,7 +27,8 @@ from typing import Any, Literal
 
 import msgspec
 
-DEV_JWT_SECRET = "parcours-development-secret-do-not-use-in-production"
+from parcours import production
+from parcours.production import DEV_JWT_SECRET, DEV_PSEUDONYM_SECRET
 
 
 class SettingsError(ValueError):
@@ -51,7 +52,8 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_public_key: str | None = None
     jwks_url: str | None = None
     jwt_audience: str | None = None
-    pseudonym_secret: str = "parcours-development-pseudonym-key"
+    pseudonym_secret: str = DEV_PSEUDONYM_SECRET  # production refuses it (parcours.production)
+    allow_hs256: bool = False  # production: a shared HS256 secret only when set explicitly
 
 
 class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -98,7 +100,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        env = os.environ if environ is None else environ
+        try:  # PARCOURS_X_FILE: the value of PARCOURS_X read from a file (secrets)
+            env = production.with_secret_files(os.environ if environ is None else environ)
+        except production.ProductionSettingsError as exc:
+            raise SettingsError(str(exc)) from None
         values: dict[str, object] = {}
         for name in FLAT:
             key = f"PARCOURS_{name.upper()}"
@@ -110,10 +115,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             names = ", ".join(f"PARCOURS_{m.upper()}" for m in missing)
             raise SettingsError(f"{names} must be set (or use `parcours dev`)")
         settings = _grouped(values)
-        if settings.environment == "production" and not (
-            settings.auth.jwt_public_key or settings.auth.jwks_url or settings.auth.jwt_secret
-        ):
-            raise SettingsError("production needs PARCOURS_JWT_PUBLIC_KEY or PARCOURS_JWKS_URL")
+        try:
+            production.refuse_published_defaults(settings)
+        except production.ProductionSettingsError as exc:
+            raise SettingsError(str(exc)) from None
         if settings.auth.jwt_secret is None and settings.environment != "production":
             settings = settings.replace(jwt_secret=DEV_JWT_SECRET)
         return settings

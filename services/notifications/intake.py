@@ -19,6 +19,7 @@ from notifications import taskviews
 from notifications.domain.routing import Addressed, TaskView, route, task_id_of
 from notifications.outbox import enqueue
 from parcours.consumer import Delivery, EventConsumer
+from parcours.eventstore import StoredEvent
 
 log = structlog.get_logger("notifications.router")
 
@@ -58,11 +59,21 @@ def make_handler(subjects: Subjects, default_zone: str):  # type: ignore[no-unty
     return handle
 
 
+def replayer(resources, consumer: str):  # type: ignore[no-untyped-def]
+    """``parcours dead-letters replay notifications-router``: route the events now."""
+    handle = make_handler(resources.subjects, resources.settings.notifications.default_zone)
+
+    async def replay(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> None:
+        await handle(conn, [Delivery(0, e.envelope(), replayed=True) for e in events])
+
+    return replay
+
+
 class RouterConsumer(EventConsumer):
     def __init__(self, *, nc: NATS, on_commit: Callable[[], None], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.nc, self.on_commit = nc, on_commit
 
-    async def apply(self, deliveries: Sequence[Delivery]) -> None:
-        await super().apply(deliveries)
+    async def apply(self, deliveries: Sequence[Delivery], undecoded: Sequence = ()) -> None:
+        await super().apply(deliveries, undecoded)
         self.on_commit()

@@ -28,6 +28,16 @@ Exactly once, as the stream sees it
     checkpoint and enqueues nothing. Apps still de-duplicate by
     ``notification_id`` (at-least-once is what a network promises them).
 
+A notification NATS refuses never blocks the others
+    A row NATS would refuse (a subject that is no valid subject, a message larger than
+    the server accepts) or that JetStream refuses is set aside (``dead_at``) with a
+    dead letter (``notifications-outbox``) naming its event, and the rows after it
+    are published. The outbox skips, it does not park: each notification carries the
+    task's whole state (status, window, assignee), so a later one is right on its
+    own, and holding back a professional's later notifications behind one that can
+    never be sent would only hide work from them. ``parcours dead-letters replay
+    notifications-outbox`` puts the rows back in line after a fix.
+
 One publisher at a time
     The publisher holds a session advisory lock on a connection of its own
     (no transaction stays open), so two service instances never interleave
@@ -37,6 +47,7 @@ One publisher at a time
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from contextlib import suppress
 
@@ -46,6 +57,8 @@ from nats.aio.client import Client as NATS
 
 from contracts.notifications import notification_encoder
 from notifications.domain.routing import Addressed
+from parcours.deadletters import DeadLetter, record
+from parcours.eventstore import StoredEvent, read_events
 from parcours.publishing import BatchPublisher, Outgoing, PublishError
 
 log = structlog.get_logger("notifications.outbox")
@@ -127,32 +140,90 @@ class OutboxPublisher:
 
     async def publish_once(self, conn: asyncpg.Connection) -> int:
         rows = await conn.fetch(
-            "SELECT id, subject, msg_id, kind, payload FROM notification_outbox ORDER BY id LIMIT $1",
+            "SELECT id, subject, msg_id, kind, payload FROM notification_outbox "
+            "WHERE dead_at IS NULL ORDER BY id LIMIT $1",
             self.batch,
         )
         if not rows:
             return 0
-        await self._publish(rows)
+        refused: dict[int, str] = {}
+        sending: list[asyncpg.Record] = []
+        outgoing: list[Outgoing] = []
+        for row in rows:
+            out = Outgoing(
+                subject=row["subject"],
+                payload=row["payload"],
+                headers={"Nats-Msg-Id": row["msg_id"], "Parcours-Notification-Kind": row["kind"]},
+            )
+            if why := self._publisher.refusal(out):
+                refused[row["id"]] = why
+            else:
+                sending.append(row)
+                outgoing.append(out)
+        if outgoing:
+            for at, why in (await self._publisher.publish(outgoing)).items():
+                refused[sending[at]["id"]] = why
+        if refused:
+            await set_aside(conn, [r for r in rows if r["id"] in refused], refused)
         await conn.execute(
-            "DELETE FROM notification_outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            "DELETE FROM notification_outbox WHERE id = ANY($1::bigint[])",
+            [r["id"] for r in rows if r["id"] not in refused],
         )
-        self.published += len(rows)
+        self.published += len(rows) - len(refused)
         return len(rows)
 
-    async def _publish(self, rows: Sequence[asyncpg.Record]) -> None:
-        await self._publisher.publish(
-            [
-                Outgoing(
-                    subject=row["subject"],
-                    payload=row["payload"],
-                    headers={
-                        "Nats-Msg-Id": row["msg_id"],
-                        "Parcours-Notification-Kind": row["kind"],
-                    },
-                )
-                for row in rows
-            ]
+
+CONSUMER = "notifications-outbox"
+
+
+async def set_aside(
+    conn: asyncpg.Connection, rows: Sequence[asyncpg.Record], why: dict[int, str]
+) -> None:
+    """Mark refused rows dead and dead-letter their events (one transaction)."""
+    keys = [((r["subject"].split(".") + ["?"])[1], _event_id(r["msg_id"])) for r in rows]
+    events = {(e.cpts, e.event_id): e for e in await read_events(conn, keys)}
+    letters = []
+    for row, key in zip(rows, keys, strict=True):
+        event = events.get(key)
+        letters.append(
+            DeadLetter(
+                consumer=CONSUMER,
+                event_id=key[1],
+                cpts=key[0],
+                stream=event.stream if event else "?",
+                type=event.type if event else row["kind"],
+                position=event.position if event else 0,
+                reason=why[row["id"]],
+            )
         )
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE notification_outbox SET dead_at = now() WHERE id = ANY($1::bigint[])",
+            [r["id"] for r in rows],
+        )
+        await record(conn, letters)
+
+
+def _event_id(msg_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(msg_id.split(":", 1)[0])
+    except ValueError:
+        return uuid.UUID(int=0)
+
+
+def replayer(resources, consumer: str):  # type: ignore[no-untyped-def]
+    """``parcours dead-letters replay notifications-outbox``: the rows go back in line."""
+
+    async def replay(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> None:
+        for event in events:
+            await conn.execute(
+                "UPDATE notification_outbox SET dead_at = NULL WHERE dead_at IS NOT NULL "
+                "AND split_part(msg_id, ':', 1) = $1 AND split_part(subject, '.', 2) = $2",
+                str(event.event_id),
+                event.cpts,
+            )
+
+    return replay
 
 
 async def _wait(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Litestar
 
+from parcours.deadletters_api import dead_letters
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
 from pathways.api import ROUTES, batch_route
@@ -74,6 +75,7 @@ def create_app(
         route_handlers=[
             *ROUTES,
             batch_route(settings.batch.max_bytes),
+            dead_letters,
             fhir_bundle,
             fhir_metadata,
             *extra_routes,

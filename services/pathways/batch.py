@@ -267,7 +267,8 @@ async def _answer_resent(
 ) -> dict[int, int]:
     """Items whose event id is already stored are answered now; an id repeated inside the
     batch with the same content gets the first one's answer (returned: index -> first)."""
-    stored = await store.recorded([it.fact.event_id for it in items if it.sent_id])
+    sent = [it.fact.event_id for it in items if it.sent_id]
+    stored = await store.recorded(sent, items[0].fact.cpts) if sent else {}
     first: dict[uuid.UUID, Item] = {}
     repeated: dict[int, int] = {}
     for it in items:

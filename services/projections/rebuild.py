@@ -19,6 +19,11 @@
 3. The live consumer resumes from its NATS position and skips every event at or
    before the new checkpoint (``projections.runner``), so nothing is applied twice
    and nothing is missed.
+
+No stored event stops a rebuild: batches go through ``apply_isolated`` as in the
+live consumer, so the rebuilt view holds back the same streams as the live one
+(those with open letters for ``projections`` or ``projections-<view>``, from their
+failed event on), and an event that fails now is dead-lettered like a live one.
 """
 
 from __future__ import annotations
@@ -29,7 +34,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
+import msgspec
 
+from contracts.base import EventPayload
+from contracts.events import Envelope, payload_decoder
+from parcours.consumer import apply_isolated
+from parcours.deadletters import reason_of
 from parcours.eventstore import (
     Checkpoint,
     EventStore,
@@ -75,6 +85,40 @@ def progress_bar(label: str, stream=sys.stderr) -> Progress:  # type: ignore[no-
     return show
 
 
+class _Undecodable(EventPayload, frozen=True, tag="?"):
+    reason: str
+
+
+def _payload(data: str) -> object:
+    try:
+        return payload_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return _Undecodable(reason=reason_of(exc))  # dead-lettered by ``_apply``
+
+
+def _envelope_of(item: Item) -> Envelope:
+    return item.envelope
+
+
+async def _apply(
+    conn: asyncpg.Connection, view: View, items: list[Item], tables: dict[str, str]
+) -> None:
+    """``view.apply`` with the live consumer's isolation: what could not be decoded is
+    the ``projections`` consumer's letter, what the view cannot apply the view's."""
+
+    async def one_view(c: asyncpg.Connection, batch: list[Item]) -> None:
+        for item in batch:
+            if isinstance(item.envelope.data, _Undecodable):
+                raise ValueError(item.envelope.data.reason)
+
+        async def apply(c2: asyncpg.Connection, its: list[Item]) -> None:
+            await view.apply(c2, its, tables)
+
+        await apply_isolated(c, f"projections-{view.name}", batch, apply, _envelope_of)
+
+    await apply_isolated(conn, "projections", items, one_view, _envelope_of)
+
+
 async def _load(
     pool: asyncpg.Pool,
     conn: asyncpg.Connection,
@@ -87,9 +131,9 @@ async def _load(
     """The bulk of a rebuild: every event visible now, applied to the shadow tables."""
     after, done, last = Checkpoint(), 0, None
     analysed_at = batch
-    async for items in stream_visible_events(pool, after, batch):
+    async for items in stream_visible_events(pool, after, batch, decode=_payload):
         async with conn.transaction():
-            await view.apply(conn, items, tables)
+            await _apply(conn, view, items, tables)
         last = items[-1]
         after = Checkpoint(last.txid, last.position)
         done += len(items)
@@ -124,9 +168,9 @@ async def _apply_from(
         if not events:
             return after, done, last
         instants = await visible_instants(conn, (e.txid for e in events))
-        items = [Item(e.txid, e.position, e.envelope(), instants[e.txid]) for e in events]
+        items = [Item(e.txid, e.position, e.envelope(_payload), instants[e.txid]) for e in events]
         async with conn.transaction():
-            await view.apply(conn, items, tables)
+            await _apply(conn, view, items, tables)
         after, last = events[-1].checkpoint, items[-1]
         done += len(items)
         if progress:

@@ -15,6 +15,16 @@ After a swap the view's checkpoint is the store position the rebuild reached;
 the live consumer then skips what the rebuild already applied and applies the
 rest (see ``projections.rebuild``). An event the relay published twice (after a
 crash, beyond JetStream's de-duplication window) is skipped the same way.
+
+No event stops a view. Each view applies a batch through
+``parcours.consumer.apply_isolated`` under its own dead-letter name
+(``projections-timeline``, ``projections-care``, ``projections-indicators``): an
+event one view cannot handle is dead-lettered for that view only, its patient's
+stream parked there (the patient's later events wait, in order: parking keeps a
+patient's versions and indicator evidence right once replayed), and the other
+views and patients go on. A replayed event (a relay replay, or ``parcours
+dead-letters replay projections-…``) is applied behind the view's checkpoint
+(``apply_late``): it was never applied, which is why it is replayed.
 """
 
 from __future__ import annotations
@@ -27,8 +37,8 @@ import msgspec
 import structlog
 
 from contracts.events import Envelope
-from parcours.consumer import Delivery, EventConsumer
-from parcours.eventstore import EventPlaces, places_of_events
+from parcours.consumer import Delivery, EventConsumer, apply_isolated
+from parcours.eventstore import EventPlaces, StoredEvent, places_of_events
 from parcours.service import Resources
 from projections.views import Item, View
 
@@ -84,11 +94,11 @@ async def apply_live(
     """Apply, inside the caller's transaction, the events past the view's checkpoint."""
     checkpoint = await lock_checkpoint(conn, view.name)
     if placed is None:
-        placed = await places_of_events(conn, [e.event_id for e in envelopes])
+        placed = await places_of_events(conn, [(e.cpts, e.event_id) for e in envelopes])
     items: list[Item] = []
     seen = checkpoint.key
     for env in envelopes:
-        place = placed.places.get(env.event_id)
+        place = placed.places.get((env.cpts, env.event_id))
         if place is None:
             log.error(
                 "event not in the event store, skipped", view=view.name, event_id=str(env.event_id)
@@ -103,16 +113,70 @@ async def apply_live(
     return len(items)
 
 
+async def apply_late(
+    conn: asyncpg.Connection, view: View, envelopes: Sequence[Envelope], placed: EventPlaces
+) -> None:
+    """Apply events behind the view's checkpoint (replays): no position check, no move."""
+    items = [
+        Item(p[0], p[1], env, placed.instants[p[0]])
+        for env in envelopes
+        if (p := placed.places.get((env.cpts, env.event_id))) is not None
+    ]
+    if items:
+        await view.apply(conn, items, {t: t for t in view.tables})
+
+
+def _itself(envelope: Envelope) -> Envelope:
+    return envelope
+
+
+async def apply_views(
+    conn: asyncpg.Connection, views: Sequence[View], deliveries: Sequence[Delivery]
+) -> None:
+    envelopes = [d.envelope for d in deliveries]
+    placed = await places_of_events(conn, [(e.cpts, e.event_id) for e in envelopes])
+    live = [d.envelope for d in deliveries if not d.replayed]
+    late = [d.envelope for d in deliveries if d.replayed]
+    for view in views:
+        name = f"projections-{view.name}"
+
+        async def live_batch(c: asyncpg.Connection, envs: Sequence[Envelope], view=view) -> None:
+            await apply_live(c, view, envs, placed)
+
+        async def late_batch(c: asyncpg.Connection, envs: Sequence[Envelope], view=view) -> None:
+            await apply_late(c, view, envs, placed)
+
+        if live:
+            await apply_isolated(conn, name, live, live_batch, _itself)
+        if late:
+            await apply_isolated(conn, name, late, late_batch, _itself)
+
+
+def replayer(resources: Resources, consumer: str):  # type: ignore[no-untyped-def]
+    """``parcours dead-letters replay projections[-<view>]``: apply the events behind."""
+    from projections.app import load_catalog
+    from projections.views import build_views
+
+    views = build_views(resources.settings.auth.pseudonym_secret, load_catalog(resources.settings))
+    name = consumer.removeprefix("projections").removeprefix("-")
+    chosen = [views[name]] if name else list(views.values())
+
+    async def replay(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> None:
+        envelopes = [e.envelope() for e in events]
+        placed = await places_of_events(conn, [(e.cpts, e.event_id) for e in envelopes])
+        for view in chosen:
+            await apply_late(conn, view, envelopes, placed)
+
+    return replay
+
+
 def consumer_for(
     resources: Resources, views: Sequence[View] | View, *, batch: int = 5000
 ) -> EventConsumer:
     views = [views] if not isinstance(views, Sequence) else list(views)
 
     async def handle(conn: asyncpg.Connection, deliveries: Sequence[Delivery]) -> None:
-        envelopes = [d.envelope for d in deliveries]
-        placed = await places_of_events(conn, [e.event_id for e in envelopes])
-        for view in views:
-            await apply_live(conn, view, envelopes, placed)
+        await apply_views(conn, views, deliveries)
 
     name = "-".join(v.name for v in views) if len(views) < 3 else "views"
     # one durable consumer feeds every view: each message is fetched and decoded once
@@ -125,6 +189,7 @@ def consumer_for(
         handler=handle,
         batch=batch,
         ack_all=True,
+        dead_letter_name="projections",  # what no view could even decode
     )
 
 

@@ -111,6 +111,6 @@ async def insert_timeline_rows(
             FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::int[], $5::text[],
                         $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[])
                  AS u(e, c, p, v, t, o, r, lf, le, d)
-            ON CONFLICT (event_id) DO NOTHING""",
+            ON CONFLICT (event_id, cpts) DO NOTHING""",
         *[list(c) for c in columns],
     )

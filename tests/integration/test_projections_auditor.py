@@ -111,6 +111,16 @@ async def test_no_auditor_answer_names_a_patient(settings, tokens):
                 identity.birth_date.isoformat(),
             ]
         forbidden.append(ANCHOR.date().isoformat())  # exact dates: days from the anchor only
+        # events are named by pseudonyms too: never a sender's raw event id
+        forbidden += [str(r["event_id"]) for r in await h.pool.fetch("SELECT event_id FROM events")]
+        # nor who did the work: assignees' RPPS
+        forbidden += [
+            r["rpps"]
+            for r in await h.pool.fetch(
+                "SELECT DISTINCT coalesce(data->>'assignee', data->>'by') AS rpps FROM events "
+                "WHERE coalesce(data->>'assignee', data->>'by') IS NOT NULL"
+            )
+        ]
         leaks = [f for f in forbidden if f.lower() in text.lower()]
         assert leaks == []
 

@@ -33,7 +33,7 @@ from contracts.identity import INS_TEST_OID, synthetic_ins
 from parcours.settings import Settings
 from pathways.app import create_app as pathways_app
 from projections.app import create_app as projections_app
-from projections.domain.pseudonyms import pseudonym
+from projections.domain.pseudonyms import event_pseudonym, pseudonym
 from tests.integration.clock import iso, on_virtual_clock
 from tests.integration.conftest import bearer, serving
 from tests.integration.test_projections_helpers import views_caught_up
@@ -386,19 +386,24 @@ HF_CASES = {
 }
 
 
+def named(play: Play, key: tuple[str, str]) -> str:
+    """How auditors see an event the cohort recorded: its pseudonym, never its raw id."""
+    return event_pseudonym(play.settings.auth.pseudonym_secret, "demo", play.ids[key])
+
+
 async def test_heart_failure_cohort_through_the_api(play: Play) -> None:
     await play.play(HF_DAYS, 1000, hf_script(), until=65)
     await play.check(HF, "2026-Q1", HF_EXPECTED, HF_CASES)
 
     # drill-down: the events that decided a case are the ones the API recorded
     gp7 = await play.cases("HF-GP7", "2026-Q1")
-    assert str(play.ids[("A", "gp")]) in gp7["A"]["decided_by"]
+    assert named(play, ("A", "gp")) in gp7["A"]["decided_by"]
     assert gp7["A"]["reason_day"] == 3 and gp7["A"]["window_end_day"] == 7
     bio7 = await play.cases("HF-BIO7", "2026-Q1")
-    assert str(play.ids[("D", "death")]) in bio7["D"]["decided_by"]
+    assert named(play, ("D", "death")) in bio7["D"]["decided_by"]
     assert bio7["D"]["reason_day"] == 4
     readmit = await play.cases("HF-READMIT30", "2026-Q1")
-    assert str(play.ids[("E", "readmission")]) in readmit["E"]["decided_by"]
+    assert named(play, ("E", "readmission")) in readmit["E"]["decided_by"]
     detail = await play.read("/v1/indicators/HF-CARDIO60", period="2026-Q1")
     assert {(e["reason"], e["cases"]) for e in detail["exclusions"]} == {
         ("DeathReported", 1),
@@ -430,7 +435,7 @@ async def test_heart_failure_cohort_through_the_api(play: Play) -> None:
     now_c = (await play.cases("HF-GP7", "2026-Q1"))["C"]
     assert (then_c["status"], then_c["reason"]) == ("not_met", "not done")
     assert (now_c["status"], now_c["reason"], now_c["reason_day"]) == ("met", "on time", 6)
-    assert str(play.ids[("C", "late")]) in now_c["decided_by"]
+    assert named(play, ("C", "late")) in now_c["decided_by"]
 
     # D+95: every pathway closed at the end of D+90, cancelling what was still open (B's
     # visits 9-16, C's 16 visits, blood panel and cardiology...). Missed stays missed: the

@@ -12,6 +12,7 @@ import pytest
 
 from contracts import facts as f
 from contracts.identity import CareTeamMember
+from projections.domain.pseudonyms import event_pseudonym
 from tests.engine_story import Played
 from tests.integration.test_projections_helpers import FINESS, flush, running
 
@@ -165,7 +166,10 @@ async def test_heart_failure_indicators_equal_the_hand_computed_values(settings,
             ("not_met", "not done"),
         ]
         e_case = next(c for c in cases["cases"] if c["reason"] == "ReadmissionReported")
-        assert str(people["E"].readmission) in e_case["decided_by"]
+        readmission = event_pseudonym(
+            settings.auth.pseudonym_secret, "demo", people["E"].readmission
+        )
+        assert readmission in e_case["decided_by"]
         assert e_case["reason_day"] == 15 and e_case["anchor_month"] == "2026-01"
 
 

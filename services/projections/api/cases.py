@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Literal
 
 import msgspec
@@ -13,6 +12,7 @@ from parcours.auth import requires
 from parcours.problems import Problem
 from projections.api.common import AUDIT_READERS, as_of_param, resources
 from projections.domain.periods import days_between, local_day
+from projections.domain.pseudonyms import event_pseudonym
 
 
 class CaseEnrolment(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,7 +25,7 @@ class CaseEntry(msgspec.Struct, frozen=True, kw_only=True):
     day: int  # days from the case's first anchor
     type: str
     label: str
-    event_id: uuid.UUID
+    event_id: str  # a pseudonym of the event (never a sender's raw event id)
 
 
 class CaseTimeline(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,6 +53,7 @@ async def case_timeline(
     at = as_of_param(as_of)
     pool = resources(state).pool
     cpts = request.user.cpts
+    secret = resources(state).settings.auth.pseudonym_secret
     enrolments = await pool.fetch(
         """SELECT DISTINCT ON (enrolment_id) patient_id, protocol, anchor_at
            FROM proj_enrolments WHERE cpts = $1 AND pseudonym = $2
@@ -91,7 +92,7 @@ async def case_timeline(
                 day=days_between(anchor, r["occurred_at"]),
                 type=r["type"],
                 label=r["label"],
-                event_id=r["event_id"],
+                event_id=event_pseudonym(secret, cpts, r["event_id"]),
             )
             for r in rows
         ],

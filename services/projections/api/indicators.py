@@ -27,6 +27,7 @@ from projections.api.common import (
     resources,
     title,
 )
+from projections.domain.pseudonyms import event_pseudonym
 
 Lang = Literal["fr", "en"]
 
@@ -250,7 +251,7 @@ async def get_indicator(
     return await indicator_detail(state, request.user.cpts, code, period, as_of, lang, trend)
 
 
-def case_view(r: Any) -> IndicatorCase:
+def case_view(r: Any, secret: str, cpts: str) -> IndicatorCase:
     return IndicatorCase(
         case=r["pseudonym"],
         anchor_month=r["anchor_day"].strftime("%Y-%m"),
@@ -260,7 +261,7 @@ def case_view(r: Any) -> IndicatorCase:
         numerator=r["num"],
         denominator=r["den"],
         window_end_day=r["window_end"],
-        decided_by=[str(e) for e in r["evidence"]],
+        decided_by=[event_pseudonym(secret, cpts, e) for e in r["evidence"]],
     )
 
 
@@ -275,8 +276,13 @@ async def case_list(
     _definition(state, code)
     period, as_of = period_param(period_text), as_of_param(as_of_text)
     rows = await queries.cases(resources(state).pool, cpts, code, period, as_of, status)
+    secret = resources(state).settings.auth.pseudonym_secret
     return IndicatorCases(
-        cpts=cpts, code=code, period=period.label, as_of=as_of, cases=[case_view(r) for r in rows]
+        cpts=cpts,
+        code=code,
+        period=period.label,
+        as_of=as_of,
+        cases=[case_view(r, secret, cpts) for r in rows],
     )
 
 
