@@ -101,7 +101,7 @@ async def export_indicators(
     as_of: str | None = None,
     format: Format = "json",
     lang: Literal["fr", "en"] = "fr",
-) -> IndicatorList | Response[str]:
+) -> IndicatorList:  # or text/csv (format=csv): a Response
     answer = await indicator_list(state, request.user.cpts, protocol, period, as_of, lang)
     if format == "json":
         return answer
@@ -126,7 +126,7 @@ async def export_cases(
     period: PeriodQuery = None,
     as_of: str | None = None,
     format: Format = "json",
-) -> IndicatorCases | Response[str]:
+) -> IndicatorCases:  # or text/csv (format=csv): a Response
     answer = await case_list(state, request.user.cpts, code, period, as_of)
     if format == "json":
         return answer
@@ -204,7 +204,7 @@ async def mission_report(
     period: PeriodQuery = None,
     as_of: str | None = None,
     format: Format = "json",
-) -> MissionReport | Response[str]:
+) -> MissionReport:  # or text/csv (format=csv): a Response
     p, at = period_param(period), as_of_param(as_of)
     rows = await build_mission(resources(state).pool, request.user.cpts, p, at)
     if format == "csv":
