@@ -67,7 +67,9 @@ async def test_an_r3_stream_keeps_every_acknowledged_message_when_its_leader_is_
                 return False
             return True
 
-        await eventually(publishes_again)
+        await eventually(
+            publishes_again, within=90
+        )  # a new stream leader, even on a loaded machine
         for n in range(201, 300):
             await js.publish("r3.x", f"{n}".encode(), headers={"Nats-Msg-Id": f"m{n}"})
         info = await js.stream_info("R3")
@@ -105,7 +107,7 @@ async def test_a_promoted_synchronous_standby_has_every_committed_row_and_takes_
             states = await conn.fetch("SELECT sync_state FROM pg_stat_replication")
             return [row["sync_state"] for row in states] == ["sync"]
 
-        await eventually(standby_is_synchronous)
+        await eventually(standby_is_synchronous, within=90)
         await conn.execute("CREATE TABLE facts (id int PRIMARY KEY)")
         for n in range(100):  # each commit answered only once the standby flushed it
             await conn.execute("INSERT INTO facts VALUES ($1)", n)
