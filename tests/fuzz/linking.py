@@ -107,6 +107,9 @@ def link(draw: Draw, world: World, case: Any, facts: Any = None) -> Any:
         query["period"] = draw(st.sampled_from(world.periods))
     if "protocol" in query:
         query["protocol"] = draw(st.sampled_from([p for p, _ in world.protocols]))
+    if label == "GET /fhir/r4/Task":  # a professional of the cohort, a FHIR Task status
+        query["owner"] = draw(st.sampled_from([None, *world.professionals]))
+        query["status"] = draw(st.sampled_from([None, "requested", "completed,cancelled"]))
     if "as_of" in query:
         query["as_of"] = draw(st.sampled_from([None, iso(_instant(draw, 40))]))
     if isinstance(case.query, dict) or query:
