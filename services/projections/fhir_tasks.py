@@ -14,6 +14,8 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from contracts.fhir_searchset import searchset
+
 # task state (proj_tasks.status) -> FHIR R4 Task.status
 STATUSES: dict[str, str] = {
     "requested": "requested",
@@ -77,16 +79,4 @@ def task_resource(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def task_searchset(rows: Sequence[Mapping[str, Any]], base: str) -> dict[str, Any]:
     """A ``searchset`` Bundle of the rows' Tasks, ``fullUrl`` under ``base``."""
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(rows),
-        "entry": [
-            {
-                "fullUrl": f"{base}/Task/{r['task_id']}",
-                "resource": task_resource(r),
-                "search": {"mode": "match"},
-            }
-            for r in rows
-        ],
-    }
+    return searchset([task_resource(r) for r in rows], base)
