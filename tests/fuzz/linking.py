@@ -98,6 +98,8 @@ def link(draw: Draw, world: World, case: Any, facts: Any = None) -> Any:
         params["task_id"] = str(draw(st.sampled_from(world.nurse_tasks + world.tasks[:20])))
     if "protocol_id" in params:
         params["protocol_id"], params["version"] = draw(st.sampled_from(world.protocols))
+    if "plan" in params:  # a PlanDefinition id: <protocol>-<version>
+        params["plan"] = "-".join(map(str, draw(st.sampled_from(world.protocols))))
     if "role" in params and "zone" in params:
         params["role"], params["zone"] = draw(st.sampled_from(world.pools))
     if label == "POST /v1/tasks/{task_id}/{action}":
