@@ -9,8 +9,9 @@ import json
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.task import Task
 
-from tests.integration.test_projections_helpers import flush, running
-from tests.integration.test_projections_hf import GP, HF, NURSE, cohort
+from tests.integration.test_projections_auditor import IDENTITIES, seeded
+from tests.integration.test_projections_helpers import running
+from tests.integration.test_projections_hf import GP, HF, NURSE
 
 CPTS = "fhirtasks"
 
@@ -36,14 +37,12 @@ def valid(bundle: dict) -> dict:
 
 
 async def test_a_professional_reads_her_tasks_as_fhir_tasks(settings, token):
-    people = cohort(cpts=CPTS)
     gp = token("gp", sub=GP, cpts=CPTS)
     coordinator = token("coordinator", sub="COORD-T", cpts=CPTS)
     other_cpts_gp = token("gp", sub=GP, cpts="elsewhere")
     nurse = token("nurse", sub=NURSE, cpts=CPTS)
     async with running(settings) as h:
-        await flush(h.pool, *people.values())
-        await h.settle()
+        people = await seeded(h, CPTS)  # identities kept as the pathways service keeps them
         mine = valid(await h.get("/fhir/r4/Task", gp, owner=GP))
         default_owner = valid(await h.get("/fhir/r4/Task", gp))
         done = valid(await h.get("/fhir/r4/Task", gp, owner=GP, status="completed"))
@@ -61,6 +60,12 @@ async def test_a_professional_reads_her_tasks_as_fhir_tasks(settings, token):
         bad_owner = await h.client.get(
             "/fhir/r4/Task", params={"owner": "1234"}, headers={"Authorization": f"Bearer {gp}"}
         )
+        logged = {
+            (r["sub"], r["route"], len(r["patient_ids"]))
+            for r in await h.pool.fetch(
+                "SELECT sub, route, patient_ids FROM proj_access_log WHERE cpts = $1", CPTS
+            )
+        }
 
     # The GP named by each discharge owns its GP consultation (one task per patient):
     # A consulted on D+3, B on D+10 (late), E on D+2: completed; C never: still requested
@@ -93,6 +98,11 @@ async def test_a_professional_reads_her_tasks_as_fhir_tasks(settings, token):
     assert refused.status_code == 403
     assert bad_status.status_code == 422 and bad_status.json()["field"] == "status"
     assert bad_owner.status_code == 422 and bad_owner.json()["field"] == "owner"
-    # the answer names no identity: only internal ids, the RPPS, protocol words
+    # the answer names no identity: internal patient ids, the RPPS, protocol words only
     text = json.dumps(mine)
-    assert "INS" not in text and "birth" not in text.lower()
+    for identity in IDENTITIES:
+        for trait in (identity.ins, identity.birth_name, identity.first_names):
+            assert trait not in text
+        assert identity.birth_date.isoformat() not in text
+    # an identifying read: the access log names the caller and the patients she saw
+    assert (GP, "GET /fhir/r4/Task", 5) in logged
