@@ -20,6 +20,11 @@ EXPECTED = {
     "HF-CARDIO60": (5, 5, 2, 2, 0.6667),
     # D out; E readmitted on D+15. 1 / (5 - 1)
     "HF-READMIT30": (5, 5, 1, 1, 0.25),
+    # occurrences, not cases: A 14/16, B 8/16, C 0/16, D 0/1, E 4/4; no case is out as a
+    # whole (D and E keep the occurrences they had): 26 / (53 - 0)
+    "HF-NURSE": (5, 53, 0, 26, 0.4906),
+    # >= 80 % of the visits: A only; D and E out before the plan's end. 1 / (5 - 2)
+    "HF-NURSE80": (5, 5, 2, 1, 0.3333),
 }
 
 
@@ -63,12 +68,17 @@ def check(code: str, summary: dict, listed: dict) -> None:
         assert report["group"][0]["measureScore"]["value"] == score
         assert round(consumer_score(pops), 4) == score
 
-    # the subject lists agree with the counts: exclusions and numerator inside the denominator
+    # the subject lists agree with the counts (a measure of cases; HF-NURSE counts
+    # occurrences, its lists name the cases that hold them): exclusions and numerator
+    # inside the denominator
     lists = {
         c["id"]: [e["item"]["identifier"]["value"] for e in c["entry"]] for c in listed["contained"]
     }
     pops = populations(listed)
-    assert {name: len(members) for name, members in lists.items()} == pops
+    if code != "HF-NURSE":
+        assert {name: len(members) for name, members in lists.items()} == pops
+    else:  # A, B, E hold visits done; every case holds planned visits
+        assert (len(lists["numerator"]), len(lists["denominator"])) == (3, 5)
     assert set(lists["denominator-exclusion"]) <= set(lists["denominator"])
     assert set(lists["numerator"]) <= set(lists["denominator"]) - set(
         lists["denominator-exclusion"]
