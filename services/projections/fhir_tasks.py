@@ -77,6 +77,8 @@ def task_resource(row: Mapping[str, Any]) -> dict[str, Any]:
     return task
 
 
-def task_searchset(rows: Sequence[Mapping[str, Any]], base: str) -> dict[str, Any]:
+def task_searchset(
+    rows: Sequence[Mapping[str, Any]], base: str, *, complete: bool = True
+) -> dict[str, Any]:
     """A ``searchset`` Bundle of the rows' Tasks, ``fullUrl`` under ``base``."""
-    return searchset([task_resource(r) for r in rows], base)
+    return searchset([task_resource(r) for r in rows], base, complete=complete)

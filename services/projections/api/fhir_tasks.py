@@ -6,7 +6,7 @@ CPTS. A professional sees her own tasks (``owner`` defaults to her RPPS; another
 is refused); a coordinator or an admin any owner's, or every task of the CPTS when no
 owner is given. ``status`` takes one FHIR Task status or several, comma-separated
 (FHIR token OR); without it every status is listed. At most ``LIMIT`` tasks, soonest
-due first.
+due first: a Bundle cut there has no ``total``.
 """
 
 from __future__ import annotations
@@ -82,10 +82,12 @@ async def fhir_tasks(
         p.cpts,
         assignee,
         statuses,
-        LIMIT,
+        LIMIT + 1,
     )
+    complete = len(rows) <= LIMIT
+    rows = rows[:LIMIT]
     await record_access(
         resources(state).pool, request, "FHIR Task search", (r["patient_id"] for r in rows)
     )
     base = str(request.base_url).rstrip("/") + "/fhir/r4"
-    return Response(task_searchset(rows, base), media_type=FHIR_JSON)
+    return Response(task_searchset(rows, base, complete=complete), media_type=FHIR_JSON)
