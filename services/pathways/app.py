@@ -14,6 +14,7 @@ from parcours.service import Resources, build_app
 from parcours.settings import Settings
 from pathways.api import ROUTES, batch_route
 from pathways.domain import ProtocolCatalog
+from pathways.interop.fhir.plan_routes import fhir_plan_definition, fhir_plan_definitions
 from pathways.interop.fhir.routes import fhir_bundle, fhir_metadata
 from pathways.relay import Relay
 from pathways.runtime import PathwaysRuntime
@@ -78,6 +79,8 @@ def create_app(
             dead_letters,
             fhir_bundle,
             fhir_metadata,
+            fhir_plan_definitions,
+            fhir_plan_definition,
             *extra_routes,
         ],
         workers=workers,

@@ -25,6 +25,7 @@ from projections.api.exports import (
     measure_report,
     mission_report,
 )
+from projections.api.fhir_tasks import fhir_tasks
 from projections.api.indicators import get_indicator, get_indicator_cases, list_indicators
 from projections.api.timeline import patient_timeline
 from projections.api.worklists import (
@@ -52,6 +53,7 @@ ROUTES = [
     coordinator_worklist,
     list_enrolments,
     dashboard,
+    fhir_tasks,
 ]
 
 

@@ -3,6 +3,12 @@
 Subjects are pseudonyms (identifier system ``urn:parcours:<cpts>:case``), never
 patient ids. Populations use the HL7 measure-population codes: initial-population
 (every case of the period), denominator, denominator-exclusion, numerator.
+
+The FHIR quality-reporting convention (the specification's CMS146 example): the
+denominator population is counted BEFORE exclusions and denominator-exclusion is
+subtracted from it, so a consumer recomputes
+``measureScore = numerator / (denominator - denominator-exclusion)``. The indicator's own
+denominator (after exclusions) is therefore reported as ``denominator + excluded``.
 """
 
 from __future__ import annotations
@@ -53,7 +59,9 @@ def measure_report(
     system = f"urn:parcours:{cpts}:case"
     groups = {
         "initial-population": [c["case"] for c in cases],
-        "denominator": [c["case"] for c in cases if c["denominator"] > 0],
+        "denominator": [
+            c["case"] for c in cases if c["denominator"] > 0 or c["status"] == "excluded"
+        ],
         "denominator-exclusion": [c["case"] for c in cases if c["status"] == "excluded"],
         "numerator": [
             c["case"]
@@ -61,10 +69,11 @@ def measure_report(
             if c["status"] in ("met",) or (c["status"] == "counted" and c["numerator"] > 0)
         ],
     }
+    excluded = len(groups["denominator-exclusion"])
     counts = {
         "initial-population": len(cases),
-        "denominator": denominator if kind != "count_enrolled" else len(cases),
-        "denominator-exclusion": len(groups["denominator-exclusion"]),
+        "denominator": denominator + excluded if kind != "count_enrolled" else len(cases),
+        "denominator-exclusion": excluded,
         "numerator": numerator,
     }
     subject_list = report_type == "subject-list"

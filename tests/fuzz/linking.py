@@ -98,6 +98,8 @@ def link(draw: Draw, world: World, case: Any, facts: Any = None) -> Any:
         params["task_id"] = str(draw(st.sampled_from(world.nurse_tasks + world.tasks[:20])))
     if "protocol_id" in params:
         params["protocol_id"], params["version"] = draw(st.sampled_from(world.protocols))
+    if "plan" in params:  # a PlanDefinition id: <protocol>-<version>
+        params["plan"] = "-".join(map(str, draw(st.sampled_from(world.protocols))))
     if "role" in params and "zone" in params:
         params["role"], params["zone"] = draw(st.sampled_from(world.pools))
     if label == "POST /v1/tasks/{task_id}/{action}":
@@ -107,6 +109,9 @@ def link(draw: Draw, world: World, case: Any, facts: Any = None) -> Any:
         query["period"] = draw(st.sampled_from(world.periods))
     if "protocol" in query:
         query["protocol"] = draw(st.sampled_from([p for p, _ in world.protocols]))
+    if label == "GET /fhir/r4/Task":  # a professional of the cohort, a FHIR Task status
+        query["owner"] = draw(st.sampled_from([None, *world.professionals]))
+        query["status"] = draw(st.sampled_from([None, "requested", "completed,cancelled"]))
     if "as_of" in query:
         query["as_of"] = draw(st.sampled_from([None, iso(_instant(draw, 40))]))
     if isinstance(case.query, dict) or query:

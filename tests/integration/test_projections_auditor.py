@@ -196,7 +196,7 @@ async def test_exports_and_fhir_measure_reports(settings, token):
         }
         assert pops == {
             "initial-population": 5,
-            "denominator": 4,
+            "denominator": 5,  # before exclusions (FHIR quality-reporting convention)
             "denominator-exclusion": 1,
             "numerator": 2,
         }

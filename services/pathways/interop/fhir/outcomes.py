@@ -57,7 +57,11 @@ def capability_statement(now: dt.datetime) -> dict[str, Any]:
                 ),
                 "security": {"description": "Bearer token of a discharge system (OAuth2/JWT)"},
                 "resource": [
-                    {"type": t, "interaction": [{"code": "create"}]} for t in ACCEPTED_TYPES
+                    *({"type": t, "interaction": [{"code": "create"}]} for t in ACCEPTED_TYPES),
+                    {  # one per protocol version (plan_routes)
+                        "type": "PlanDefinition",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    },
                 ],
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
             }
