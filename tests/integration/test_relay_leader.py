@@ -1,0 +1,146 @@
+"""Several relays: one leads (PostgreSQL advisory lock), the others stand by and take over
+within seconds when the leader dies; every event is on the stream once, in commit order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+
+import asyncpg
+
+from contracts.subjects import Subjects
+from parcours import natsio
+from parcours.eventstore import ANY, EventStore
+from parcours.settings import Settings
+from pathways.app import create_relay_app
+from pathways.relay import Relay, msg_id
+from pathways.relay_leader import RELAY_LOCK_ID, RelayLeadership
+from tests.integration.conftest import eventually, serving
+from tests.integration.test_event_store import event
+from tests.integration.test_relay import pool
+
+__all__ = ["pool"]  # the fixture, shared with the relay's tests
+TAKEOVER_LIMIT = 10.0  # seconds; the election retries every second
+
+_HOLDER = """SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+             WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()
+               AND (l.classid::bigint << 32) + l.objid::bigint = $1"""
+
+
+async def stream_ids(js, stream: str) -> list[str]:
+    info = await js.stream_info(stream)
+    first, last = info.state.first_seq, info.state.last_seq
+    if info.state.messages == 0:
+        return []
+    return [
+        (await js.get_msg(stream, seq)).headers["Nats-Msg-Id"] for seq in range(first, last + 1)
+    ]
+
+
+async def test_the_standby_takes_over_when_the_leader_dies_and_nothing_is_lost_or_doubled(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    subjects = Subjects(settings.nats.prefix)
+    conns = [await natsio.connect(settings, f"relay-{n}") for n in range(3)]
+    js = conns[2].jetstream(timeout=10)
+    await natsio.provision(js, settings)
+    await js.purge_stream(subjects.events_stream)
+    url = settings.database.url
+
+    def elected(nc) -> RelayLeadership:
+        return RelayLeadership(
+            url, lambda: Relay(pool=pool, nc=nc, subjects=subjects, database_url=url)
+        )
+
+    first, second = elected(conns[0]), elected(conns[1])
+    stop_first, stop_second, writing = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    store = EventStore(pool)
+    written: list[uuid.UUID] = []
+
+    async def write() -> None:  # steady load, one patient event at a time, in commit order
+        while not writing.is_set():
+            e = event(len(written))
+            await store.append(f"patient-{uuid.uuid4()}", ANY, [e])
+            written.append(e.event_id)
+            await asyncio.sleep(0.01)
+
+    async def published() -> int:
+        return (await js.stream_info(subjects.events_stream)).state.messages
+
+    leading = asyncio.create_task(first.run(stop_first))
+    await eventually(lambda: _true(first.role == "leader"))
+    standing_by = asyncio.create_task(second.run(stop_second))
+    await eventually(lambda: _true(second.role != "starting"))
+    writer = asyncio.create_task(write())
+    try:
+        await eventually(lambda: _ge(published, 60), timeout=30)
+        assert second.role == "standby" and second.terms == 0 and second.published == 0
+        holder = await pool.fetchval(_HOLDER, RELAY_LOCK_ID)
+        assert holder is not None
+
+        # the leader dies mid-stream: its session ends (the lock goes), its task with it
+        await pool.execute("SELECT pg_terminate_backend($1)", holder)
+        leading.cancel()
+        died = time.monotonic()
+        await eventually(lambda: _true(second.role == "leader"), timeout=TAKEOVER_LIMIT)
+        took_over = time.monotonic() - died
+        print(f"\nrelay takeover: {took_over:.2f} s after the leader's session ended")
+        assert took_over < TAKEOVER_LIMIT
+
+        after = len(written)
+        await eventually(lambda: _ge(published, after + 60), timeout=30)
+        writing.set()
+        await writer
+        marker = event(10_000)
+        await store.append(f"patient-{uuid.uuid4()}", ANY, [marker])
+        expected = [msg_id("demo", i) for i in [*written, marker.event_id]]
+        await eventually(lambda: _ge(published, len(expected)), timeout=30)
+        assert await stream_ids(js, subjects.events_stream) == expected  # once, in order
+        assert first.terms == 1 and second.terms == 1  # the later events: the standby's
+    finally:
+        writing.set()
+        stop_first.set()
+        stop_second.set()
+        for task in (leading, standing_by, writer):
+            task.cancel()
+        await asyncio.gather(leading, standing_by, writer, return_exceptions=True)
+        for nc in conns:
+            await nc.close()
+
+
+async def test_health_shows_leader_and_standby_and_a_graceful_stop_hands_over(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    async def role(client) -> str:
+        answer = await client.get("/health/ready")
+        assert answer.status_code == 200, answer.text  # a standby is ready too
+        return answer.json()["roles"]["relay"]
+
+    async with contextlib.AsyncExitStack() as stack:
+        async with serving(create_relay_app(settings)) as one:
+            await eventually(lambda: _is(role(one), "leader"))
+            two = await stack.enter_async_context(serving(create_relay_app(settings)))
+            await eventually(lambda: _not(role(two), "starting"))  # it tried the lock
+            assert await role(two) == "standby"
+            assert await role(one) == "leader"
+        stopped = time.monotonic()  # the leader shut down gracefully: leadership released
+        await eventually(lambda: _is(role(two), "leader"), timeout=TAKEOVER_LIMIT)
+        print(f"\nrelay handover on graceful stop: {time.monotonic() - stopped:.2f} s")
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _ge(count, at_least: int) -> bool:  # type: ignore[no-untyped-def]
+    return await count() >= at_least
+
+
+async def _is(awaitable, expected: str) -> bool:  # type: ignore[no-untyped-def]
+    return await awaitable == expected
+
+
+async def _not(awaitable, unexpected: str) -> bool:  # type: ignore[no-untyped-def]
+    return await awaitable != unexpected
