@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import subprocess
+import sys
 import time
+import urllib.request
 import uuid
 
 import asyncpg
 
 from contracts.subjects import Subjects
 from parcours import natsio
+from parcours.devstack import free_port
 from parcours.eventstore import ANY, EventStore
 from parcours.settings import Settings
 from pathways.app import create_relay_app
@@ -128,6 +134,89 @@ async def test_health_shows_leader_and_standby_and_a_graceful_stop_hands_over(
         stopped = time.monotonic()  # the leader shut down gracefully: leadership released
         await eventually(lambda: _is(role(two), "leader"), timeout=TAKEOVER_LIMIT)
         print(f"\nrelay handover on graceful stop: {time.monotonic() - stopped:.2f} s")
+
+
+async def test_kill_9_of_the_leading_relay_process_under_load(
+    settings: Settings, pool: asyncpg.Pool, tmp_path
+) -> None:
+    """``parcours serve relay`` twice; kill -9 the leader while events are appended."""
+    subjects = Subjects(settings.nats.prefix)
+    nc = await natsio.connect(settings, "relay-check")
+    js = nc.jetstream(timeout=10)
+    await natsio.provision(js, settings)
+    await js.purge_stream(subjects.events_stream)
+    env = {**os.environ, **settings.env()}
+    ports = [free_port(), free_port()]
+    procs = [_serve_relay(env, port, tmp_path) for port in ports]
+    store, written, writing = EventStore(pool), [], asyncio.Event()
+
+    async def role(port: int) -> str:
+        def get() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as r:
+                return json.loads(r.read())["roles"]["relay"]
+
+        try:
+            return await asyncio.to_thread(get)
+        except OSError:
+            return "unreachable"
+
+    async def write() -> None:
+        while not writing.is_set():
+            e = event(len(written))
+            await store.append(f"patient-{uuid.uuid4()}", ANY, [e])
+            written.append(e.event_id)
+            await asyncio.sleep(0.01)
+
+    async def published() -> int:
+        return (await js.stream_info(subjects.events_stream)).state.messages
+
+    writer = asyncio.create_task(write())
+    try:
+        roles = await eventually(
+            lambda: _roles(role, ports, {"leader", "standby"}), timeout=60, interval=0.2
+        )
+        leader = roles.index("leader")
+        await eventually(lambda: _ge(published, 40), timeout=30)
+        procs[leader].kill()  # SIGKILL mid-stream
+        procs[leader].wait(10)
+        died = time.monotonic()
+        standby = ports[1 - leader]
+        await eventually(lambda: _is(role(standby), "leader"), timeout=TAKEOVER_LIMIT)
+        took_over = time.monotonic() - died
+        print(f"\nrelay takeover after kill -9 of the leading process: {took_over:.2f} s")
+        after = len(written)
+        await eventually(lambda: _ge(published, after + 40), timeout=30)
+        writing.set()
+        await writer
+        marker = event(10_000)
+        await store.append(f"patient-{uuid.uuid4()}", ANY, [marker])
+        expected = [msg_id("demo", i) for i in [*written, marker.event_id]]
+        await eventually(lambda: _ge(published, len(expected)), timeout=30)
+        assert await stream_ids(js, subjects.events_stream) == expected  # once, in order
+    finally:
+        writing.set()
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
+        await nc.close()
+
+
+def _serve_relay(env: dict[str, str], port: int, logs) -> subprocess.Popen:  # type: ignore[no-untyped-def]
+    with open(logs / f"relay-{port}.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "parcours.cli", "serve", "relay", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def _roles(role, ports: list[int], wanted: set[str]):  # type: ignore[no-untyped-def]
+    roles = [await role(port) for port in ports]
+    return roles if set(roles) == wanted else None
 
 
 async def _true(value: bool) -> bool:
