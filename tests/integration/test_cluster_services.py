@@ -4,7 +4,6 @@ a consumer carry on, losing and duplicating nothing, when the stream leader is k
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -12,11 +11,11 @@ import pytest
 from contracts.subjects import Subjects
 from parcours import natsio
 from parcours.devstack.cluster import EmbeddedNatsCluster
-from parcours.eventstore import ANY, EventStore
+from parcours.eventstore import EventStore
 from parcours.settings import Settings
 from tests.conftest import _scratch_dir
 from tests.integration.conftest import eventually
-from tests.integration.test_event_store import event
+from tests.integration.steady_load import SteadyLoad
 from tests.integration.test_relay import pool, seen_through_marker, start_pipeline
 
 pytestmark = pytest.mark.faults
@@ -42,7 +41,7 @@ async def test_relay_and_consumer_survive_the_kill_of_the_stream_leader(
     on_cluster = settings.replace(nats_url=cluster.url, nats_replicas=3)
     assert on_cluster.nats.replicas == 3
     store = EventStore(pool)
-    stop = asyncio.Event()
+    load, stop = SteadyLoad(store), asyncio.Event()
     victim = None
     relay, consumer, tasks, conns = await start_pipeline(on_cluster, pool, stop)
     try:
@@ -55,28 +54,24 @@ async def test_relay_and_consumer_survive_the_kill_of_the_stream_leader(
             assert info.config.num_replicas == 3, stream
             assert len(info.cluster.replicas or []) == 2, stream  # a leader and two followers
 
-        written: list[uuid.UUID] = []
-
-        async def append(n: int) -> None:
-            for _ in range(n):
-                e = event(len(written))
-                await store.append(f"patient-{uuid.uuid4()}", ANY, [e])
-                written.append(e.event_id)
-
-        await append(30)
-        await eventually(lambda: pool.fetchval("SELECT count(*) = 30 FROM seen"), timeout=60)
+        load.start()  # steady appends throughout: the relay publishes, the consumer applies
+        await eventually(lambda: pool.fetchval("SELECT count(*) >= 30 FROM seen"), timeout=60)
         leader = (await js.stream_info(subjects.events_stream)).cluster.leader
         victim = cluster.nodes[int(leader.removeprefix("n")) - 1]
         victim.kill()  # SIGKILL: no goodbye to the cluster
-        await append(30)  # the relay publishes through the survivors once a leader is elected
+        after = len(load.written)  # then on through the survivors once a leader is elected
         await eventually(
-            lambda: pool.fetchval("SELECT count(*) >= 60 FROM seen"), timeout=120, interval=0.2
+            lambda: pool.fetchval("SELECT count(*) >= $1 FROM seen", after + 30),
+            timeout=120,
+            interval=0.2,
         )
-        assert await seen_through_marker(store, pool) == written  # each once, in order
+        await load.stop()
+        assert await seen_through_marker(store, pool) == load.written  # each once, in order
         info = await js.stream_info(subjects.events_stream)
         assert info.cluster.leader != leader
-        assert info.state.messages == 61  # 60 events and the marker, each stored once
+        assert info.state.messages == len(load.written) + 1  # and the marker: each stored once
     finally:
+        await load.stop()
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         for nc in conns:

@@ -11,20 +11,19 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 
 import asyncpg
 
 from contracts.subjects import Subjects
 from parcours import natsio
 from parcours.devstack import free_port
-from parcours.eventstore import ANY, EventStore
+from parcours.eventstore import EventStore
 from parcours.settings import Settings
 from pathways.app import create_relay_app
-from pathways.relay import Relay, msg_id
+from pathways.relay import Relay
 from pathways.relay_leader import RELAY_LOCK_ID, RelayLeadership
 from tests.integration.conftest import eventually, serving
-from tests.integration.test_event_store import event
+from tests.integration.steady_load import SteadyLoad
 from tests.integration.test_relay import pool
 
 __all__ = ["pool"]  # the fixture, shared with the relay's tests
@@ -33,16 +32,6 @@ TAKEOVER_LIMIT = 10.0  # seconds; the election retries every second
 _HOLDER = """SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database
              WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()
                AND (l.classid::bigint << 32) + l.objid::bigint = $1"""
-
-
-async def stream_ids(js, stream: str) -> list[str]:
-    info = await js.stream_info(stream)
-    first, last = info.state.first_seq, info.state.last_seq
-    if info.state.messages == 0:
-        return []
-    return [
-        (await js.get_msg(stream, seq)).headers["Nats-Msg-Id"] for seq in range(first, last + 1)
-    ]
 
 
 async def test_the_standby_takes_over_when_the_leader_dies_and_nothing_is_lost_or_doubled(
@@ -61,25 +50,17 @@ async def test_the_standby_takes_over_when_the_leader_dies_and_nothing_is_lost_o
         )
 
     first, second = elected(conns[0]), elected(conns[1])
-    stop_first, stop_second, writing = asyncio.Event(), asyncio.Event(), asyncio.Event()
-    store = EventStore(pool)
-    written: list[uuid.UUID] = []
-
-    async def write() -> None:  # steady load, one patient event at a time, in commit order
-        while not writing.is_set():
-            e = event(len(written))
-            await store.append(f"patient-{uuid.uuid4()}", ANY, [e])
-            written.append(e.event_id)
-            await asyncio.sleep(0.01)
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+    load = SteadyLoad(EventStore(pool))
 
     async def published() -> int:
-        return (await js.stream_info(subjects.events_stream)).state.messages
+        return await load.published(js, subjects.events_stream)
 
     leading = asyncio.create_task(first.run(stop_first))
     await eventually(lambda: _true(first.role == "leader"))
     standing_by = asyncio.create_task(second.run(stop_second))
     await eventually(lambda: _true(second.role != "starting"))
-    writer = asyncio.create_task(write())
+    load.start()
     try:
         await eventually(lambda: _ge(published, 60), timeout=30)
         assert second.role == "standby" and second.terms == 0 and second.published == 0
@@ -95,23 +76,17 @@ async def test_the_standby_takes_over_when_the_leader_dies_and_nothing_is_lost_o
         print(f"\nrelay takeover: {took_over:.2f} s after the leader's session ended")
         assert took_over < TAKEOVER_LIMIT
 
-        after = len(written)
+        after = len(load.written)
         await eventually(lambda: _ge(published, after + 60), timeout=30)
-        writing.set()
-        await writer
-        marker = event(10_000)
-        await store.append(f"patient-{uuid.uuid4()}", ANY, [marker])
-        expected = [msg_id("demo", i) for i in [*written, marker.event_id]]
-        await eventually(lambda: _ge(published, len(expected)), timeout=30)
-        assert await stream_ids(js, subjects.events_stream) == expected  # once, in order
+        await load.stream_holds_each_once_in_order(js, subjects.events_stream)
         assert first.terms == 1 and second.terms == 1  # the later events: the standby's
     finally:
-        writing.set()
+        await load.stop()
         stop_first.set()
         stop_second.set()
-        for task in (leading, standing_by, writer):
+        for task in (leading, standing_by):
             task.cancel()
-        await asyncio.gather(leading, standing_by, writer, return_exceptions=True)
+        await asyncio.gather(leading, standing_by, return_exceptions=True)
         for nc in conns:
             await nc.close()
 
@@ -148,7 +123,7 @@ async def test_kill_9_of_the_leading_relay_process_under_load(
     env = {**os.environ, **settings.env()}
     ports = [free_port(), free_port()]
     procs = [_serve_relay(env, port, tmp_path) for port in ports]
-    store, written, writing = EventStore(pool), [], asyncio.Event()
+    load = SteadyLoad(EventStore(pool))
 
     async def role(port: int) -> str:
         def get() -> str:
@@ -160,17 +135,10 @@ async def test_kill_9_of_the_leading_relay_process_under_load(
         except OSError:
             return "unreachable"
 
-    async def write() -> None:
-        while not writing.is_set():
-            e = event(len(written))
-            await store.append(f"patient-{uuid.uuid4()}", ANY, [e])
-            written.append(e.event_id)
-            await asyncio.sleep(0.01)
-
     async def published() -> int:
-        return (await js.stream_info(subjects.events_stream)).state.messages
+        return await load.published(js, subjects.events_stream)
 
-    writer = asyncio.create_task(write())
+    load.start()
     try:
         roles = await eventually(
             lambda: _roles(role, ports, {"leader", "standby"}), timeout=60, interval=0.2
@@ -184,19 +152,11 @@ async def test_kill_9_of_the_leading_relay_process_under_load(
         await eventually(lambda: _is(role(standby), "leader"), timeout=TAKEOVER_LIMIT)
         took_over = time.monotonic() - died
         print(f"\nrelay takeover after kill -9 of the leading process: {took_over:.2f} s")
-        after = len(written)
+        after = len(load.written)
         await eventually(lambda: _ge(published, after + 40), timeout=30)
-        writing.set()
-        await writer
-        marker = event(10_000)
-        await store.append(f"patient-{uuid.uuid4()}", ANY, [marker])
-        expected = [msg_id("demo", i) for i in [*written, marker.event_id]]
-        await eventually(lambda: _ge(published, len(expected)), timeout=30)
-        assert await stream_ids(js, subjects.events_stream) == expected  # once, in order
+        await load.stream_holds_each_once_in_order(js, subjects.events_stream)
     finally:
-        writing.set()
-        writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
+        await load.stop()
         for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
