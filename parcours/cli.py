@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--wall-clock", action="store_true", help="real time instead of the virtual clock"
     )
+    p.add_argument("--cluster", action="store_true", help="a 3-node NATS cluster, streams at R3")
+    p.add_argument("--replicas", type=int, default=1, help="instances of relay and pathways")
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("token", help="mint a development token (HS256)")

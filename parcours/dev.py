@@ -4,6 +4,11 @@ Starts PostgreSQL and NATS (embedded, with data under ``.parcours/``, unless
 ``PARCOURS_DATABASE_URL`` / ``PARCOURS_NATS_URL`` name servers), applies the
 migrations, provisions the streams, starts the three services as separate
 processes, prints where to look, and stops everything on Ctrl-C.
+
+``--cluster`` starts a 3-node JetStream cluster instead of one NATS server (streams at
+R3); ``--replicas N`` runs N instances of the relay (one leads, the others stand by) and
+of pathways (the extra instances on the consecutive ports after the services' ports).
+README: "Running on several machines".
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 from parcours.settings import Settings
 
 SERVICES = ("relay", "pathways", "notifications", "projections", "mllp")
+REPLICATED = ("relay", "pathways")  # ``--replicas N`` runs N instances of these
 
 
 async def _prepare(settings: Settings) -> None:
@@ -68,6 +74,7 @@ def wait_ready(base_url: str, proc: subprocess.Popen, timeout: float = 60) -> No
 def run_dev(args: argparse.Namespace) -> int:
     from parcours.auth import mint
     from parcours.devstack import EmbeddedNats, EmbeddedPostgres, free_port
+    from parcours.devstack.cluster import EmbeddedNatsCluster
 
     data = Path(args.data).absolute()
 
@@ -85,6 +92,11 @@ def run_dev(args: argparse.Namespace) -> int:
             asyncio.run(_ensure_database(pg.url, "parcours"))
             env["PARCOURS_DATABASE_URL"] = pg.url_for("parcours")
             print(f"PostgreSQL (embedded)  {env['PARCOURS_DATABASE_URL']}")
+        if "PARCOURS_NATS_URL" not in env and args.cluster:
+            nats = stack.enter_context(EmbeddedNatsCluster(data / "nats-cluster"))
+            asyncio.run(nats.wait_for_jetstream())
+            env["PARCOURS_NATS_URL"], env["PARCOURS_NATS_REPLICAS"] = nats.url, "3"
+            print(f"NATS (3-node cluster)  {nats.url}")
         if "PARCOURS_NATS_URL" not in env:
             nats = stack.enter_context(EmbeddedNats(data / "nats"))
             env["PARCOURS_NATS_URL"] = nats.url
@@ -94,24 +106,33 @@ def run_dev(args: argparse.Namespace) -> int:
         env.setdefault("PARCOURS_ENVIRONMENT", "development")
         if not args.wall_clock:
             env.setdefault("PARCOURS_CLOCK", "virtual")
-        ports = {}
+        ports, instances = {}, {}  # the first instance of each service; every instance
         for service in SERVICES:
             key = f"PARCOURS_{service.upper()}_PORT"
             ports[service] = int(env.get(key) or _preferred_port(service, free_port))
             env[key] = str(ports[service])
+        taken = set(ports.values())
+        for service in REPLICATED:  # the other instances on the consecutive ports after all
+            instances[service] = [ports[service], *_after(taken, args.replicas - 1, free_port)]
         settings = Settings.from_env(env)
         asyncio.run(_prepare(settings))
         procs: dict[str, subprocess.Popen] = {}
+        listening: dict[str, int] = {}
         try:
             for service in SERVICES:
-                procs[service] = subprocess.Popen(
-                    [sys.executable, "-m", "parcours.cli", "serve", service], env=env
-                )
-            for service in SERVICES[:-1]:  # the MLLP listener speaks HL7, not HTTP
-                wait_ready(f"http://{settings.http.host}:{ports[service]}", procs[service])
+                for n, port in enumerate(instances.get(service, [ports[service]])):
+                    name = f"{service}#{n + 1}" if n else service
+                    serve = [sys.executable, "-m", "parcours.cli", "serve", service]
+                    procs[name] = subprocess.Popen([*serve, "--port", str(port)], env=env)
+                    listening[name] = port
+            for name, proc in procs.items():  # the MLLP listener speaks HL7, not HTTP
+                if not name.startswith("mllp"):
+                    wait_ready(f"http://{settings.http.host}:{listening[name]}", proc)
             token = mint(settings, sub="CHU-DEMO", role="discharge-system", cpts="demo")
             _print_banner(settings, ports, token)
-            while all(p.poll() is None for p in procs.values()):
+            if args.replicas > 1:
+                print("Replicas (relay: one leader, see /health/ready):", instances)
+            while all(_running(procs, service) for service in SERVICES):  # a replica may die
                 time.sleep(0.5)
             failed = [s for s, p in procs.items() if p.poll() is not None]
             print(f"service(s) stopped: {', '.join(failed)}", file=sys.stderr)
@@ -140,15 +161,34 @@ _DEFAULT_PORTS = {
 
 
 def _preferred_port(service: str, fallback) -> int:  # type: ignore[no-untyped-def]
+    port = _DEFAULT_PORTS[service]
+    return port if _bindable(port) else fallback()
+
+
+def _running(procs: dict[str, subprocess.Popen], service: str) -> bool:
+    """Whether some instance of ``service`` runs (``name`` or ``name#n``)."""
+    return any(p.poll() is None for n, p in procs.items() if n.partition("#")[0] == service)
+
+
+def _after(taken: set[int], count: int, fallback) -> list[int]:  # type: ignore[no-untyped-def]
+    """``count`` ports following the highest taken one (a free one where one is busy)."""
+    chosen, last = [], max(taken)
+    for port in range(last + 1, last + 1 + count):
+        chosen.append(port if _bindable(port) else fallback())
+        taken.add(chosen[-1])
+    return chosen
+
+
+def _bindable(port: int) -> bool:
     import socket
 
-    port = _DEFAULT_PORTS[service]
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
         try:
             sock.bind(("127.0.0.1", port))
-            return port
+            return True
         except OSError:
-            return fallback()
+            return False
 
 
 def _print_banner(settings: Settings, ports: dict[str, int], token: str) -> None:

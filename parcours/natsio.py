@@ -1,6 +1,8 @@
 """NATS plumbing: connecting, and provisioning the JetStream streams.
 
-The events stream is the distribution log of the event store: everything on it
+Clients get every seed of ``PARCOURS_NATS_URL``; the streams are created at
+``PARCOURS_NATS_REPLICAS`` (3 on a cluster whose nodes sync every write: ``sync_interval:
+always``). The events stream is the distribution log of the event store: everything on it
 can be re-published from PostgreSQL. Its duplicate window covers a relay that
 crashes between publishing and saving its checkpoint.
 """
@@ -24,6 +26,11 @@ log = structlog.get_logger("parcours.nats")
 EVENTS_DUPLICATE_WINDOW = dt.timedelta(hours=24)
 
 
+def seeds(url: str) -> list[str]:
+    """Every server of ``PARCOURS_NATS_URL`` (one URL, or a cluster's seeds separated by commas)."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 async def connect(settings: Settings, name: str, **options: object) -> NATS:
     async def on_disconnected() -> None:
         log.warning("nats disconnected", client=name)
@@ -35,7 +42,7 @@ async def connect(settings: Settings, name: str, **options: object) -> NATS:
         log.warning("nats error", client=name, error=str(exc))
 
     params: dict[str, object] = {
-        "servers": [settings.nats.url],
+        "servers": seeds(settings.nats.url),
         "name": name,
         "max_reconnect_attempts": -1,
         "reconnect_time_wait": 0.5,
@@ -58,8 +65,9 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         await js.add_stream(config)
 
 
-def events_stream_config(subjects: Subjects) -> StreamConfig:
+def events_stream_config(subjects: Subjects, replicas: int = 1) -> StreamConfig:
     return StreamConfig(
+        num_replicas=replicas,
         name=subjects.events_stream,
         subjects=[subjects.events_wildcard],
         retention=RetentionPolicy.LIMITS,
@@ -69,8 +77,11 @@ def events_stream_config(subjects: Subjects) -> StreamConfig:
     )
 
 
-def notifications_stream_config(subjects: Subjects, retention_days: int) -> StreamConfig:
+def notifications_stream_config(
+    subjects: Subjects, retention_days: int, replicas: int = 1
+) -> StreamConfig:
     return StreamConfig(
+        num_replicas=replicas,
         name=subjects.notifications_stream,
         subjects=subjects.notifications_wildcards,
         retention=RetentionPolicy.LIMITS,
@@ -82,9 +93,9 @@ def notifications_stream_config(subjects: Subjects, retention_days: int) -> Stre
 
 
 async def provision(js: JetStreamContext, settings: Settings) -> None:
-    """Create or update every stream Parcours uses (idempotent)."""
-    subjects = Subjects(settings.nats.prefix)
-    await ensure_stream(js, events_stream_config(subjects))
+    """Create or update every stream Parcours uses (idempotent), at ``nats.replicas``."""
+    subjects, replicas = Subjects(settings.nats.prefix), settings.nats.replicas
+    await ensure_stream(js, events_stream_config(subjects, replicas))
     await ensure_stream(
-        js, notifications_stream_config(subjects, settings.notifications.retention_days)
+        js, notifications_stream_config(subjects, settings.notifications.retention_days, replicas)
     )

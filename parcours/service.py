@@ -52,6 +52,8 @@ class Resources:
     subjects: Subjects
     # workers that ended before the service stopped (a crash): /health/ready says so
     stopped_workers: set[str] = field(default_factory=set)
+    # elected workers' roles on this instance (relay: leader or standby), shown by health
+    roles: dict[str, str] = field(default_factory=dict)
 
 
 def make_clock(settings: Settings, pool: asyncpg.Pool) -> Clock:
@@ -160,7 +162,11 @@ async def ready(state: State) -> Any:
         return problem_response(
             Problem(503, "Not ready", "a dependency or a worker is unavailable", checks=checks)
         )
-    return {"status": "ok", "checks": checks}
+    return {
+        "status": "ok",
+        "checks": checks,
+        **({"roles": resources.roles} if resources.roles else {}),
+    }
 
 
 def _store_conflict(request: Any, exc: Exception) -> Any:

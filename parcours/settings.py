@@ -5,7 +5,7 @@ Settings are grouped by concern; each service reads the groups it needs:
 | group | fields (environment variable) |
 |---|---|
 | ``database`` | ``url`` (PARCOURS_DATABASE_URL), ``pool_size`` (PARCOURS_DB_POOL_SIZE) |
-| ``nats`` | ``url`` (PARCOURS_NATS_URL), ``prefix`` (PARCOURS_NATS_PREFIX) |
+| ``nats`` | ``url`` (PARCOURS_NATS_URL, comma-separated seeds), ``prefix`` (PARCOURS_NATS_PREFIX), ``replicas`` (PARCOURS_NATS_REPLICAS) |
 | ``auth`` | ``jwt_secret``, ``jwt_public_key``, ``jwks_url``, ``jwt_audience``, ``pseudonym_secret``, ``allow_hs256`` (PARCOURS_<FIELD>; each also as PARCOURS_<FIELD>_FILE) |
 | ``http`` | ``host``, ``pathways_port``, ``notifications_port``, ``projections_port``, ``relay_port``, ``max_body_bytes``, ``max_in_flight``, ``rate_limit_per_second``, ``rate_limit_burst`` (PARCOURS_<FIELD>) |
 | ``batch`` | ``max_bytes`` (PARCOURS_BATCH_MAX_BYTES) |
@@ -41,8 +41,9 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class NatsSettings(msgspec.Struct, frozen=True, kw_only=True):
-    url: str
+    url: str  # one URL, or the seeds of a cluster separated by commas
     prefix: str = "parcours"
+    replicas: int = 1  # num_replicas of the streams: 3 on a cluster (docs: README)
 
 
 class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -153,6 +154,7 @@ FLAT: dict[str, tuple[str, str]] = {
     "db_pool_size": ("database", "pool_size"),
     "nats_url": ("nats", "url"),
     "nats_prefix": ("nats", "prefix"),
+    "nats_replicas": ("nats", "replicas"),
     **{f: ("auth", f) for f in AuthSettings.__struct_fields__},
     **{f: ("http", f) for f in HttpSettings.__struct_fields__},
     "batch_max_bytes": ("batch", "max_bytes"),

@@ -83,17 +83,22 @@ class EmbeddedNatsCluster:
         )
 
     async def wait_for_jetstream(self, within: float = START_TIMEOUT) -> None:
-        """Until the cluster has elected a JetStream meta leader (streams can be created)."""
+        """Until the cluster has elected a JetStream meta leader and every node is a peer
+        (a stream at R``size`` can be placed: a probe stream is created and deleted)."""
         import asyncio
 
         import nats
+        from nats.js.api import StreamConfig
 
         deadline = time.monotonic() + within
         while True:
             try:
                 nc = await nats.connect(servers=self.urls, connect_timeout=2)
                 try:
-                    await nc.jetstream().account_info()
+                    js = nc.jetstream(timeout=5)
+                    probe = StreamConfig(name="parcours-probe", num_replicas=self.size)
+                    await js.add_stream(probe, subjects=["parcours.cluster.probe"])
+                    await js.delete_stream(probe.name)
                     return
                 finally:
                     await nc.close()

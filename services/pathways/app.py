@@ -17,6 +17,7 @@ from pathways.domain import ProtocolCatalog
 from pathways.interop.fhir.plan_routes import fhir_plan_definition, fhir_plan_definitions
 from pathways.interop.fhir.routes import fhir_bundle, fhir_metadata
 from pathways.relay import Relay
+from pathways.relay_leader import RelayLeadership
 from pathways.runtime import PathwaysRuntime
 
 PROTOCOLS_DIR = Path(__file__).parent / "protocols"
@@ -28,13 +29,15 @@ def load_catalog(settings: Settings) -> ProtocolCatalog:
 
 
 async def _relay(resources: Resources, stop: asyncio.Event) -> None:
-    relay = Relay(
-        pool=resources.pool,
-        nc=resources.nc,
-        subjects=resources.subjects,
-        database_url=resources.settings.database.url,
-    )
-    await relay.run(stop)
+    """The relay, when this instance is elected to lead (``pathways.relay_leader``)."""
+    url = resources.settings.database.url
+
+    def relay() -> Relay:
+        return Relay(
+            pool=resources.pool, nc=resources.nc, subjects=resources.subjects, database_url=url
+        )
+
+    await RelayLeadership(url, relay, roles=resources.roles).run(stop)
 
 
 async def run_relay(runtime: PathwaysRuntime, stop: asyncio.Event) -> None:
