@@ -31,7 +31,7 @@ from notifications.app import create_app as notifications_app
 from parcours.cli import main as cli
 from parcours.settings import Settings
 from pathways.app import create_app as pathways_app
-from pathways.scheduler import INDEXED_TYPES
+from pathways.timer_index import INDEXED_TYPES
 from projections.app import create_app as projections_app
 from tests.integration.conftest import bearer, eventually, serving
 from tests.integration.test_walking_skeleton import discharge
