@@ -219,3 +219,61 @@ async def test_a_stream_the_scheduler_cannot_fold_or_decide_is_parked_the_others
     finally:
         await pool.close()
         await conn.close()
+
+
+async def test_the_timer_index_parks_a_stream_at_an_event_it_cannot_read_until_replayed(
+    virtual: Settings,
+) -> None:
+    """An event the timer index cannot read is dead-lettered and its stream parked: the
+    stream's later events wait behind it (not indexed, each a letter naming it); a replay
+    after the fix indexes them in order (the completion drops its task's timers, the later
+    task gets its own)."""
+    later = "2099-01-01T00:00:00Z"  # never due in this module's rounds
+    first = sample("TaskScheduled", due=later)
+    second = sample("TaskScheduled", due=later)
+    completed = sample("TaskCompleted", task_id=first["task_id"])
+    broken = {"type": "TaskCompleted", "task_id": first["task_id"], "on_time": "no"}
+    conn = await asyncpg.connect(virtual.database.url)
+    pool = await asyncpg.create_pool(virtual.database.url, min_size=1, max_size=4)
+    try:
+        [(_, _), (bad_id, _), (waiting_id, _)] = await store(
+            conn,
+            [
+                Bad("TaskScheduled", first, frozenset(), cpts="demo"),
+                Bad("TaskCompleted", broken, frozenset(), cpts="demo", follows=True),
+                Bad("TaskScheduled", second, frozenset(), cpts="demo", follows=True),
+            ],
+        )
+        stream = await conn.fetchval("SELECT stream FROM events WHERE event_id = $1", bad_id)
+        index = Scheduler(PatientStreams(pool, load_catalog(virtual)), VirtualClock(pool)).index
+        await index.catch_up()
+
+        async def timers_of(task: str) -> int:
+            return await pool.fetchval(
+                "SELECT count(*) FROM timers WHERE task_id = $1", uuid.UUID(task)
+            )
+
+        letters = await pool.fetch(
+            "SELECT event_id, parked_behind, reason FROM dead_letters WHERE consumer = $1 "
+            "AND stream = $2 AND replayed_at IS NULL ORDER BY position",
+            CHECKPOINT,
+            stream,
+        )
+        assert [(r["event_id"], r["parked_behind"]) for r in letters] == [
+            (bad_id, None),
+            (waiting_id, bad_id),  # waits behind the event the index could not read
+        ]
+        assert "ValidationError" in letters[0]["reason"]
+        assert await timers_of(first["task_id"]) >= 1  # indexed before the bad event
+        assert await timers_of(second["task_id"]) == 0  # parked: not indexed yet
+
+        await conn.execute(
+            "UPDATE events SET data = $2::jsonb WHERE event_id = $1", bad_id, json.dumps(completed)
+        )
+        report = await replay(pool, CHECKPOINT, index_replayer(None, CHECKPOINT), stream=stream)
+        assert (report.replayed, report.failed) == (2, 0)
+        assert await timers_of(first["task_id"]) == 0  # completed: its timers are moot
+        assert await timers_of(second["task_id"]) >= 1  # indexed behind it, in order
+    finally:
+        await pool.close()
+        await conn.close()
