@@ -122,6 +122,17 @@ def _oversized_notification() -> list[Bad]:
     ]
 
 
+def _undecidable() -> list[Bad]:
+    """An enrolment in a protocol the catalog does not hold, and its task due long ago:
+    firing its overdue timer asks the protocol for escalation and fails."""
+    enrolment = sample("PatientEnrolled", protocol="no-such-protocol")
+    task = sample("TaskScheduled", enrolment_id=enrolment["enrolment_id"])
+    return [
+        Bad("PatientEnrolled", enrolment, frozenset()),
+        Bad("TaskScheduled", task, frozenset({"pathways-timers"}), follows=True),
+    ]
+
+
 CASES: dict[str, Callable[[], list[Bad]]] = {
     "cpts token NATS refuses": lambda: _all(
         lambda t: Bad(t, sample(t), frozenset({"relay"}), cpts="alpha.evil")
@@ -170,6 +181,7 @@ CASES: dict[str, Callable[[], list[Bad]]] = {
             follows=True,  # the task's patient: the scheduler folds it to fire the task's timers
         ),
     ],
+    "a stream the scheduler cannot decide": _undecidable,
 }
 
 
