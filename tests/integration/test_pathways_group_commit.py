@@ -125,8 +125,8 @@ async def test_grouped_facts_answer_as_the_single_path_does(virtual: Settings, t
     assert [a.json()["position"] for a in grouped[1:2]] > [
         a.json()["position"] for a in grouped[:1]
     ]
-    assert await stored_streams(virtual.database_url, grouped) == await stored_streams(
-        virtual.database_url, single
+    assert await stored_streams(virtual.database.url, grouped) == await stored_streams(
+        virtual.database.url, single
     )
 
 
