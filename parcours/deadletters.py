@@ -223,7 +223,7 @@ checkpoint (the events are behind it): what the consumer would have done."""
 # not imported by the shared runtime otherwise).
 REPLAYERS = {
     "relay": "pathways.relay:replayer",
-    "pathways-timers": "pathways.scheduler:index_replayer",
+    "pathways-timers": "pathways.timer_index:index_replayer",
     "notifications-router": "notifications.intake:replayer",
     "notifications-outbox": "notifications.outbox:replayer",
     "projections": "projections.runner:replayer",

@@ -258,7 +258,8 @@ LEFT JOIN LATERAL (SELECT version, event_id, data FROM events
                    WHERE stream = l.stream OFFSET 0) AS e ON true
 ORDER BY l.stream, e.version"""
 
-_READ_BELOW = """SELECT txid::text::bigint AS txid, position, stream, type, cpts, data::text AS data
+_READ_BELOW = """SELECT txid::text::bigint AS txid, position, event_id, stream, type, cpts,
+       data::text AS data
 FROM events
 WHERE (txid, position) > ($1::text::xid8, $2)
   AND txid < $5::text::xid8
@@ -458,6 +459,19 @@ class EventStore:
             "SELECT coalesce(max(version), 0) FROM events WHERE stream = $1", stream
         )
 
+    async def stream_event(
+        self, stream: str, version: int | None = None, *, conn: Any = None
+    ) -> StoredEvent | None:
+        """The event of ``stream`` at ``version`` (None: its last one), if stored (what a
+        consumer dead-letters when it cannot fold or decide on the stream)."""
+        rows = await (conn or self._db).fetch(
+            f"""SELECT {_COLUMNS} FROM events WHERE stream = $1
+                  AND ($2::int IS NULL OR version = $2) ORDER BY version DESC LIMIT 1""",
+            stream,
+            version,
+        )
+        return StoredEvent(*rows[0]) if rows else None
+
     async def read_stream(
         self, stream: str, after_version: int = 0, *, conn: asyncpg.Connection | None = None
     ) -> list[StoredEvent]:
@@ -503,8 +517,8 @@ class EventStore:
         self, after: Checkpoint, horizon: int, limit: int, types: Sequence[str]
     ) -> list[asyncpg.Record]:
         """``read_all`` below a horizon read earlier, with only the columns an index needs
-        (``txid, position, stream, type, cpts, data``): a short read has then seen every
-        event of those types below the horizon."""
+        (``txid, position, event_id, stream, type, cpts, data``): a short read has then
+        seen every event of those types below the horizon."""
         return await self._db.fetch(
             _READ_BELOW, str(after.txid), after.position, limit, list(types), str(horizon)
         )

@@ -9,6 +9,14 @@ statement and decides again a stream another writer moved. The timers of a
 stream it still could not write are marked pending again, for the next round.
 ``advance_to`` moves a virtual clock and fires every timer due on the way, in
 order.
+
+No stored event stops the firing: the writes are ``isolated``, so a stream whose
+events cannot be folded, or whose timers cannot be decided, is set aside by the
+write path while the other streams of the round fire; it is dead-lettered as
+``pathways-timers`` (the event it could not fold, or its last event) and parked,
+in the same transaction. Its timers stay pending and are not claimed while it is
+parked (``_NOT_PARKED``) until ``parcours dead-letters replay pathways-timers``
+(see ``timer_index``). A systemic fault (a missing table) stops the loop instead.
 """
 
 from __future__ import annotations
@@ -22,24 +30,33 @@ import asyncpg
 import structlog
 
 from parcours.clock import Clock, VirtualClock
+from parcours.deadletters import SYSTEMIC, DeadLetter, letter, reason_of, record
+from parcours.eventstore import EventStore
 from pathways.domain import FireTimer, Timer
+from pathways.state_cache import UnfoldableEventError
 from pathways.streams import SYSTEM, Origin, PatientStreams, StreamWrite
-from pathways.timer_index import TimerIndex
+from pathways.timer_index import CHECKPOINT, TimerIndex
 
 log = structlog.get_logger("pathways.scheduler")
 
 # Due timers are claimed and marked fired in one statement (one write of each row: a
 # SELECT ... FOR UPDATE then an UPDATE wrote each row twice), by their row addresses (a
 # Tid Scan whatever the statistics say). The timers of a stream that could not be written
-# are marked pending again in the same transaction, for the next round.
-_CLAIM_DUE = """UPDATE timers SET fired_at = $1
+# are marked pending again in the same transaction, for the next round; those of a stream
+# parked for the timers (an open dead letter) are not claimed.
+_NOT_PARKED = f"""NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.consumer = '{CHECKPOINT}'
+                  AND d.replayed_at IS NULL AND d.stream = timers.stream)"""
+_CLAIM_DUE = f"""UPDATE timers SET fired_at = $1
 WHERE ctid = ANY(ARRAY(SELECT ctid FROM timers WHERE fired_at IS NULL AND fire_at <= $1
+                       AND {_NOT_PARKED}
                        ORDER BY fire_at, key LIMIT $2 FOR UPDATE SKIP LOCKED))
 RETURNING key, cpts, stream, kind, fire_at, task_id, enrolment_id"""
 _UNCLAIM = """UPDATE timers SET fired_at = NULL WHERE ctid = ANY(ARRAY(
     SELECT t.ctid FROM unnest($1::text[]) AS k(key),
          LATERAL (SELECT ctid FROM timers WHERE key = k.key OFFSET 0) AS t))"""
-_NEXT_DUE = "SELECT min(fire_at) FROM timers WHERE fired_at IS NULL AND fire_at <= $1"
+_NEXT_DUE = (
+    f"SELECT min(fire_at) FROM timers WHERE fired_at IS NULL AND fire_at <= $1 AND {_NOT_PARKED}"
+)
 
 
 def fire_command(row: asyncpg.Record) -> tuple[FireTimer, Origin]:
@@ -80,14 +97,16 @@ class Scheduler:
             for r in sorted(rows, key=lambda r: (r["fire_at"], r["key"])):  # in firing order
                 by_stream[r["stream"]].append(r)
             writes = [
-                StreamWrite(stream, [fire_command(t) for t in timers])
+                StreamWrite(stream, [fire_command(t) for t in timers], isolated=True)
                 for stream, timers in by_stream.items()
             ]
             await self.streams.write(writes, now, conn=conn)
-            pending = [  # a stream not written keeps its timers for the next round
+            parked = [(w.stream, w.set_aside) for w in writes if w.set_aside is not None]
+            await record(conn, [await _parking_letter(conn, *p) for p in parked])
+            pending = [  # a stream not written (or parked) keeps its timers for the next round
                 t["key"]
                 for w in writes
-                if w.result is not None and not w.written
+                if (w.result is not None and not w.written) or w.set_aside is not None
                 for t in by_stream[w.stream]
             ]
             if pending:
@@ -115,6 +134,8 @@ class Scheduler:
             try:
                 await self.run_once(chunk)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                if isinstance(exc, SYSTEMIC):  # would fail for every timer: stop, unhealthy
+                    raise
                 log.warning("scheduler retrying", error=str(exc))
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
@@ -145,3 +166,15 @@ class Scheduler:
             await self.index.catch_up()  # timers the firing created, then the next instant
         await self.clock.set(target)
         return fired
+
+
+async def _parking_letter(conn: asyncpg.Connection, stream: str, error: Exception) -> DeadLetter:
+    """The dead letter that parks a stream set aside: the event it could not fold, or its
+    last event when its timers could not be decided."""
+    version, cause = None, error
+    if isinstance(error, UnfoldableEventError):
+        version, cause = error.version, error.__cause__ or error
+    event = await EventStore(conn).stream_event(stream, version, conn=conn)
+    if event is None:  # timers of a stream without events: an index out of its store
+        raise LookupError(f"no event of {stream} at version {version}")
+    return letter(CHECKPOINT, event, reason_of(cause))

@@ -1,10 +1,15 @@
-"""The write path's cache of folded patient states (see ``pathways.streams``)."""
+"""The write path's folded patient states: folding stored rows, and the cache of
+states (see ``pathways.streams``)."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 
-from pathways.domain import PatientState
+import asyncpg
+
+from contracts.events import payload_decoder
+from pathways.domain import PatientState, evolve
 
 EMPTY = PatientState()  # a stream with no event (states are immutable: one is enough)
 
@@ -37,3 +42,26 @@ class StateCache:
         self._states.move_to_end(stream)
         while len(self._states) > self.capacity:
             self._states.popitem(last=False)
+
+
+class UnfoldableEventError(Exception):
+    """A stored event a state cannot be folded with (``version``; the cause chained)."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"the event at version {version} cannot be folded")
+        self.version = version
+
+
+def fold_rows(
+    base: tuple[int, PatientState], rows: Sequence[asyncpg.Record]
+) -> tuple[int, PatientState]:
+    """A state fast-forwarded with stored rows (``version``, ``event_id``, ``data``)."""
+    version, state = base
+    for r in rows:
+        if r["version"] > version:
+            try:
+                state = evolve(state, payload_decoder.decode(r["data"]), r["event_id"])
+            except Exception as exc:
+                raise UnfoldableEventError(r["version"]) from exc
+            version = r["version"]
+    return version, state

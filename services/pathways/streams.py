@@ -16,6 +16,11 @@ this module does the rest, the same way for all of them:
    reloaded from the version it was decided on and decided again, up to
    ``MAX_ATTEMPTS`` times.
 
+A write marked ``isolated`` (the timers') does not fail the others: a stream whose
+stored events cannot be folded (``UnfoldableEventError``) or whose commands raise
+something other than a refusal is set aside (``set_aside``), nothing is appended
+to it, and the other streams are written.
+
 States of committed appends go into the cache, so the next writer of a stream
 (the scheduler firing its timers, most often) folds only what is new.
 """
@@ -29,7 +34,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from contracts.events import Actor, NewEvent, payload_decoder
+from contracts.events import Actor, NewEvent
 from parcours.eventstore import (
     AppendRequest,
     AppendResult,
@@ -44,10 +49,9 @@ from pathways.domain import (
     PatientState,
     ProtocolCatalog,
     decide,
-    evolve,
 )
 from pathways.fastids import new_uuid4
-from pathways.state_cache import EMPTY, StateCache
+from pathways.state_cache import EMPTY, StateCache, UnfoldableEventError, fold_rows
 
 SYSTEM = Actor(id="parcours-pathways", role="service")  # the actor of what a fact causes
 MAX_ATTEMPTS = 8
@@ -78,8 +82,9 @@ class StreamWrite(msgspec.Struct):
     ``version``/``state``: what the decisions are made on (``loaded`` once read).
     ``before``: a statement appended with the events (a new patient's identity row).
     After ``PatientStreams.write``: ``outcomes`` (one per command), ``result`` (the
-    append's, or the store's refusal; None when nothing was decided) and ``after``
-    (the state the events lead to)."""
+    append's, or the store's refusal; None when nothing was decided), ``after``
+    (the state the events lead to), and for an ``isolated`` write that could not be
+    folded or decided, ``set_aside`` (the error; nothing decided nor appended)."""
 
     stream: str
     commands: list[tuple[object, Origin]]
@@ -92,6 +97,8 @@ class StreamWrite(msgspec.Struct):
     events: list[NewEvent] = []
     after: PatientState | None = None
     result: AppendResult | EventStoreError | None = None
+    isolated: bool = False
+    set_aside: Exception | None = None
 
     @property
     def written(self) -> bool:
@@ -109,18 +116,6 @@ class StreamWrite(msgspec.Struct):
         if isinstance(self.result, EventStoreError):
             raise self.result
         return outcome.events
-
-
-def fold_rows(
-    base: tuple[int, PatientState], rows: Sequence[asyncpg.Record]
-) -> tuple[int, PatientState]:
-    """A state fast-forwarded with stored rows (``version``, ``event_id``, ``data``)."""
-    version, state = base
-    for r in rows:
-        if r["version"] > version:
-            state = evolve(state, payload_decoder.decode(r["data"]), r["event_id"])
-            version = r["version"]
-    return version, state
 
 
 class PatientStreams:
@@ -162,7 +157,12 @@ class PatientStreams:
         for r in rows:
             by_stream.setdefault(r["stream"], []).append(r)
         for w in todo:
-            w.version, w.state = fold_rows((w.version, w.state), by_stream.get(w.stream, ()))
+            try:
+                w.version, w.state = fold_rows((w.version, w.state), by_stream.get(w.stream, ()))
+            except UnfoldableEventError as exc:
+                if not w.isolated:
+                    raise
+                w.set_aside, w.decided = exc, True  # nothing to decide on
             w.loaded = True
 
     # -- deciding -----------------------------------------------------------------------
@@ -237,7 +237,12 @@ class PatientStreams:
             await self.load(pending, conn)
             for w in pending:
                 if not w.decided:
-                    self.decide(w, ctx)
+                    try:
+                        self.decide(w, ctx)
+                    except Exception as exc:
+                        if not w.isolated:
+                            raise
+                        w.set_aside, w.events, w.after = exc, [], None
             appending = [w for w in pending if w.events]
             if len(appending) == 1 and len(pending) == 1:
                 w = appending[0]
@@ -266,7 +271,7 @@ class PatientStreams:
         for w in writes:
             if w.written and w.after is not None:
                 self.cache.put(w.stream, w.result.version, w.after)  # type: ignore[union-attr]
-            elif w.result is None and w.loaded:
+            elif w.result is None and w.loaded and w.set_aside is None:
                 self.cache.put(w.stream, w.version, w.state)
 
     async def read_state(self, stream: str, *, conn: Any = None) -> PatientState:

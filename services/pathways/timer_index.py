@@ -5,6 +5,14 @@
 three tables: the pending timers (``timers_for`` each event; a task that reached
 a final status drops its timers), where each task lives and where each enrolment
 lives (task commands and migrations find their stream there).
+
+No stored event stops the index: an event it cannot read is dead-lettered as
+``pathways-timers`` and its stream parked (its later events wait, in order; see
+``parcours.deadletters``), in the transaction of the checkpoint; every other
+patient's timers are indexed. The scheduler parks a stream under the same name
+when it cannot fold or decide it, and fires no timer of a parked stream.
+``parcours dead-letters replay pathways-timers`` indexes the letters after a fix
+(``index_replayer``), which lets the stream's timers fire again.
 """
 
 from __future__ import annotations
@@ -12,8 +20,10 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import msgspec
 
 from contracts.events import payload_decoder
+from parcours.deadletters import DeadLetter, Parked, letter, parked_streams, reason_of, record
 from parcours.eventstore import Checkpoint, EventStore
 from pathways.domain import timers_cancelled_by, timers_for
 
@@ -67,55 +77,111 @@ class TimerIndex:
                 return total + len(events)
 
     async def _index(self, events: list[asyncpg.Record], checkpoint: Checkpoint) -> None:
-        timers: list[tuple] = []
-        moot: list = []
-        tasks: list[tuple] = []
-        enrolments: list[tuple] = []
-        statuses: dict = {}  # enrolment id -> [status, version], the last change winning
-        for e in events:
-            payload = payload_decoder.decode(e["data"])
-            cpts, stream, kind = e["cpts"], e["stream"], e["type"]
-            for t in timers_for(payload):
-                timers.append((t.key, cpts, stream, t.kind, t.fire_at, t.task_id, t.enrolment_id))
-            if (task_id := timers_cancelled_by(payload)) is not None:
-                moot.append(task_id)
-            if kind == "TaskScheduled":
-                tasks.append((payload.task_id, cpts, stream, payload.enrolment_id))
-            elif kind == "PatientEnrolled":
-                enrolments.append(
-                    (
-                        payload.enrolment_id,
-                        cpts,
-                        stream,
-                        payload.protocol,
-                        str(payload.protocol_version),
-                    )
-                )
-            elif kind in ("EnrolmentPaused", "EnrolmentResumed", "EnrolmentClosed"):
-                status = {"EnrolmentPaused": "paused", "EnrolmentResumed": "active"}.get(
-                    kind, "closed"
-                )
-                statuses.setdefault(payload.enrolment_id, [None, None])[0] = status
-            elif kind == "ProtocolVersionChanged":
-                statuses.setdefault(payload.enrolment_id, [None, None])[1] = str(payload.to_version)
+        parked = await parked_streams(self.pool, CHECKPOINT, (e["stream"] for e in events))
+        rows, letters = _index_rows(events, parked)
         async with self.pool.acquire() as conn, conn.transaction():
-            # one statement per table (unnest), in the order the rows depend on each other
-            if enrolments:
-                await conn.execute(_INDEX_ENROLMENTS, *_columns_of(enrolments, 5))
-            if statuses:
-                await conn.execute(
-                    _INDEX_STATUSES,
-                    list(statuses),
-                    [v[0] for v in statuses.values()],
-                    [v[1] for v in statuses.values()],
-                )
-            if tasks:
-                await _copy_or_insert(conn, "task_index", _TASK_COLUMNS, tasks, _INDEX_TASKS)
-            if timers:
-                await _copy_or_insert(conn, "timers", _TIMER_COLUMNS, timers, _INDEX_TIMERS)
-            if moot:
-                await conn.execute(_DROP_MOOT, moot)
+            await _write_index(conn, *rows)
+            await record(conn, letters)
             await EventStore(conn).save_checkpoint(CHECKPOINT, checkpoint)
+
+
+def index_replayer(resources, consumer: str):  # type: ignore[no-untyped-def]
+    """``parcours dead-letters replay pathways-timers``: index the events now."""
+
+    async def replay(conn: asyncpg.Connection, events: list) -> None:
+        records = [msgspec.structs.asdict(e) for e in events]
+        rows, letters = _index_rows(records, Parked())
+        if letters:
+            raise ValueError(letters[0].reason)
+        await _write_index(conn, *rows)
+
+    return replay
+
+
+class _Row(msgspec.Struct, frozen=True):
+    """What a dead letter names of an index row (``letter`` reads attributes)."""
+
+    event_id: object
+    cpts: str
+    stream: str
+    type: str
+    position: int
+
+
+def _letter(e, reason: str, behind=None) -> DeadLetter:  # type: ignore[no-untyped-def]
+    row = _Row(e["event_id"], e["cpts"], e["stream"], e["type"], e["position"])
+    return letter(CHECKPOINT, row, reason, behind)
+
+
+def _index_rows(events: list, parked: Parked) -> tuple[tuple, list[DeadLetter]]:
+    """The index rows of ``events`` (records with event_id, position, stream, type, cpts,
+    data), and dead letters for those that cannot be read or wait behind one."""
+    timers: list[tuple] = []
+    moot: list = []
+    tasks: list[tuple] = []
+    enrolments: list[tuple] = []
+    statuses: dict = {}  # enrolment id -> [status, version], the last change winning
+    letters: list[DeadLetter] = []
+    for e in events:
+        cpts, stream, kind = e["cpts"], e["stream"], e["type"]
+        if behind := parked.behind(stream, e["position"]):
+            letters.append(_letter(e, "", behind))
+            continue
+        try:
+            payload = payload_decoder.decode(e["data"])
+            found = timers_for(payload)
+        except Exception as exc:  # noqa: BLE001 - this event only: its stream waits
+            letters.append(_letter(e, reason_of(exc)))
+            parked.park(stream, e["event_id"], e["position"])
+            continue
+        for t in found:
+            timers.append((t.key, cpts, stream, t.kind, t.fire_at, t.task_id, t.enrolment_id))
+        if (task_id := timers_cancelled_by(payload)) is not None:
+            moot.append(task_id)
+        if kind == "TaskScheduled":
+            tasks.append((payload.task_id, cpts, stream, payload.enrolment_id))
+        elif kind == "PatientEnrolled":
+            enrolments.append(
+                (
+                    payload.enrolment_id,
+                    cpts,
+                    stream,
+                    payload.protocol,
+                    str(payload.protocol_version),
+                )
+            )
+        elif kind in ("EnrolmentPaused", "EnrolmentResumed", "EnrolmentClosed"):
+            status = {"EnrolmentPaused": "paused", "EnrolmentResumed": "active"}.get(kind, "closed")
+            statuses.setdefault(payload.enrolment_id, [None, None])[0] = status
+        elif kind == "ProtocolVersionChanged":
+            statuses.setdefault(payload.enrolment_id, [None, None])[1] = str(payload.to_version)
+    return (enrolments, statuses, tasks, timers, moot), letters
+
+
+async def _write_index(
+    conn: asyncpg.Connection,
+    enrolments: list,
+    statuses: dict,
+    tasks: list,
+    timers: list,
+    moot: list,
+) -> None:
+    # one statement per table (unnest), in the order the rows depend on each other
+    if enrolments:
+        await conn.execute(_INDEX_ENROLMENTS, *_columns_of(enrolments, 5))
+    if statuses:
+        await conn.execute(
+            _INDEX_STATUSES,
+            list(statuses),
+            [v[0] for v in statuses.values()],
+            [v[1] for v in statuses.values()],
+        )
+    if tasks:
+        await _copy_or_insert(conn, "task_index", _TASK_COLUMNS, tasks, _INDEX_TASKS)
+    if timers:
+        await _copy_or_insert(conn, "timers", _TIMER_COLUMNS, timers, _INDEX_TIMERS)
+    if moot:
+        await conn.execute(_DROP_MOOT, moot)
 
 
 _TASK_COLUMNS = ("task_id", "cpts", "stream", "enrolment_id")

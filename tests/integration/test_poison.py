@@ -31,7 +31,7 @@ from notifications.app import create_app as notifications_app
 from parcours.cli import main as cli
 from parcours.settings import Settings
 from pathways.app import create_app as pathways_app
-from pathways.scheduler import INDEXED_TYPES
+from pathways.timer_index import INDEXED_TYPES
 from projections.app import create_app as projections_app
 from tests.integration.conftest import bearer, eventually, serving
 from tests.integration.test_walking_skeleton import discharge
@@ -122,6 +122,17 @@ def _oversized_notification() -> list[Bad]:
     ]
 
 
+def _undecidable() -> list[Bad]:
+    """An enrolment in a protocol the catalog does not hold, and its task due long ago:
+    firing its overdue timer asks the protocol for escalation and fails."""
+    enrolment = sample("PatientEnrolled", protocol="no-such-protocol")
+    task = sample("TaskScheduled", enrolment_id=enrolment["enrolment_id"])
+    return [
+        Bad("PatientEnrolled", enrolment, frozenset()),
+        Bad("TaskScheduled", task, frozenset({"pathways-timers"}), follows=True),
+    ]
+
+
 CASES: dict[str, Callable[[], list[Bad]]] = {
     "cpts token NATS refuses": lambda: _all(
         lambda t: Bad(t, sample(t), frozenset({"relay"}), cpts="alpha.evil")
@@ -170,6 +181,7 @@ CASES: dict[str, Callable[[], list[Bad]]] = {
             follows=True,  # the task's patient: the scheduler folds it to fire the task's timers
         ),
     ],
+    "a stream the scheduler cannot decide": _undecidable,
 }
 
 
