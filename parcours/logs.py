@@ -28,7 +28,11 @@ def configure_logging(fmt: str = "json", level: str = "info", stream: Any = None
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        # plain tracebacks: rich's default shows every frame's locals, which is slow on big
+        # objects (gigabytes for a pool) and could print patient identity into a log
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[

@@ -238,15 +238,18 @@ async def test_another_cpts_sees_nothing_of_a_patient_and_cannot_act_on_their_ta
         serving(projections_app(settings)) as projections,
     ):
         value = synthetic_ins(7005)
+        # two days ago on the wall clock: the pathway stays open while the test reads it
+        # (a fixed date months back let the scheduler close it between two reads)
+        day = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=2)
         lab = {"type": "LabResultReported", "patient": patient(value),
-               "collected_at": "2026-03-08T08:00:00Z", "loinc": "2160-0", "value": 82.0,
-               "unit": "umol/L"}  # fmt: skip
+               "collected_at": day.replace(hour=8, minute=0).isoformat(), "loinc": "2160-0",
+               "value": 82.0, "unit": "umol/L"}  # fmt: skip
         posted = await pathways.post("/v1/facts", json=lab, headers=hospital_a)
         patient_id = answered(posted, 201)["stream"].removeprefix("patient-")
         enrolled = await pathways.post(
             "/v1/enrolments",
             json={"patient": patient(value), "protocol": "heart-failure-discharge",
-                  "anchor_at": "2026-03-08T14:00:00Z"},
+                  "anchor_at": day.replace(hour=14, minute=0).isoformat()},
             headers=coordinator_a,
         )  # fmt: skip
         enrolment_id = answered(enrolled, 201)["enrolment_id"]
