@@ -57,6 +57,7 @@ ACTORS = {
     "hospital": ("discharge-system", "CHU-1", {}),
 }
 ROLES = st.sampled_from(sorted(ACTORS))
+NEXT = {"requested": "accept", "accepted": "start", "in-progress": "complete"}
 ACTIONS = st.sampled_from(["accept", "start", "complete", "reject", "fail", "reassign", "cancel"])
 AS_OF = st.sampled_from(
     [None, "2026-03-20T11:00:00Z", "2026-03-01T00:00:00+14:00", "0001-01-01T00:00:00Z",
@@ -87,8 +88,8 @@ class AlphaMachine(RuleBasedStateMachine):
     enrolments = Bundle("enrolments")
     professionals = Bundle("professionals")
 
-    def call(self, rule_name: str, service: str, method: str, path: str, actor: str, **kw: Any):
-        role, sub, claims = ACTORS[actor]
+    def call(self, rule_name: str, service: str, method: str, path: str, actor: Any, **kw: Any):
+        role, sub, claims = ACTORS[actor] if isinstance(actor, str) else actor
         headers = bearer(Context.token(role, sub=sub, cpts=ALPHA, **claims))
         client = Context.apps.clients[service]
         response = Context.apps.run(client.request(method, path, headers=headers, **kw))
@@ -186,6 +187,28 @@ class AlphaMachine(RuleBasedStateMachine):
             body["assignee"] = data.draw(st.sampled_from([None, someone]))
         self.call("command_task", "pathways", "POST", f"/v1/tasks/{task}/{action}", actor,
                   json=body)  # fmt: skip
+
+    @rule(enrolment=enrolments, data=st.data())
+    def walk_task(self, enrolment: uuid.UUID, data: Any) -> None:
+        """The next step of one of an enrolment's tasks, by its assignee (or its pool's role)."""
+        enrolment = self.pick(data, "enrolments", enrolment)
+        index = data.draw(st.integers(0, 2**16), label="task of the enrolment")
+        findings = data.draw(st.one_of(st.none(), text(shapes.NOTE_MAX)))
+        seen = self.call("walk_task", "pathways", "GET", f"/v1/enrolments/{enrolment}",
+                         "coordinator")  # fmt: skip
+        found = seen.json()["tasks"] if seen.status_code == 200 else []
+        if not found:
+            return
+        task = found[index % len(found)]
+        action = NEXT.get(task["status"], "accept")  # a closed task: a refusal
+        role = task["role"] if task["role"] in ("nurse", "gp") else "specialist"
+        claims = {"zones": [ZONE]} if role == "nurse" else {}
+        if role == "specialist":
+            claims = {"specialty": task["role"]}
+        who = (role, task["assignee"] or NURSE, claims)
+        body = {"findings": findings} if action == "complete" else {}
+        self.call("walk_task", "pathways", "POST", f"/v1/tasks/{task['task_id']}/{action}",
+                  who, json=body)  # fmt: skip
 
     # -- directory --------------------------------------------------------------------------
     @rule(rpps=st.integers(10**10, 10**11 - 1).map(str),
