@@ -14,7 +14,6 @@ within seconds. The statuses per rule are printed at the end of the run.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import Counter
 from typing import Any
@@ -36,50 +35,25 @@ from hypothesis.stateful import (
 from contracts import shapes
 from contracts.identity import synthetic_ins
 from tests.fuzz.beta_tenant import beta_still_served
-from tests.fuzz.cohort import GP, NURSE, ZONE, World, seed_into
+from tests.fuzz.cohort import NURSE, ZONE, seed_into
 from tests.fuzz.hostile_facts import facts, text
 from tests.fuzz.live_apps import LiveApps
-from tests.fuzz.statuses import STATUSES, error_answer_fault
-from tests.integration.conftest import bearer
-
-LONG = os.environ.get("PARCOURS_FUZZ") == "long"
-SEQUENCES = 100 if LONG else 30
-STEPS = 80 if LONG else 50
-ALPHA = "alpha"
-# who acts: (role, subject, extra claims); the nurse and the GP are the cohort's care team
-ACTORS = {
-    "nurse": ("nurse", NURSE, {"zones": [ZONE]}),
-    "gp": ("gp", GP, {}),
-    "cardiologist": ("specialist", "10000000003", {"specialty": "cardiologist"}),
-    "coordinator": ("coordinator", "COORD-1", {}),
-    "admin": ("admin", "ADMIN-1", {}),
-    "auditor": ("auditor", "AUDIT-1", {}),
-    "hospital": ("discharge-system", "CHU-1", {}),
-}
-ROLES = st.sampled_from(sorted(ACTORS))
-NEXT = {"requested": "accept", "accepted": "start", "in-progress": "complete"}
-ACTIONS = st.sampled_from(["accept", "start", "complete", "reject", "fail", "reassign", "cancel"])
-AS_OF = st.sampled_from(
-    [None, "2026-03-20T11:00:00Z", "2026-03-01T00:00:00+14:00", "0001-01-01T00:00:00Z",
-     "9999-12-31T23:59:59-12:00", "2026-02-30T00:00:00Z"]
+from tests.fuzz.stateful_context import (
+    ACTIONS,
+    ALPHA,
+    AS_OF,
+    LONG,
+    NEXT,
+    PERIODS,
+    ROLES,
+    SEQUENCES,
+    STEPS,
+    ZONES,
+    Context,
+    fault,
+    request,
 )  # fmt: skip
-PERIODS = st.sampled_from(["2026-03", "2026-Q1", "2026", "1900", "2099-Q4", "9999-12", "2026-13"])
-ZONES = st.sampled_from([ZONE, "2A004", "Secteur Nord", "a.b-c_d", "Z" * 64])
-
-
-class Context:
-    apps: LiveApps
-    world: World
-    token: Any
-    beta_patients = 0
-    # what broke, kept here too: a failing sequence cannot be replayed exactly (the system
-    # moved on), and hypothesis then reports its replay as flaky instead of the failure
-    faults: list[str] = []
-
-
-def fault(message: str) -> AssertionError:
-    Context.faults.append(message)
-    return AssertionError(message)
+from tests.fuzz.statuses import STATUSES
 
 
 class AlphaMachine(RuleBasedStateMachine):
@@ -87,21 +61,6 @@ class AlphaMachine(RuleBasedStateMachine):
     tasks = Bundle("tasks")
     enrolments = Bundle("enrolments")
     professionals = Bundle("professionals")
-
-    def call(self, rule_name: str, service: str, method: str, path: str, actor: Any, **kw: Any):
-        role, sub, claims = ACTORS[actor] if isinstance(actor, str) else actor
-        headers = bearer(Context.token(role, sub=sub, cpts=ALPHA, **claims))
-        client = Context.apps.clients[service]
-        response = Context.apps.run(client.request(method, path, headers=headers, **kw))
-        STATUSES.setdefault(f"[stateful] {rule_name}", Counter())[
-            f"{response.status_code // 100}xx"
-        ] += 1
-        why = error_answer_fault(
-            response.status_code, response.headers.get("content-type", ""), response.content
-        )
-        if why is not None:
-            raise fault(f"{method} {path} as {actor} -> {why}")
-        return response
 
     def __init__(self) -> None:
         super().__init__()
@@ -142,14 +101,14 @@ class AlphaMachine(RuleBasedStateMachine):
     @rule(data=st.data(), actor=st.sampled_from(["hospital", "nurse", "gp"]))
     def post_fact(self, data: Any, actor: str) -> None:
         body = data.draw(facts(Context.world.identities))
-        answer = self.call("post_fact", "pathways", "POST", "/v1/facts", actor, json=body)
+        answer = request("post_fact", "pathways", "POST", "/v1/facts", actor, json=body)
         if answer.status_code in (200, 201):
             self.learn_patient(answer.json()["stream"])
 
     @rule(data=st.data(), size=st.integers(1, 5))
     def post_batch(self, data: Any, size: int) -> None:
         items = [data.draw(facts(Context.world.identities)) for _ in range(size)]
-        answer = self.call("post_batch", "pathways", "POST", "/v1/facts:batch", "hospital",
+        answer = request("post_batch", "pathways", "POST", "/v1/facts:batch", "hospital",
                            json=items)  # fmt: skip
         for r in answer.json()["results"] if answer.status_code == 200 else []:
             if r["status"] >= 500:
@@ -161,7 +120,7 @@ class AlphaMachine(RuleBasedStateMachine):
     @rule(status=st.sampled_from([None, "active", "closed"]))
     def list_enrolments(self, status: str | None) -> None:
         params = {"status": status} if status else {}
-        answer = self.call("list_enrolments", "projections", "GET", "/v1/enrolments",
+        answer = request("list_enrolments", "projections", "GET", "/v1/enrolments",
                            "coordinator", params=params)  # fmt: skip
         listed = answer.json()["enrolments"] if answer.status_code == 200 else []
         self.learned["enrolments"] += [uuid.UUID(e["enrolment_id"]) for e in listed[:20]]
@@ -169,7 +128,7 @@ class AlphaMachine(RuleBasedStateMachine):
     @rule(enrolment=enrolments, actor=st.sampled_from(["coordinator", "nurse"]), data=st.data())
     def enrolment_tasks(self, enrolment: uuid.UUID, actor: str, data: Any) -> None:
         enrolment = self.pick(data, "enrolments", enrolment)
-        answer = self.call("enrolment_tasks", "pathways", "GET", f"/v1/enrolments/{enrolment}",
+        answer = request("enrolment_tasks", "pathways", "GET", f"/v1/enrolments/{enrolment}",
                            actor)  # fmt: skip
         found = answer.json()["tasks"] if answer.status_code == 200 else []
         self.learned["tasks"] += [uuid.UUID(t["task_id"]) for t in found]
@@ -185,7 +144,7 @@ class AlphaMachine(RuleBasedStateMachine):
         if action == "reassign":
             someone = self.pick(data, "professionals", data.draw(self.professionals))
             body["assignee"] = data.draw(st.sampled_from([None, someone]))
-        self.call("command_task", "pathways", "POST", f"/v1/tasks/{task}/{action}", actor,
+        request("command_task", "pathways", "POST", f"/v1/tasks/{task}/{action}", actor,
                   json=body)  # fmt: skip
 
     @rule(enrolment=enrolments, data=st.data())
@@ -194,7 +153,7 @@ class AlphaMachine(RuleBasedStateMachine):
         enrolment = self.pick(data, "enrolments", enrolment)
         index = data.draw(st.integers(0, 2**16), label="task of the enrolment")
         findings = data.draw(st.one_of(st.none(), text(shapes.NOTE_MAX)))
-        seen = self.call("walk_task", "pathways", "GET", f"/v1/enrolments/{enrolment}",
+        seen = request("walk_task", "pathways", "GET", f"/v1/enrolments/{enrolment}",
                          "coordinator")  # fmt: skip
         found = seen.json()["tasks"] if seen.status_code == 200 else []
         if not found:
@@ -207,7 +166,7 @@ class AlphaMachine(RuleBasedStateMachine):
             claims = {"specialty": task["role"]}
         who = (role, task["assignee"] or NURSE, claims)
         body = {"findings": findings} if action == "complete" else {}
-        self.call("walk_task", "pathways", "POST", f"/v1/tasks/{task['task_id']}/{action}",
+        request("walk_task", "pathways", "POST", f"/v1/tasks/{task['task_id']}/{action}",
                   who, json=body)  # fmt: skip
 
     # -- directory --------------------------------------------------------------------------
@@ -216,7 +175,7 @@ class AlphaMachine(RuleBasedStateMachine):
           zones=st.lists(ZONES, max_size=shapes.ZONES_MAX))  # fmt: skip
     def add_professional(self, rpps: str, role: str, zones: list[str]) -> None:
         body = {"rpps": rpps, "role": role, "zones": zones}
-        answer = self.call("add_professional", "notifications", "POST",
+        answer = request("add_professional", "notifications", "POST",
                            "/v1/directory/professionals", "coordinator", json=body)  # fmt: skip
         if answer.status_code == 201:
             self.learned["professionals"].append(rpps)
@@ -230,12 +189,12 @@ class AlphaMachine(RuleBasedStateMachine):
     ) -> None:
         rpps = self.pick(data, "professionals", rpps)
         body = {"zones": zones, "active": active, "specialty": specialty}
-        self.call("patch_professional", "notifications", "PATCH",
+        request("patch_professional", "notifications", "PATCH",
                   f"/v1/directory/professionals/{rpps}", "coordinator", json=body)  # fmt: skip
 
     @rule(zone=ZONES)
     def set_sector(self, zone: str) -> None:
-        self.call("set_sector", "notifications", "PUT", "/v1/directory/sector", "coordinator",
+        request("set_sector", "notifications", "PUT", "/v1/directory/sector", "coordinator",
                   json={"default_zone": zone})  # fmt: skip
 
     # -- views ------------------------------------------------------------------------------
@@ -243,7 +202,7 @@ class AlphaMachine(RuleBasedStateMachine):
     def read_timeline(self, patient: uuid.UUID, actor: str, as_of: Any, data: Any) -> None:
         patient = self.pick(data, "patients", patient)
         params = {"as_of": as_of} if as_of else {}
-        self.call("read_timeline", "projections", "GET", f"/v1/patients/{patient}/timeline",
+        request("read_timeline", "projections", "GET", f"/v1/patients/{patient}/timeline",
                   actor, params=params)  # fmt: skip
 
     @rule(actor=ROLES, as_of=AS_OF, which=st.sampled_from(["me", "coordinator", "pool"]))
@@ -251,12 +210,12 @@ class AlphaMachine(RuleBasedStateMachine):
         path = {"me": "/v1/worklists/me", "coordinator": "/v1/worklists/coordinator",
                 "pool": f"/v1/worklists/pool/nurse/{ZONE}"}[which]  # fmt: skip
         params = {"as_of": as_of} if as_of else {}
-        self.call("read_worklist", "projections", "GET", path, actor, params=params)
+        request("read_worklist", "projections", "GET", path, actor, params=params)
 
     @rule(actor=st.sampled_from(["nurse", "gp", "coordinator"]))
     def read_notifications(self, actor: str) -> None:
         path = "/v1/coordinator/unseen" if actor == "coordinator" else "/v1/me/tasks"
-        self.call("read_notifications", "notifications", "GET", path, actor)
+        request("read_notifications", "notifications", "GET", path, actor)
 
     @rule(data=st.data(), period=PERIODS, actor=st.sampled_from(["auditor", "coordinator"]),
           view=st.sampled_from(["list", "one", "cases", "measure", "export", "export-cases",
@@ -275,7 +234,7 @@ class AlphaMachine(RuleBasedStateMachine):
             "case-timeline": f"/v1/cases/{pseudonym}/timeline",
         }[view]
         fmt = data.draw(st.sampled_from([{}, {"format": "csv"}]))
-        self.call("read_indicators", "projections", "GET", path, actor,
+        request("read_indicators", "projections", "GET", path, actor,
                   params={"period": period, **fmt})  # fmt: skip
 
     @invariant()
@@ -293,7 +252,7 @@ class AlphaMachine(RuleBasedStateMachine):
             raise fault(f"beta not served after the sequence: {exc}") from exc
         STATUSES.setdefault("[stateful] teardown: beta still served", Counter())["2xx"] += 1
         # what the edge stored, every consumer handled: nothing of alpha was set aside
-        letters = self.call("teardown: dead letters", "pathways", "GET",
+        letters = request("teardown: dead letters", "pathways", "GET",
                             "/v1/admin/dead-letters", "coordinator").json()  # fmt: skip
         if letters["open"]:
             seen = [(d["type"], d["consumer"], d["reason"]) for d in letters["dead_letters"]]
@@ -331,6 +290,9 @@ def test_alpha_fuzzed_statefully_never_fails_and_beta_is_still_served(
                 pytest.fail(f"{Context.faults[0]}\n(then {type(exc).__name__}: {exc})"[:4000])
             raise
     assert STATUSES["[stateful] post_fact"]["2xx"], "no fact was ever stored"
+    rules = {n for n, f in vars(AlphaMachine).items() if hasattr(f, "hypothesis_stateful_rule")}
+    ran = {label.removeprefix("[stateful] ") for label in STATUSES}
+    assert rules <= ran, f"rules never run (raise SEQUENCES): {sorted(rules - ran)}"
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
