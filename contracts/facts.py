@@ -24,7 +24,11 @@ Icd10 = Annotated[
     str, msgspec.Meta(pattern=r"^[A-Z]\d{2}(\.?\d{0,2})?$", description="ICD-10 code")
 ]
 Loinc = Annotated[str, msgspec.Meta(pattern=r"^\d{1,7}-\d$", description="LOINC code")]
-Atc = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]\d{2}[A-Z]{0,2}\d{0,2}$", description="ATC code")]
+# ATC levels 1 to 5 as the edge accepts them (``shapes.Atc``; level 1 is one letter), and
+# every code stored before: an accepted fact must decode for every consumer
+Atc = Annotated[
+    str, msgspec.Meta(pattern=r"^[A-Z](?:\d{2}[A-Z]{0,2}\d{0,2})?$", description="ATC code")
+]
 
 
 class AdmissionReported(EventPayload, frozen=True, tag="AdmissionReported"):

@@ -99,59 +99,65 @@ def cohort_facts() -> list[dict[str, Any]]:
 
 async def seed(settings: Settings, token: Any) -> World:
     """Plays the cohort through the three services (in-process) and reads its ids back."""
-    world = World()
-    hospital = bearer(token("discharge-system", sub="CHU-1"))
-    coordinator = bearer(token("coordinator", sub="COORD-1"))
-    auditor = bearer(token("auditor", sub="AUDIT-1"))
     async with (
         serving(pathways_app(settings)) as pathways,
         serving(notifications_app(settings)) as notifications,
         serving(projections_app(settings)) as projections,
     ):
-        for rpps, role in ((NURSE, "nurse"), (GP, "gp")):
-            added = await notifications.post(
-                "/v1/directory/professionals",
-                json={"rpps": rpps, "role": role, "zones": [ZONE]},
-                headers=coordinator,
-            )
-            assert added.status_code in (200, 201), added.text
-        enrolled = 0
-        for body in cohort_facts():
-            answer = await pathways.post("/v1/facts", json=body, headers=hospital)
-            assert answer.status_code == 201, answer.text
-            patient = uuid.UUID(answer.json()["stream"].removeprefix("patient-"))
-            if patient not in world.patients:
-                world.patients.append(patient)
-                world.identities.append(body["patient"]["ins"])
-            enrolled += body["type"] != "ConsultationReported"
+        return await seed_into(pathways, notifications, projections, token)
 
-        async def caught_up() -> list[dict] | None:
-            got = await projections.get("/v1/enrolments", headers=coordinator)
-            found = got.json()["enrolments"] if got.status_code == 200 else []
-            return found if len(found) == enrolled else None
 
-        enrolments = await eventually(caught_up, timeout=60)
-        world.enrolments = [uuid.UUID(e["enrolment_id"]) for e in enrolments]
-        world.reserved = world.patients[:RESERVED]
-        for e in enrolments:
-            detail = await pathways.get(f"/v1/enrolments/{e['enrolment_id']}", headers=coordinator)
-            assert detail.status_code == 200, detail.text
-            for t in detail.json()["tasks"]:
-                world.tasks.append(uuid.UUID(t["task_id"]))
-                if t.get("assignee") == NURSE and uuid.UUID(e["patient_id"]) in world.reserved:
-                    world.nurse_tasks.append(uuid.UUID(t["task_id"]))
+async def seed_into(pathways: Any, notifications: Any, projections: Any, token: Any) -> World:
+    """Plays the cohort through running services (clients of the three) in the CPTS of
+    ``token``'s tokens, and reads its ids back."""
+    world = World()
+    hospital = bearer(token("discharge-system", sub="CHU-1"))
+    coordinator = bearer(token("coordinator", sub="COORD-1"))
+    auditor = bearer(token("auditor", sub="AUDIT-1"))
+    for rpps, role in ((NURSE, "nurse"), (GP, "gp")):
+        added = await notifications.post(
+            "/v1/directory/professionals",
+            json={"rpps": rpps, "role": role, "zones": [ZONE]},
+            headers=coordinator,
+        )
+        assert added.status_code in (200, 201), added.text
+    enrolled = 0
+    for body in cohort_facts():
+        answer = await pathways.post("/v1/facts", json=body, headers=hospital)
+        assert answer.status_code == 201, answer.text
+        patient = uuid.UUID(answer.json()["stream"].removeprefix("patient-"))
+        if patient not in world.patients:
+            world.patients.append(patient)
+            world.identities.append(body["patient"]["ins"])
+        enrolled += body["type"] != "ConsultationReported"
 
-        protocols = (await pathways.get("/v1/protocols", headers=coordinator)).json()
-        world.protocols = [(p["id"], p["version"]) for p in protocols]
-        listed = (
-            await projections.get("/v1/indicators", params={"period": "2026"}, headers=auditor)
-        ).json()
-        world.codes = [i["code"] for p in listed["protocols"] for i in p["indicators"]]
-        for code in world.codes:
-            cases = await projections.get(
-                f"/v1/indicators/{code}/cases", params={"period": "2026"}, headers=auditor
-            )
-            world.pseudonyms += [c["case"] for c in cases.json()["cases"]]
+    async def caught_up() -> list[dict] | None:
+        got = await projections.get("/v1/enrolments", headers=coordinator)
+        found = got.json()["enrolments"] if got.status_code == 200 else []
+        return found if len(found) == enrolled else None
+
+    enrolments = await eventually(caught_up, timeout=60)
+    world.enrolments = [uuid.UUID(e["enrolment_id"]) for e in enrolments]
+    world.reserved = world.patients[:RESERVED]
+    for e in enrolments:
+        detail = await pathways.get(f"/v1/enrolments/{e['enrolment_id']}", headers=coordinator)
+        assert detail.status_code == 200, detail.text
+        for t in detail.json()["tasks"]:
+            world.tasks.append(uuid.UUID(t["task_id"]))
+            if t.get("assignee") == NURSE and uuid.UUID(e["patient_id"]) in world.reserved:
+                world.nurse_tasks.append(uuid.UUID(t["task_id"]))
+
+    protocols = (await pathways.get("/v1/protocols", headers=coordinator)).json()
+    world.protocols = [(p["id"], p["version"]) for p in protocols]
+    listed = (
+        await projections.get("/v1/indicators", params={"period": "2026"}, headers=auditor)
+    ).json()
+    world.codes = [i["code"] for p in listed["protocols"] for i in p["indicators"]]
+    for code in world.codes:
+        cases = await projections.get(
+            f"/v1/indicators/{code}/cases", params={"period": "2026"}, headers=auditor
+        )
+        world.pseudonyms += [c["case"] for c in cases.json()["cases"]]
     world.pseudonyms = sorted(set(world.pseudonyms))
     assert world.tasks and world.nurse_tasks and world.codes and world.pseudonyms, world
     return world

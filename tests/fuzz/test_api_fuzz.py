@@ -17,7 +17,6 @@ other requests.
 
 from __future__ import annotations
 
-import json
 import os
 import zlib
 from collections import Counter
@@ -39,7 +38,7 @@ from pathways.app import create_app as pathways_app
 from projections.app import create_app as projections_app
 from tests.fuzz.cohort import NURSE, ZONE, World
 from tests.fuzz.linking import learn, link
-from tests.fuzz.statuses import STATUSES
+from tests.fuzz.statuses import STATUSES, error_answer_fault
 
 LONG = os.environ.get("PARCOURS_FUZZ") == "long"
 EXAMPLES = int(os.environ.get("PARCOURS_FUZZ_EXAMPLES", "300" if LONG else "30"))
@@ -85,32 +84,13 @@ def _header(response: Any, name: str) -> str:
 def problem_of(case: Any, response: Any) -> str | None:
     """Why this answer breaks the contract, or None when it keeps it."""
     status = response.status_code
-    if status >= 500:
-        return f"{status} {response.text[:300]}"
-    if status < 300:
+    if 200 <= status < 300:
         try:
             case.validate_response(response, checks=[response_schema_conformance])
         except Exception as exc:  # schemathesis raises its failures grouped
             return f"{status} does not match its response schema: {str(exc)[:600]}"
         return None
-    if status < 400:
-        return None
-    media = _header(response, "content-type")
-    if not media.startswith("application/problem+json"):
-        return (
-            f"{status} answered as {media!r}, not application/problem+json: {response.text[:200]}"
-        )
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        return f"{status} problem+json that is not JSON: {response.text[:200]}"
-    if not isinstance(body, dict) or not isinstance(body.get("detail"), str) or not body["detail"]:
-        return f"{status} problem without a detail: {body!r}"
-    if body.get("status") != status:
-        return f"{status} problem whose status says {body.get('status')!r}"
-    if status == 422 and not (body.get("field") or body.get("reason") or body.get("errors")):
-        return f"422 without a field or a reason: {body!r}"
-    return None
+    return error_answer_fault(status, _header(response, "content-type"), response.content)
 
 
 def _tokens(label: str, token: Callable[..., str]) -> list[dict[str, str]]:
