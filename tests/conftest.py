@@ -171,3 +171,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if os.environ.get("CI") and reporter is not None and _skips(reporter) and exitstatus == 0:
         session.exitstatus = 1
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _plain_logs() -> None:
+    """Every in-process service logs through the project's configuration: without it
+    structlog's default console renderer prints rich tracebacks with every frame's locals
+    (gigabytes when a worker holding a pool crashes, and possibly identity)."""
+    from parcours.logs import configure_logging
+
+    configure_logging("console", "warning")
