@@ -51,7 +51,15 @@ async def test_an_r3_stream_keeps_every_acknowledged_message_when_its_leader_is_
     )
     try:
         js = nc.jetstream(timeout=10)
-        await js.add_stream(StreamConfig(name="R3", subjects=["r3.>"], num_replicas=3))
+
+        async def created() -> bool:  # the meta leader may still answer 503 for a moment
+            try:
+                await js.add_stream(StreamConfig(name="R3", subjects=["r3.>"], num_replicas=3))
+            except Exception:
+                return False
+            return True
+
+        await eventually(created, within=90)
         for n in range(200):
             await js.publish("r3.x", f"{n}".encode(), headers={"Nats-Msg-Id": f"m{n}"})
         leader = (await js.stream_info("R3")).cluster.leader
