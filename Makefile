@@ -48,10 +48,11 @@ run: check-lock $(STAMP)
 	$(BIN)/parcours dev
 
 test: check-lock $(STAMP) chromium node-tools
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not cluster"
 
 test-faults: check-lock $(STAMP)
-	PARCOURS_FAULTS=long $(BIN)/python -m pytest -q tests/faults
+	PARCOURS_FAULTS=long $(BIN)/python -m pytest -q tests/faults \
+		tests/integration/test_replication.py tests/integration/test_cluster_services.py
 
 test-fuzz: check-lock $(STAMP)
 	PARCOURS_FUZZ=long $(BIN)/python -m pytest -q tests/fuzz

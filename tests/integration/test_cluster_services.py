@@ -18,7 +18,7 @@ from tests.integration.conftest import eventually
 from tests.integration.steady_load import SteadyLoad
 from tests.integration.test_relay import pool, seen_through_marker, start_pipeline
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.cluster]
 __all__ = ["pool"]  # the fixture, shared with the relay's tests
 
 

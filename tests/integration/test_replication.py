@@ -26,7 +26,8 @@ from parcours.devstack import EmbeddedPostgres
 from parcours.devstack.cluster import EmbeddedNatsCluster, multi_host_url
 from tests.conftest import _scratch_dir
 
-pytestmark = pytest.mark.faults
+# 3-node cluster and standby: in `make test-faults` (long form), not in `make test`
+pytestmark = [pytest.mark.faults, pytest.mark.cluster]
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30.0) -> None:
