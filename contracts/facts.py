@@ -21,13 +21,13 @@ from contracts.identity import CareTeamEntry, CareTeamMember, Finess, PatientIde
 
 Instant = Annotated[dt.datetime, msgspec.Meta(tz=True, description="instant with a UTC offset")]
 Icd10 = Annotated[
-    str, msgspec.Meta(pattern=r"^[A-Z]\d{2}(\.?\d{0,2})?$", description="ICD-10 code")
+    str, msgspec.Meta(pattern=r"^[A-Z][0-9]{2}(\.?[0-9]{0,2})?$", description="ICD-10 code")
 ]
-Loinc = Annotated[str, msgspec.Meta(pattern=r"^\d{1,7}-\d$", description="LOINC code")]
+Loinc = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,7}-[0-9]$", description="LOINC code")]
 # ATC levels 1 to 5 as the edge accepts them (``shapes.Atc``; level 1 is one letter), and
 # every code stored before: an accepted fact must decode for every consumer
 Atc = Annotated[
-    str, msgspec.Meta(pattern=r"^[A-Z](?:\d{2}[A-Z]{0,2}\d{0,2})?$", description="ATC code")
+    str, msgspec.Meta(pattern=r"^[A-Z](?:[0-9]{2}[A-Z]{0,2}[0-9]{0,2})?$", description="ATC code")
 ]
 
 

@@ -53,7 +53,7 @@ def ins_key(number13: str) -> str:
 
 # The types of stored events (an event recorded before the strict shapes of
 # ``contracts.shapes`` must still decode); inbound bodies use the strict ones.
-Rpps = Annotated[str, msgspec.Meta(pattern=r"^\d{11}$", description="RPPS: 11 digits")]
+Rpps = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{11}$", description="RPPS: 11 digits")]
 Finess = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{9}$", description="FINESS: 9 characters")]
 Sex = Literal["F", "M", "U"]
 
