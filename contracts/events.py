@@ -29,8 +29,14 @@ def tag_of(payload: EventPayload | type[EventPayload]) -> str:
     return payload.__struct_config__.tag
 
 
+ACCESS_EVENT_TYPES = frozenset({"CareCircleChanged", "BreakGlassGranted"})
+
+
 def category_of(event_type: str) -> str:
-    """The NATS subject category of an event type: ``fact``, ``task`` or ``enrolment``."""
+    """The NATS subject category of an event type: ``fact``, ``task``, ``enrolment`` or
+    ``access`` (the care circle and break-the-glass grants)."""
+    if event_type in ACCESS_EVENT_TYPES:
+        return "access"
     if event_type.startswith("Task") or event_type in ("EscalationRaised", "ReminderDue"):
         return "task"
     if event_type in ("PatientEnrolled", "ProtocolVersionChanged") or event_type.startswith(

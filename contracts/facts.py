@@ -134,6 +134,23 @@ class SelfMonitoringReported(EventPayload, frozen=True, tag="SelfMonitoringRepor
     above_target: int
 
 
+class GPDeclared(EventPayload, frozen=True, tag="GPDeclared"):
+    """The patient declared a médecin traitant (reported by the GP, the patient's insurer
+    feed or a coordinator). The latest declaration names the patient's GP."""
+
+    declared_at: Instant
+    rpps: Rpps
+
+
+class SharingOpposed(EventPayload, frozen=True, tag="SharingOpposed"):
+    """The patient opposes sharing their data with a named professional (CSP L1110-4):
+    that professional leaves the care circle and is never added again."""
+
+    opposed_at: Instant
+    rpps: Rpps
+    notes: str | None = None
+
+
 FACT_PAYLOADS: tuple[type[EventPayload], ...] = (
     AdmissionReported,
     DischargeReported,
@@ -149,6 +166,8 @@ FACT_PAYLOADS: tuple[type[EventPayload], ...] = (
     DiagnosisReported,
     GlucoseToleranceTestReported,
     SelfMonitoringReported,
+    GPDeclared,
+    SharingOpposed,
 )
 
 # The field of each fact that carries its business time (``occurred_at``).
@@ -167,6 +186,8 @@ OCCURRED_FIELD: dict[str, str] = {
     "DiagnosisReported": "diagnosed_at",
     "GlucoseToleranceTestReported": "tested_at",
     "SelfMonitoringReported": "period_end",
+    "GPDeclared": "declared_at",
+    "SharingOpposed": "opposed_at",
 }
 
 

@@ -165,6 +165,40 @@ class TaskSeen(EventPayload, frozen=True, tag="TaskSeen"):
     at: dt.datetime
 
 
+CircleChange = Literal["added", "removed"]
+# Why someone is in (or out of) a patient's care circle (``CareCircleChanged.source``).
+CIRCLE_BY_TASK = "task"  # assigned to, claiming, starting or completing one of the tasks
+CIRCLE_BY_GP_DECLARATION = "gp-declared"  # the declared médecin traitant
+CIRCLE_BY_DISCHARGE = "discharge-care-team"  # named in a discharge's care team
+CIRCLE_BY_COORDINATOR = "coordinator"  # an explicit addition or removal, with a reason
+CIRCLE_BY_OPPOSITION = "opposition"  # the patient opposed sharing with this professional
+
+
+class CareCircleChanged(EventPayload, frozen=True, tag="CareCircleChanged"):
+    """A professional joined or left the patient's care circle (need-to-know access).
+
+    Decided once by the pathways decider; every reader keeps a copy from the stream."""
+
+    rpps: str
+    role: str
+    change: CircleChange
+    source: str  # CIRCLE_BY_*
+    reason: str | None = None
+    by: str | None = None  # the coordinator of an explicit change
+
+
+class BreakGlassGranted(EventPayload, frozen=True, tag="BreakGlassGranted"):
+    """A professional outside the care circle was given access for a limited time, on a
+    stated reason (emergency access, logged and notified to the coordinators)."""
+
+    access_id: uuid.UUID
+    rpps: str
+    role: str
+    reason: str
+    granted_at: dt.datetime
+    expires_at: dt.datetime
+
+
 PATHWAY_PAYLOADS: tuple[type[EventPayload], ...] = (
     PatientEnrolled,
     TaskScheduled,
@@ -184,4 +218,6 @@ PATHWAY_PAYLOADS: tuple[type[EventPayload], ...] = (
     ProtocolVersionChanged,
     TaskNotified,
     TaskSeen,
+    CareCircleChanged,
+    BreakGlassGranted,
 )

@@ -254,3 +254,10 @@ def self_monitoring(first_day: int, last_day: int, readings: int, above: int) ->
         readings=readings,
         above_target=above,
     )
+
+
+def joined(rpps: str, role: str, source: str = "task") -> EventPayload:
+    """The care circle event when ``rpps`` joins the patient's circle (``CareCircleChanged``)."""
+    from contracts.pathway import CareCircleChanged
+
+    return CareCircleChanged(rpps=rpps, role=role, change="added", source=source)

@@ -6,7 +6,18 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from given_when_then import NOW, Story, consultation, day, discharge, end_of, lab, start_of
+from given_when_then import (
+    GP,
+    NOW,
+    Story,
+    consultation,
+    day,
+    discharge,
+    end_of,
+    joined,
+    lab,
+    start_of,
+)
 
 from contracts.facts import DispensingReported, RehabilitationStarted, VaccinationReported
 from contracts.pathway import PatientEnrolled, TaskCompleted, TaskScheduled
@@ -62,7 +73,8 @@ def test_the_plan_follows_has_and_prado_bpco():
 
 def test_the_first_gp_visit_does_not_count_as_the_second():
     story = enrolled()
-    [done] = story.record(consultation(day(5)))
+    done, gp_joins = story.record(consultation(day(5)))
+    assert gp_joins == joined(GP, "gp")
     assert done.task_id == story.task("gp-followup").task_id
     [second] = story.record(consultation(day(58)))
     assert second.task_id == story.task("gp-second").task_id and second.on_time

@@ -8,12 +8,14 @@ import pytest
 from given_when_then import (
     D0,
     NOW,
+    NURSE,
     Story,
     consultation,
     day,
     delivery,
     diagnosis,
     end_of,
+    joined,
     lab,
     ogtt,
     self_monitoring,
@@ -79,7 +81,8 @@ def test_education_is_due_by_diagnosis_plus_seven_days_and_done_by_a_dietitian_o
     task = story.task("education")
     assert (task.role, task.earliest, task.due) == ("dietitian", start_of(1), end_of(7))
     assert story.record(visit(day(3), education=False)) == []
-    [done] = story.record(visit(day(4), education=True))
+    done, nurse_joins = story.record(visit(day(4), education=True))
+    assert nurse_joins == joined(NURSE, "nurse")
     assert done.task_id == task.task_id and done.on_time
 
 
@@ -100,7 +103,10 @@ def test_without_an_expected_delivery_reviews_are_planned_up_to_the_horizon():
 
 def test_a_review_consultation_by_an_obstetrician_completes_the_review_in_its_window():
     story = enrolled()
-    [done] = story.record(consultation(day(25), role="obstetrician", rpps="10000000005"))
+    done, obstetrician_joins = story.record(
+        consultation(day(25), role="obstetrician", rpps="10000000005")
+    )
+    assert obstetrician_joins == joined("10000000005", "obstetrician")
     assert done.task_id == story.task("glucose-review", 2).task_id and done.on_time
 
 

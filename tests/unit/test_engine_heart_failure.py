@@ -17,6 +17,7 @@ from given_when_then import (
     death,
     discharge,
     end_of,
+    joined,
     lab,
     readmission,
     start_of,
@@ -120,12 +121,14 @@ def test_a_gp_consultation_within_seven_days_completes_the_task_on_time():
             by_fact=outcome.events[1].by_fact,
             fact_type="ConsultationReported",
         ),
+        joined(GP, "gp"),  # completing the task brings the GP into the care circle
     )
 
 
 def test_a_gp_consultation_after_seven_days_still_completes_the_task_but_late():
     story = enrolled()
-    [done] = story.record(consultation(day(9)))
+    done, gp_joins = story.record(consultation(day(9)))
+    assert gp_joins == joined(GP, "gp")
     assert done.task_id == story.task("gp-consultation").task_id
     assert done.on_time is False
 
@@ -169,13 +172,14 @@ def test_a_fact_reported_before_its_discharge_arrives_completes_the_new_task():
 
 def test_a_nursing_visit_completes_the_occurrence_whose_window_holds_it():
     story = enrolled()
-    [done] = story.record(visit(day(5), weight=70))
+    done, nurse_joins = story.record(visit(day(5), weight=70))
+    assert nurse_joins == joined(NURSE, "nurse")
     assert done.task_id == story.task("nursing-visit", 2).task_id and done.on_time
 
 
 def test_a_missed_nursing_visit_is_completed_late_by_the_next_visit_before_the_current_one():
     story = enrolled()
-    [first] = story.record(visit(day(5)))  # occurrence 1 (days 1-3) was missed
+    first, _nurse_joins = story.record(visit(day(5)))  # occurrence 1 (days 1-3) was missed
     assert first.task_id == story.task("nursing-visit", 2).task_id
     [second] = story.record(visit(day(6)))
     assert second.task_id == story.task("nursing-visit", 1).task_id and not second.on_time
@@ -189,9 +193,10 @@ def test_an_extra_nursing_visit_does_not_use_up_a_future_occurrence():
 
 def test_a_cardiology_consultation_before_d30_still_completes_the_task_early():
     story = enrolled()
-    [done] = story.record(
+    done, cardiologist_joins = story.record(
         consultation(day(20), role="specialist", rpps=CARDIO, specialty="cardiology")
     )
+    assert cardiologist_joins == joined(CARDIO, "cardiologist")
     assert done.task_id == story.task("cardiology-consultation").task_id and done.on_time
 
 
@@ -230,7 +235,9 @@ def test_a_second_weight_gain_while_the_alert_is_open_raises_no_second_alert():
     story.record(visit(day(8), weight=72.5))
     events = story.record(visit(day(8, hour=18), weight=73.0))
     assert not [e for e in events if isinstance(e, TaskScheduled)]
-    done = {e.task_id: e for e in story.record(consultation(day(9, hour=9)))}
+    *completed, gp_joins = story.record(consultation(day(9, hour=9)))
+    assert gp_joins == joined(GP, "gp")
+    done = {e.task_id: e for e in completed}
     assert done[story.task("decompensation-alert").task_id].on_time
     assert not done[story.task("gp-consultation").task_id].on_time  # the D+7 visit, late
 

@@ -16,6 +16,7 @@ from given_when_then import (
     discharge,
     end_of,
     given,
+    joined,
     start_of,
     team,
 )
@@ -61,7 +62,8 @@ def test_a_nurse_accepts_a_pool_task_and_it_becomes_hers():
     story = story_with_tasks()
     task = pool_task(story)
     story.when(AcceptTask(task_id=task.task_id, actor_id=NURSE, actor_role="nurse")).then(
-        TaskAccepted(task_id=task.task_id, by=NURSE, role="nurse")
+        TaskAccepted(task_id=task.task_id, by=NURSE, role="nurse"),
+        joined(NURSE, "nurse"),  # claiming a pool task brings her into the care circle
     )
 
 
@@ -204,7 +206,10 @@ def test_the_coordinator_reassigns_and_the_new_assignee_must_accept():
         ReassignTask(
             task_id=task.task_id, assignee=NURSE_2, actor_id="coord-1", actor_role="coordinator"
         )
-    ).then(TaskReassigned(task_id=task.task_id, by="coord-1", assignee=NURSE_2))
+    ).then(
+        TaskReassigned(task_id=task.task_id, by="coord-1", assignee=NURSE_2),
+        joined(NURSE_2, "nurse"),
+    )
     story.run(
         ReassignTask(
             task_id=task.task_id, assignee=NURSE_2, actor_id="coord-1", actor_role="coordinator"
@@ -272,8 +277,9 @@ GP_TASK = TaskScheduled(
 
 
 def test_given_a_scheduled_gp_task_when_the_gp_accepts_then_it_is_accepted():
+    # a stream stored before care circles existed: the GP joins on her next action
     given(ENROLLED, GP_TASK).when(AcceptTask(task_id=TASK, actor_id=GP, actor_role="gp")).then(
-        TaskAccepted(task_id=TASK, by=GP, role="gp")
+        TaskAccepted(task_id=TASK, by=GP, role="gp"), joined(GP, "gp")
     )
 
 
@@ -299,6 +305,7 @@ def test_given_a_task_when_its_consultation_is_reported_late_then_it_completes_l
             by_fact=outcome.events[1].by_fact,
             fact_type="ConsultationReported",
         ),
+        joined(GP, "gp"),
     )
 
 

@@ -13,6 +13,7 @@ from given_when_then import (
     day,
     discharge,
     end_of,
+    joined,
     readmission,
     start_of,
     visit,
@@ -84,7 +85,8 @@ def test_an_enrolment_gets_an_end_timer_and_closing_events_make_task_timers_moot
     assert timers_for(enrolment) == [
         Timer(fire_at=end_of(90), kind="enrolment-end", enrolment_id=enrolment.enrolment_id)
     ]
-    [done] = story.record(consultation(day(3)))
+    done, gp_joins = story.record(consultation(day(3)))
+    assert gp_joins == joined(GP, "gp")  # completing the task brings the GP into the circle
     assert timers_cancelled_by(done) == done.task_id
     assert timers_cancelled_by(enrolment) is None
 
@@ -110,7 +112,7 @@ def test_an_overdue_task_is_marked_and_escalated_to_the_coordinator_once():
         urgent=False,
     )
     story.when(FireTimer(timer=overdue)).then_nothing()
-    [late] = story.record(consultation(day(9)))
+    late, _gp_joins = story.record(consultation(day(9)))
     assert late.task_id == task.task_id and late.on_time is False
 
 

@@ -17,7 +17,9 @@ ids: time and ids come in through ``DecideContext``.
 from pathways.domain.catalog import ProtocolCatalog, ProtocolError, UnknownProtocolError
 from pathways.domain.commands import (
     AcceptTask,
+    BreakTheGlass,
     CancelTask,
+    ChangeCareCircle,
     CompleteTask,
     DecideContext,
     EnrolPatient,
@@ -44,6 +46,8 @@ from pathways.domain.timers import Timer, timers_cancelled_by, timers_for
 
 __all__ = [
     "AcceptTask",
+    "BreakTheGlass",
+    "ChangeCareCircle",
     "CancelTask",
     "CompleteTask",
     "DecideContext",

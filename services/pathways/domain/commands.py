@@ -106,3 +106,21 @@ TASK_COMMANDS = (
     ReassignTask,
     CancelTask,
 )
+
+
+class ChangeCareCircle(_ByActor, frozen=True, tag="ChangeCareCircle"):
+    """A coordinator adds a professional to the patient's care circle, or removes one,
+    and says why."""
+
+    rpps: str
+    role: str
+    change: str  # "added" or "removed"
+    reason: str
+
+
+class BreakTheGlass(_ByActor, frozen=True, tag="BreakTheGlass"):
+    """A professional outside the care circle asks for access, with a reason; it is granted
+    for ``hours`` (the setting) from the decision's instant."""
+
+    reason: str
+    hours: float

@@ -13,9 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pathways.domain.circle import break_the_glass, change_care_circle, publish_circle_changes
 from pathways.domain.commands import (
     AcceptTask,
+    BreakTheGlass,
     CancelTask,
+    ChangeCareCircle,
     CompleteTask,
     DecideContext,
     EnrolPatient,
@@ -39,6 +42,8 @@ _HANDLERS: dict[type, Callable[[Any, Decision], None]] = {
     EnrolPatient: enrol_patient,
     FireTimer: fire_timer,
     MigrateProtocol: migrate,
+    ChangeCareCircle: change_care_circle,
+    BreakTheGlass: break_the_glass,
     **{
         c: handle_task_command
         for c in (
@@ -60,4 +65,5 @@ def decide(command: object, state: PatientState, ctx: DecideContext) -> Decided:
         raise TypeError(f"the pathway decider has no handler for {type(command).__name__}")
     decision = Decision(state, ctx)
     handler(command, decision)
+    publish_circle_changes(decision, len(decision.events))
     return Decided(decision.events, decision.state)

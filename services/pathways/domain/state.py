@@ -20,7 +20,7 @@ from msgspec.structs import replace
 
 from contracts import pathway as ev
 from contracts.base import EventPayload
-from contracts.facts import FACT_TYPES, DischargeReported, occurred_at
+from contracts.facts import FACT_TYPES, DischargeReported, SharingOpposed, occurred_at
 from pathways.domain.planning import day_start
 
 EnrolmentStatus = Literal["active", "paused", "closed"]
@@ -76,6 +76,10 @@ class PatientState(msgspec.Struct, frozen=True, kw_only=True):
     tasks: dict[UUID, TaskState] = {}
     facts: tuple[RecordedFact, ...] = ()
     care_team: dict[str, str] = {}  # role -> RPPS, from the latest discharge naming one
+    # the care circle as published (CareCircleChanged): RPPS -> the role it joined in
+    circle: dict[str, str] = {}
+    opposed: frozenset[str] = frozenset()  # RPPS the patient opposed sharing with
+    break_glass: dict[str, datetime] = {}  # RPPS -> end of its latest break-the-glass grant
     version: int = 0  # number of events folded
 
     def tasks_of(self, enrolment_id: UUID) -> list[TaskState]:
@@ -133,6 +137,8 @@ def evolve(state: PatientState, event: EventPayload, event_id: UUID | None = Non
         if isinstance(event, DischargeReported) and event.care_team:
             team = {**state.care_team, **{m.role: m.rpps for m in event.care_team}}
             state = replace(state, care_team=team)
+        if isinstance(event, SharingOpposed):
+            state = replace(state, opposed=state.opposed | {event.rpps})
         return state
     match event:
         case ev.PatientEnrolled():
@@ -204,6 +210,15 @@ def evolve(state: PatientState, event: EventPayload, event_id: UUID | None = Non
             return _enrolment(state, event.enrolment_id, status="closed", close_reason=event.reason)
         case ev.ProtocolVersionChanged():
             return _enrolment(state, event.enrolment_id, version=int(event.to_version))
+        case ev.CareCircleChanged():
+            circle = dict(state.circle)
+            if event.change == "added":
+                circle[event.rpps] = event.role
+            else:
+                circle.pop(event.rpps, None)
+            return replace(state, circle=circle)
+        case ev.BreakGlassGranted():
+            return replace(state, break_glass={**state.break_glass, event.rpps: event.expires_at})
     return state
 
 
