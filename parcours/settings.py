@@ -9,6 +9,7 @@ Settings are grouped by concern; each service reads the groups it needs:
 | ``auth`` | ``jwt_secret``, ``jwt_public_key``, ``jwks_url``, ``jwt_audience``, ``pseudonym_secret``, ``allow_hs256`` (PARCOURS_<FIELD>; each also as PARCOURS_<FIELD>_FILE) |
 | ``http`` | ``host``, ``pathways_port``, ``notifications_port``, ``projections_port``, ``relay_port``, ``max_body_bytes``, ``max_in_flight``, ``rate_limit_per_second``, ``rate_limit_burst`` (PARCOURS_<FIELD>) |
 | ``batch`` | ``max_bytes`` (PARCOURS_BATCH_MAX_BYTES) |
+| ``access`` | ``break_glass_hours`` (PARCOURS_BREAK_GLASS_HOURS, default 4), ``identity_retention_years`` (PARCOURS_IDENTITY_RETENTION_YEARS, default 20: identities erased that long after the patient's last event) |
 | ``notifications`` | ``retention_days`` (PARCOURS_NOTIFICATION_RETENTION_DAYS), ``default_zone`` (PARCOURS_NOTIFICATION_DEFAULT_ZONE), ``digest_hour``, ``digest_interval_seconds`` (PARCOURS_DIGEST_…) |
 
 and, for the whole process: ``environment``, ``log_format``, ``log_level``,
@@ -23,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -74,6 +75,13 @@ class BatchSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_bytes: int = 64 * 1024 * 1024  # body limit of POST /v1/facts:batch
 
 
+class AccessSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Need-to-know access: break-the-glass grants and the identity retention policy."""
+
+    break_glass_hours: Annotated[float, msgspec.Meta(gt=0, le=72)] = 4.0
+    identity_retention_years: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
+
+
 class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True):
     retention_days: int = 30
     # pool zone of tasks without one (per CPTS: PUT /v1/directory/sector)
@@ -89,6 +97,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http: HttpSettings = HttpSettings()
     batch: BatchSettings = BatchSettings()
     notifications: NotificationSettings = NotificationSettings()
+    access: AccessSettings = AccessSettings()
     environment: Literal["development", "production", "test"] = "development"
     log_format: Literal["json", "console"] = "json"
     log_level: str = "info"
@@ -162,6 +171,7 @@ FLAT: dict[str, tuple[str, str]] = {
     "notification_default_zone": ("notifications", "default_zone"),
     "digest_hour": ("notifications", "digest_hour"),
     "digest_interval_seconds": ("notifications", "digest_interval_seconds"),
+    **{f: ("access", f) for f in AccessSettings.__struct_fields__},
     **{
         f: ("", f)
         for f in (

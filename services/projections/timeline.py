@@ -51,6 +51,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "ProtocolVersionChanged": ("Changement de version du protocole", "Protocol version changed"),
     "TaskNotified": ("Notification reçue", "Notification delivered"),
     "TaskSeen": ("Tâche consultée", "Task seen"),
+    "GPDeclared": ("Déclaration du médecin traitant", "Médecin traitant declared"),
+    "SharingOpposed": ("Opposition au partage", "Opposition to sharing"),
+    "CareCircleChanged": ("Cercle de soins : {change} ({role})", "Care circle: {change} ({role})"),
+    "BreakGlassGranted": ("Accès d'urgence accordé ({role})", "Break-the-glass access ({role})"),
 }
 
 

@@ -1,15 +1,18 @@
-"""Patient identity stays behind the HTTP API: the professionals of a patient's tasks
-and coordinators read it with their token, others are refused, every read is logged."""
+"""Patient identity stays behind the HTTP API: the patient's care circle and coordinators
+read it with their token, others are refused (a pool task's patient only once claimed),
+every read is logged."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import asyncpg
 
 from parcours.settings import Settings
 from pathways.app import create_app
 from tests.integration.conftest import bearer, serving
+from tests.integration.patient_tasks import open_pool_task
 
 PATIENT = {
     "ins": "253072B07300470",
@@ -48,9 +51,16 @@ async def test_identity_is_read_by_the_patients_professionals_and_every_read_is_
         mine = await api.get(route, headers=bearer(token("gp", sub=GP)))
         assert mine.status_code == 200, mine.text
         assert mine.json()["birth_name"] == "LEGRAND" and mine.json()["birth_date"] == "1948-05-02"
-        # a nurse of the territory may see a patient with open nursing visits in her pool
-        pool = await api.get(route, headers=bearer(token("nurse", sub="10000000022")))
-        assert pool.status_code == 200
+        # a nurse of the territory with open nursing visits in her pool: not before she
+        # claims one (then she is in the patient's care circle)
+        nurse = bearer(token("nurse", sub="10000000022", zones=["75114"]))
+        pool = await api.get(route, headers=nurse)
+        assert pool.status_code == 403 and "LEGRAND" not in pool.text
+        assert "care circle" in pool.json()["detail"]
+        task_id = await open_pool_task(settings.database.url, patient_id, "nurse")
+        claimed = await api.post(f"/v1/tasks/{task_id}/accept", headers=nurse)
+        assert claimed.status_code == 200, claimed.text
+        assert (await api.get(route, headers=nurse)).status_code == 200
         # another GP has no task for this patient
         other = await api.get(route, headers=bearer(token("gp", sub="10000000023")))
         assert other.status_code == 403 and "LEGRAND" not in other.text
@@ -64,16 +74,19 @@ async def test_identity_is_read_by_the_patients_professionals_and_every_read_is_
     conn = await asyncpg.connect(settings.database.url)
     try:
         log = await conn.fetch(
-            "SELECT reader, granted, route FROM identity_access_log WHERE patient_id = $1 ORDER BY id",
-            __import__("uuid").UUID(patient_id),
+            """SELECT sub, granted, route FROM access_log WHERE $1 = ANY(patient_ids)
+               AND purpose = 'patient identity' ORDER BY id""",
+            uuid.UUID(patient_id),
         )
     finally:
         await conn.close()
-    assert [(r["reader"], r["granted"]) for r in log] == [
+    assert [(r["sub"], r["granted"]) for r in log] == [
         (GP, True),
-        ("10000000022", True),
+        ("10000000022", False),  # before her claim
+        ("10000000022", True),  # after it
         ("10000000023", False),
         ("COORD-1", True),
         ("SYS-1", False),  # the other CPTS's coordinator: no such patient there, logged
     ]  # the auditor's role is refused before anything is read
-    assert all(r["route"] == route for r in log)
+    assert {r["route"] for r in log} == {"GET /v1/patients/{patient_id}/identity"}
+

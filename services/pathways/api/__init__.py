@@ -9,6 +9,7 @@ from pathways.api.batch import batch_route
 from pathways.api.enrolments import enrol, get_enrolment, get_protocol, list_protocols
 from pathways.api.erasure import erase_identity
 from pathways.api.facts import post_fact
+from pathways.api.patient_access import break_glass, change_care_circle
 from pathways.api.patient_identity import read_identity
 from pathways.api.tasks import task_command
 
@@ -16,6 +17,8 @@ ROUTES = [
     post_fact,
     erase_identity,
     read_identity,
+    change_care_circle,
+    break_glass,
     enrol,
     get_enrolment,
     list_protocols,

@@ -1,11 +1,12 @@
 """``GET /v1/patients/{patient_id}/identity``: who the patient behind a task is.
 
 Notifications carry the patient id only; an app fetches the identity here with
-the professional's token. A coordinator may read any patient of their CPTS; a
-professional only a patient with a task that is theirs, or open in the pool of
-their role. Every attempt, granted or not, is written in ``identity_access_log``
-(who, which patient, when, through which route) in the same transaction as the
-read.
+the professional's token. A coordinator or an admin may read any patient of their
+CPTS; a professional only a patient whose care circle she is in (from the patient's
+stream: ``CareCircleChanged``; a pool task's patient once she has claimed it), or with
+an unexpired break-the-glass grant. Every attempt, granted or not, is written in the
+shared ``access_log`` (who, which patient, when, through which route, break-the-glass
+or not) in the same transaction as the read.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from litestar import Request, get
 
 from contracts.events import patient_stream
 from contracts.roles import PROFESSIONAL_ROLES, Role
+from parcours.access_log import record_access
 from parcours.auth import Principal, requires
 from parcours.problems import Problem
 from pathways.domain import PatientState
+from pathways.domain.circle import may_read
 from pathways.runtime import PathwaysRuntime
 
 
@@ -37,16 +40,13 @@ class PatientIdentityView(msgspec.Struct, frozen=True):
     commune: str | None = None
 
 
-def may_read(who: Principal, state: PatientState) -> bool:
-    """A coordinator: yes. A professional: when one of the patient's tasks is theirs, or
-    open in the pool of their role."""
+def reader_access(who: Principal, state: PatientState, now: dt.datetime) -> str | None:
+    """``"staff"``, ``"circle"`` or ``"break-glass"``: why ``who`` may read; None: refused."""
     if who.role in (Role.COORDINATOR, Role.ADMIN):
-        return True
-    role = who.actor_role
-    return any(
-        t.assignee == who.sub or (t.assignee is None and t.role == role and t.is_open)
-        for t in state.tasks.values()
-    )
+        return "staff"
+    if not may_read(state, who.sub, now):
+        return None
+    return "circle" if who.sub in state.circle else "break-glass"
 
 
 @get(
@@ -59,6 +59,7 @@ async def read_identity(
     request: Request[Any, Any, Any], runtime: PathwaysRuntime, patient_id: uuid.UUID
 ) -> PatientIdentityView:
     who: Principal = request.user
+    now = await runtime.resources.clock.now()
     async with runtime.resources.pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             """SELECT ins, ins_oid, traits::text AS traits, commune FROM patient_identities
@@ -66,28 +67,28 @@ async def read_identity(
             who.cpts,
             patient_id,
         )
-        granted = False
+        why = None
         if row is not None:
             patient = await runtime.streams.read_state(patient_stream(patient_id), conn=conn)
-            granted = may_read(who, patient)
-        await conn.execute(
-            """INSERT INTO identity_access_log (cpts, reader, reader_role, patient_id, route, granted)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            who.cpts,
-            who.sub,
-            who.role,
-            patient_id,
-            request.url.path,
-            granted,
+            why = reader_access(who, patient, now)
+        await record_access(
+            conn,
+            request,
+            "patient identity",
+            [patient_id],
+            at=now,
+            granted=why is not None,
+            break_glass=why == "break-glass",
         )
     if row is None:
-        raise Problem(404, "Unknown patient", f"no patient {patient_id} in this CPTS")
-    if not granted:
+        raise Problem(404, "Unknown patient", "no patient with this id in this CPTS")
+    if why is None:
         raise Problem(
             403,
-            "Not your patient",
-            "a professional reads the identity of the patients of their own tasks "
-            "(or of open tasks of their role's pool)",
+            "Not in the care circle",
+            "not in this patient's care circle: a professional reads the identity of the "
+            "patients whose circle she is in (a pool task's patient once she has claimed "
+            "it), or asks for break-the-glass access with a reason",
         )
     view = {
         k: v

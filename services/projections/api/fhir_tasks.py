@@ -19,10 +19,11 @@ from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 
 from contracts.roles import PROFESSIONAL_ROLES, Role
+from parcours.access_log import record_access
 from parcours.auth import Principal, requires
 from parcours.problems import Problem
-from projections.access_log import record_access
 from projections.api.common import resources
+from projections.circle_access import readable_patients
 from projections.fhir_tasks import STATUSES, task_searchset
 
 STAFF = (Role.COORDINATOR, Role.ADMIN)
@@ -86,6 +87,12 @@ async def fhir_tasks(
     )
     complete = len(rows) <= LIMIT
     rows = rows[:LIMIT]
+    if p.role not in STAFF:  # her tasks, of the patients whose circle she is in
+        now = await resources(state).clock.now()
+        readable = await readable_patients(
+            resources(state).pool, p, [r["patient_id"] for r in rows], now
+        )
+        rows = [r for r in rows if r["patient_id"] in readable]
     await record_access(
         resources(state).pool, request, "FHIR Task search", (r["patient_id"] for r in rows)
     )

@@ -11,11 +11,12 @@ from litestar import Request, get
 from litestar.datastructures import State
 
 from contracts.roles import PROFESSIONAL_ROLES, Role
+from parcours.access_log import record_access
 from parcours.auth import requires
 from parcours.problems import Problem
 from parcours.service import Resources
-from projections.access_log import record_access
 from projections.api.common import as_of_param
+from projections.circle_access import not_in_circle, reader_access
 
 
 class TimelineEntry(msgspec.Struct, frozen=True):
@@ -37,7 +38,11 @@ class Timeline(msgspec.Struct, frozen=True):
     guards=[requires(Role.COORDINATOR, Role.ADMIN, *PROFESSIONAL_ROLES)],
     tags=["timeline"],
     summary="A patient's timeline, in business-time order",
-    description="404 when the patient has no event in the caller's CPTS.",
+    description=(
+        "404 when the patient has no event in the caller's CPTS; 403 when the caller is not "
+        "in the patient's care circle (coordinators and admins of the CPTS read every "
+        "patient; break-the-glass grants a limited time)."
+    ),
 )
 async def patient_timeline(
     request: Request[Any, Any, Any],
@@ -55,7 +60,19 @@ async def patient_timeline(
     )
     if not known:  # a patient of another CPTS is not found: no hint that it exists elsewhere
         raise Problem(404, "Unknown patient", "no patient with this id in your CPTS")
-    await record_access(resources.pool, request, "patient timeline", [patient_id])
+    now = await resources.clock.now()
+    why = await reader_access(resources.pool, request.user, patient_id, now)
+    await record_access(
+        resources.pool,
+        request,
+        "patient timeline",
+        [patient_id],
+        at=now,
+        granted=why is not None,
+        break_glass=why == "break-glass",
+    )
+    if why is None:
+        raise not_in_circle()
     rows = await resources.pool.fetch(
         f"""SELECT event_id, type, occurred_at, recorded_at, label_{lang} AS label, data::text AS data
             FROM timeline WHERE cpts = $1 AND patient_id = $2

@@ -19,10 +19,11 @@ from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 
 from contracts.roles import PROFESSIONAL_ROLES, Role
+from parcours.access_log import record_access
 from parcours.auth import Principal, requires
 from parcours.problems import Problem
-from projections.access_log import record_access
 from projections.api.common import as_of_param, resources
+from projections.circle_access import professional_zones, readable_patients
 from projections.queries import version_filter
 
 OPEN = "('requested', 'accepted', 'in-progress')"
@@ -175,6 +176,12 @@ async def my_worklist(
     tasks, now = await _tasks(
         state, "cpts = $1 AND assignee = $2", [p.cpts, p.sub], at, judge=judge_instant(request)
     )
+    # her tasks, of the patients whose circle she is in (an opposition takes them out)
+    clock_now = await resources(state).clock.now()
+    readable = await readable_patients(
+        resources(state).pool, p, [t.patient_id for t in tasks], clock_now
+    )
+    tasks = [t for t in tasks if t.patient_id in readable]
     return await _answer(request, state, "worklist (own tasks)", tasks, now)
 
 
@@ -192,8 +199,10 @@ async def pool_worklist(
     if p.role not in STAFF:
         if p.actor_role != role:
             raise PermissionDeniedException(f"a {p.actor_role} sees the pools of its own role only")
-        if p.zones and zone not in p.zones:
-            raise PermissionDeniedException("this zone is not one of your token's zones")
+        if zone not in await professional_zones(resources(state).pool, p):
+            raise PermissionDeniedException(
+                "a professional sees the pools of her own zones only (from the directory)"
+            )
     tasks, now = await _tasks(
         state,
         "cpts = $1 AND role = $2 AND zone = $3 AND assignee IS NULL",
@@ -265,6 +274,14 @@ async def list_enrolments(
         *args,
     )
     enrolments = [Enrolment(**dict(r)) for r in rows]
+    if p.role not in STAFF:  # a professional lists the patients of her care circles only
+        readable = await readable_patients(
+            resources(state).pool,
+            p,
+            [e.patient_id for e in enrolments],
+            await resources(state).clock.now(),
+        )
+        enrolments = [e for e in enrolments if e.patient_id in readable]
     await record_access(
         resources(state).pool, request, "enrolment list", (e.patient_id for e in enrolments)
     )

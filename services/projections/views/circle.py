@@ -1,0 +1,68 @@
+"""The circle view: each patient's care circle and break-the-glass grants, copied from the
+events the pathways decider published (``CareCircleChanged``, ``BreakGlassGranted``).
+
+The rule of who belongs is never recomputed here: the view applies the published
+changes in stream order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import asyncpg
+
+from contracts import pathway as ev
+from projections.domain.patients import patient_of
+from projections.views import Item
+
+
+class CircleView:
+    name = "circle"
+    tables = ("proj_care_circle", "proj_break_glass")
+
+    async def apply(
+        self, conn: asyncpg.Connection, items: Sequence[Item], tables: Mapping[str, str]
+    ) -> None:
+        circle, grants = tables["proj_care_circle"], tables["proj_break_glass"]
+        for item in items:
+            env, data = item.envelope, item.envelope.data
+            patient = patient_of(env.stream)
+            if patient is None:
+                continue
+            if isinstance(data, ev.CareCircleChanged):
+                if data.change == "added":
+                    await conn.execute(
+                        f"""INSERT INTO {circle} (cpts, patient_id, rpps, role, source, since,
+                                                  event_id)
+                            VALUES ($1, $2, $3, $4, $5, $6, $7)
+                            ON CONFLICT (cpts, patient_id, rpps) DO UPDATE
+                            SET role = EXCLUDED.role, source = EXCLUDED.source""",
+                        env.cpts,
+                        patient,
+                        data.rpps,
+                        data.role,
+                        data.source,
+                        env.occurred_at,
+                        env.event_id,
+                    )
+                else:
+                    await conn.execute(
+                        f"DELETE FROM {circle} WHERE cpts = $1 AND patient_id = $2 AND rpps = $3",
+                        env.cpts,
+                        patient,
+                        data.rpps,
+                    )
+            elif isinstance(data, ev.BreakGlassGranted):
+                await conn.execute(
+                    f"""INSERT INTO {grants} (access_id, cpts, patient_id, rpps, role, reason,
+                                              granted_at, expires_at)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
+                    data.access_id,
+                    env.cpts,
+                    patient,
+                    data.rpps,
+                    data.role,
+                    data.reason,
+                    data.granted_at,
+                    data.expires_at,
+                )
