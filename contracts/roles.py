@@ -11,6 +11,7 @@ class Role(StrEnum):
     DISCHARGE_SYSTEM = "discharge-system"
     COORDINATOR = "coordinator"
     AUDITOR = "auditor"
+    DPO = "dpo"  # the CPTS's data-protection officer (délégué à la protection des données)
     ADMIN = "admin"
     SERVICE = "service"
     # professionals

@@ -45,12 +45,16 @@ async def reader_access(
                           WHERE cpts = $1 AND patient_id = $2 AND rpps = $3) AS member,
                   EXISTS (SELECT 1 FROM proj_break_glass
                           WHERE cpts = $1 AND patient_id = $2 AND rpps = $3
-                            AND granted_at <= $4 AND expires_at > $4) AS glass""",
+                            AND granted_at <= $4 AND expires_at > $4) AS glass,
+                  EXISTS (SELECT 1 FROM proj_sharing_opposed
+                          WHERE cpts = $1 AND patient_id = $2 AND rpps = $3) AS opposed""",
         who.cpts,
         patient_id,
         who.sub,
         now,
     )
+    if row["opposed"]:
+        return None
     if row["member"]:
         return "circle"
     return "break-glass" if row["glass"] else None
@@ -71,7 +75,9 @@ async def readable_patients(
            UNION
            SELECT patient_id FROM proj_break_glass
            WHERE cpts = $1 AND rpps = $2 AND patient_id = ANY($3::uuid[])
-             AND granted_at <= $4 AND expires_at > $4""",
+             AND granted_at <= $4 AND expires_at > $4
+           EXCEPT
+           SELECT patient_id FROM proj_sharing_opposed WHERE cpts = $1 AND rpps = $2""",
         who.cpts,
         who.sub,
         list(set(patient_ids)),
@@ -92,3 +98,17 @@ async def professional_zones(db: asyncpg.Pool | asyncpg.Connection, who: Princip
     if row is not None:
         return set(row["zones"]) if row["active"] else set()
     return set(who.zones)
+
+
+async def opposed_patients(
+    db: asyncpg.Pool | asyncpg.Connection, who: Principal, patient_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of these patients opposed sharing with ``who`` (their pool tasks are hidden)."""
+    rows = await db.fetch(
+        """SELECT patient_id FROM proj_sharing_opposed
+           WHERE cpts = $1 AND rpps = $2 AND patient_id = ANY($3::uuid[])""",
+        who.cpts,
+        who.sub,
+        list(set(patient_ids)),
+    )
+    return {r["patient_id"] for r in rows}

@@ -23,7 +23,7 @@ from parcours.access_log import record_access
 from parcours.auth import Principal, requires
 from parcours.problems import Problem
 from projections.api.common import as_of_param, resources
-from projections.circle_access import professional_zones, readable_patients
+from projections.circle_access import opposed_patients, professional_zones, readable_patients
 from projections.queries import version_filter
 
 OPEN = "('requested', 'accepted', 'in-progress')"
@@ -210,6 +210,9 @@ async def pool_worklist(
         at,
         judge=judge_instant(request),
     )
+    if p.role not in STAFF:  # a patient who opposed sharing with her: not shown to her
+        hidden = await opposed_patients(resources(state).pool, p, [t.patient_id for t in tasks])
+        tasks = [t for t in tasks if t.patient_id not in hidden]
     return await _answer(request, state, f"worklist (pool {role}/{zone})", tasks, now)
 
 

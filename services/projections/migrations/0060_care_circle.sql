@@ -13,6 +13,14 @@ CREATE TABLE proj_care_circle (
 );
 CREATE INDEX proj_care_circle_member ON proj_care_circle (cpts, rpps);
 
+-- the patient's oppositions to sharing with a named professional (SharingOpposed facts)
+CREATE TABLE proj_sharing_opposed (
+    cpts        text        NOT NULL,
+    patient_id  uuid        NOT NULL,
+    rpps        text        NOT NULL,
+    PRIMARY KEY (cpts, patient_id, rpps)
+);
+
 CREATE TABLE proj_break_glass (
     access_id   uuid        PRIMARY KEY,
     cpts        text        NOT NULL,

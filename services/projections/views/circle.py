@@ -1,5 +1,7 @@
 """The circle view: each patient's care circle and break-the-glass grants, copied from the
-events the pathways decider published (``CareCircleChanged``, ``BreakGlassGranted``).
+events the pathways decider published (``CareCircleChanged``, ``BreakGlassGranted``), and
+the patients' oppositions to sharing (``SharingOpposed`` facts: their pool tasks are not
+shown to that professional).
 
 The rule of who belongs is never recomputed here: the view applies the published
 changes in stream order.
@@ -12,18 +14,20 @@ from collections.abc import Mapping, Sequence
 import asyncpg
 
 from contracts import pathway as ev
+from contracts.facts import SharingOpposed
 from projections.domain.patients import patient_of
 from projections.views import Item
 
 
 class CircleView:
     name = "circle"
-    tables = ("proj_care_circle", "proj_break_glass")
+    tables = ("proj_care_circle", "proj_break_glass", "proj_sharing_opposed")
 
     async def apply(
         self, conn: asyncpg.Connection, items: Sequence[Item], tables: Mapping[str, str]
     ) -> None:
         circle, grants = tables["proj_care_circle"], tables["proj_break_glass"]
+        opposed = tables["proj_sharing_opposed"]
         for item in items:
             env, data = item.envelope, item.envelope.data
             patient = patient_of(env.stream)
@@ -52,6 +56,14 @@ class CircleView:
                         patient,
                         data.rpps,
                     )
+            elif isinstance(data, SharingOpposed):
+                await conn.execute(
+                    f"INSERT INTO {opposed} (cpts, patient_id, rpps) VALUES ($1, $2, $3) "
+                    "ON CONFLICT DO NOTHING",
+                    env.cpts,
+                    patient,
+                    data.rpps,
+                )
             elif isinstance(data, ev.BreakGlassGranted):
                 await conn.execute(
                     f"""INSERT INTO {grants} (access_id, cpts, patient_id, rpps, role, reason,
