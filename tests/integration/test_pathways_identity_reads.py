@@ -89,4 +89,3 @@ async def test_identity_is_read_by_the_patients_professionals_and_every_read_is_
         ("SYS-1", False),  # the other CPTS's coordinator: no such patient there, logged
     ]  # the auditor's role is refused before anything is read
     assert {r["route"] for r in log} == {"GET /v1/patients/{patient_id}/identity"}
-
