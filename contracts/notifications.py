@@ -41,6 +41,7 @@ NotificationKind = Literal[
     "failed",  # the task could not be done
     "escalation",  # (coordinators) something slipped
     "digest",  # the morning summary of your open tasks
+    "break-glass",  # (coordinators) a professional outside a care circle was granted access
 ]
 NOTIFICATION_KINDS: tuple[str, ...] = NotificationKind.__args__  # type: ignore[attr-defined]
 

@@ -164,7 +164,7 @@ class EventConsumer:
         js: JetStreamContext,
         stream: str,
         handler: Handler,
-        filter_subject: str | None = None,
+        filter_subject: str | Sequence[str] | None = None,
         batch: int = 500,
         ack_all: bool = False,
         dead_letter_name: str | None = None,
@@ -188,8 +188,11 @@ class EventConsumer:
             opt_start_seq=checkpoint + 1,
             ack_wait=60,
             max_ack_pending=50_000,
-            filter_subject=self.filter_subject,
         )
+        if isinstance(self.filter_subject, str) or self.filter_subject is None:
+            config.filter_subject = self.filter_subject
+        else:  # several subjects (NATS 2.10 filter_subjects)
+            config.filter_subjects = list(self.filter_subject)
         await self.js.add_consumer(self.stream, config)
         puller = Puller(
             self.js._nc,  # the connection the JetStream context speaks through

@@ -67,7 +67,7 @@ async def test_a_professional_reads_her_tasks_as_fhir_tasks(settings, token, mon
         logged = {
             (r["sub"], r["route"], len(r["patient_ids"]))
             for r in await h.pool.fetch(
-                "SELECT sub, route, patient_ids FROM proj_access_log WHERE cpts = $1", CPTS
+                "SELECT sub, route, patient_ids FROM access_log WHERE cpts = $1", CPTS
             )
         }
 

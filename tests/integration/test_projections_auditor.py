@@ -170,9 +170,7 @@ async def test_worklists_show_open_due_and_overdue_tasks_and_are_access_logged(s
         )
         assert r.status_code == 403
 
-        log = await h.pool.fetch(
-            "SELECT sub, role, route, purpose, patient_ids FROM proj_access_log"
-        )
+        log = await h.pool.fetch("SELECT sub, role, route, purpose, patient_ids FROM access_log")
         routes = {(r["sub"], r["route"]) for r in log}
         assert ("10000000009", "GET /v1/worklists/me") in routes
         assert ("10000000001", "GET /v1/worklists/pool/{role}/{zone}") in routes

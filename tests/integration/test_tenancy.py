@@ -75,10 +75,10 @@ async def test_an_event_id_resent_by_another_cpts_is_an_independent_event(
         # both events travel to their own CPTS's timeline (relay, NATS, projections)
         for cpts, answer in (("alpha", first), ("beta", other)):
             patient = answer.json()["stream"].removeprefix("patient-")
-            nurse = bearer(token("nurse", sub="10000000001", cpts=cpts))
+            reader = bearer(token("coordinator", sub="COORD-1", cpts=cpts))  # reads every patient
 
-            async def timeline(patient=patient, nurse=nurse):  # type: ignore[no-untyped-def]
-                r = await projections.get(f"/v1/patients/{patient}/timeline", headers=nurse)
+            async def timeline(patient=patient, reader=reader):  # type: ignore[no-untyped-def]
+                r = await projections.get(f"/v1/patients/{patient}/timeline", headers=reader)
                 return r.json()["entries"] if r.status_code == 200 else None
 
             entries = await eventually(timeline)

@@ -57,10 +57,11 @@ async def test_a_posted_discharge_appears_in_the_patients_timeline(
         assert answer.headers["x-correlation-id"] == "corr-e2e"
         patient_id = accepted["stream"].removeprefix("patient-")
 
-        nurse = bearer(token("nurse", sub="10000000001"))
+        # a coordinator of the CPTS reads every patient of it (professionals: their circle)
+        reader = bearer(token("coordinator", sub="COORD-1"))
 
         async def timeline():
-            r = await projections.get(f"/v1/patients/{patient_id}/timeline", headers=nurse)
+            r = await projections.get(f"/v1/patients/{patient_id}/timeline", headers=reader)
             return r.json()["entries"] if r.status_code == 200 else None
 
         entries = await eventually(timeline)

@@ -137,6 +137,24 @@ def test_a_rejection_is_for_the_coordinators() -> None:
     ]
 
 
+def test_a_break_the_glass_grant_is_told_to_the_coordinators_and_circle_changes_to_nobody():
+    grant = ev.BreakGlassGranted(
+        access_id=uuid.uuid4(),
+        rpps=BOB,
+        role="nurse",
+        reason="fell at home",
+        granted_at=T0,
+        expires_at=T0 + dt.timedelta(hours=4),
+    )
+    routed = route(envelope(grant), None, subjects=S, default_zone="sector")
+    [told] = routed.out
+    assert (told.subject, told.notification.kind) == (S.coordinators("demo"), "break-glass")
+    assert told.notification.patient_id == PATIENT and told.notification.urgent
+    assert BOB in (told.notification.reason or "") and "fell at home" in told.notification.reason
+    joined = ev.CareCircleChanged(rpps=BOB, role="nurse", change="added", source="task")
+    assert given().when(joined) == []
+
+
 def test_receipts_and_unknown_tasks_notify_nobody() -> None:
     assert given(scheduled(ALICE)).when(ev.TaskSeen(task_id=TASK, by=ALICE, at=T0)) == []
     assert given().when(ev.ReminderDue(task_id=TASK, due=T0)) == []

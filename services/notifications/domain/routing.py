@@ -30,6 +30,7 @@ What each event tells whom
     ReminderDue        the audience of an open task: ``reminder``
     TaskOverdue        the audience of an open task: ``overdue``
     EscalationRaised   the coordinators: ``escalation``
+    BreakGlassGranted  the coordinators: ``break-glass`` (who, as what, until when, why)
     TaskNotified/Seen  nobody (receipts come from apps)
 """
 
@@ -176,6 +177,15 @@ def route(env: Envelope, task: TaskView | None, *, subjects: Subjects, default_z
                 extra["patient_id"] = patient_of_stream(env.stream)
                 note = Addressed(coord, replace(note.notification, **extra))
             return Routed(task, [note])
+        case ev.BreakGlassGranted():
+            coord = subjects.coordinators(env.cpts)
+            reason = (
+                f"break-the-glass access for {data.rpps} ({data.role}) until "
+                f"{data.expires_at.isoformat()}: {data.reason}"
+            )
+            note = _notify(env, coord, "break-glass", None, reason=reason, urgent=True)
+            extra = {"patient_id": patient_of_stream(env.stream), "role": data.role}
+            return Routed(None, [Addressed(coord, replace(note.notification, **extra))])
     if task is None:
         return Routed(None, [])
     match data:
