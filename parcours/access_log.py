@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
+import msgspec
 from litestar import Request
 
 from parcours.auth import Principal
@@ -49,3 +50,49 @@ async def record_access(
         break_glass,
         request.scope.get("state", {}).get("correlation_id"),
     )
+
+
+class AccessEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One patient of one logged read."""
+
+    at: dt.datetime
+    professional: str  # the reader's token subject (an RPPS, or a system or staff id)
+    role: str
+    patient_id: uuid.UUID
+    route: str
+    purpose: str
+    granted: bool
+    break_glass: bool
+
+
+async def access_entries(
+    db: asyncpg.Pool | asyncpg.Connection,
+    cpts: str,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    professional: str | None = None,
+    patient: uuid.UUID | None = None,
+    limit: int = 10_000,
+) -> list[AccessEntry]:
+    """The logged reads of a CPTS, one entry per patient read, oldest first (``until``
+    excluded)."""
+    rows = await db.fetch(
+        """SELECT l.at, l.sub AS professional, l.role, p.patient_id, l.route, l.purpose,
+                  l.granted, l.break_glass
+           FROM access_log l CROSS JOIN LATERAL unnest(l.patient_ids) AS p(patient_id)
+           WHERE l.cpts = $1
+             AND ($2::timestamptz IS NULL OR l.at >= $2)
+             AND ($3::timestamptz IS NULL OR l.at < $3)
+             AND ($4::text IS NULL OR l.sub = $4)
+             AND ($5::uuid IS NULL OR (l.patient_ids @> ARRAY[$5::uuid] AND p.patient_id = $5))
+           ORDER BY l.at, l.id, p.patient_id
+           LIMIT $6""",
+        cpts,
+        since,
+        until,
+        professional,
+        patient,
+        limit,
+    )
+    return [AccessEntry(**dict(r)) for r in rows]

@@ -10,6 +10,7 @@ from pathways.api.enrolments import enrol, get_enrolment, get_protocol, list_pro
 from pathways.api.erasure import erase_identity
 from pathways.api.facts import post_fact
 from pathways.api.patient_access import break_glass, change_care_circle
+from pathways.api.patient_export import export_patient
 from pathways.api.patient_identity import read_identity
 from pathways.api.tasks import task_command
 
@@ -19,6 +20,7 @@ ROUTES = [
     read_identity,
     change_care_circle,
     break_glass,
+    export_patient,
     enrol,
     get_enrolment,
     list_protocols,

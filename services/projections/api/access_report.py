@@ -12,7 +12,6 @@ clock's, ``until`` excluded), ``professional`` (the reader's token subject), ``p
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import uuid
 from typing import Any, Literal
@@ -23,6 +22,7 @@ from litestar.datastructures import State
 
 from contracts import shapes
 from contracts.roles import Role
+from parcours.access_log import AccessEntry, access_entries
 from parcours.auth import Principal, requires
 from parcours.problems import Problem
 from projections.api.common import resources
@@ -44,17 +44,6 @@ COLUMNS = [
 ]
 
 
-class AccessEntry(msgspec.Struct, frozen=True, kw_only=True):
-    at: dt.datetime
-    professional: str
-    role: str
-    patient_id: uuid.UUID
-    route: str
-    purpose: str
-    granted: bool
-    break_glass: bool
-
-
 class AccessReport(msgspec.Struct, frozen=True, kw_only=True):
     cpts: str
     complete: bool
@@ -71,38 +60,6 @@ def _professional(text: str | None) -> str | None:
             field="professional",
         )
     return text
-
-
-async def access_entries(
-    db: Any,
-    cpts: str,
-    *,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    professional: str | None = None,
-    patient: uuid.UUID | None = None,
-    limit: int = LIMIT,
-) -> list[AccessEntry]:
-    rows = await db.fetch(
-        """SELECT l.at, l.sub AS professional, l.role, p.patient_id, l.route, l.purpose,
-                  l.granted, l.break_glass
-           FROM access_log l CROSS JOIN LATERAL unnest(l.patient_ids) AS p(patient_id)
-           WHERE l.cpts = $1
-             AND ($2::timestamptz IS NULL OR l.at >= $2)
-             AND ($3::timestamptz IS NULL OR l.at < $3)
-             AND ($4::text IS NULL OR l.sub = $4)
-             AND ($5::uuid IS NULL OR p.patient_id = $5)
-             AND ($5::uuid IS NULL OR l.patient_ids @> ARRAY[$5::uuid])
-           ORDER BY l.at, l.id, p.patient_id
-           LIMIT $6""",
-        cpts,
-        since,
-        until,
-        professional,
-        patient,
-        limit,
-    )
-    return [AccessEntry(**dict(r)) for r in rows]
 
 
 @get(
