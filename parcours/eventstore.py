@@ -434,6 +434,20 @@ class EventStore:
     async def count_stream(self, stream: str) -> int:
         return await self._db.fetchval("SELECT count(*) FROM events WHERE stream = $1", stream)
 
+    async def streams_quiet_since(
+        self, before: dt.datetime, prefix: str = "patient-"
+    ) -> list[tuple[str, str, dt.datetime]]:
+        """``(cpts, stream, last occurred_at)`` of the streams named ``prefix…`` whose every
+        event occurred before ``before`` (the identity retention policy reads it)."""
+        rows = await self._db.fetch(
+            """SELECT cpts, stream, max(occurred_at) AS last FROM events
+               WHERE starts_with(stream, $2) GROUP BY cpts, stream
+               HAVING max(occurred_at) < $1""",
+            before,
+            prefix,
+        )
+        return [(r["cpts"], r["stream"], r["last"]) for r in rows]
+
     async def read_streams_after(
         self, streams: Sequence[str], versions: Sequence[int], *, conn: Any = None
     ) -> list[asyncpg.Record]:
