@@ -14,10 +14,11 @@ from typing import Union
 import msgspec
 
 from contracts.base import EventPayload
+from contracts.directory import DIRECTORY_PAYLOADS
 from contracts.facts import FACT_PAYLOADS
 from contracts.pathway import PATHWAY_PAYLOADS
 
-ALL_PAYLOADS: tuple[type[EventPayload], ...] = FACT_PAYLOADS + PATHWAY_PAYLOADS
+ALL_PAYLOADS: tuple[type[EventPayload], ...] = FACT_PAYLOADS + PATHWAY_PAYLOADS + DIRECTORY_PAYLOADS
 Event = Union[ALL_PAYLOADS]  # type: ignore[valid-type]  # noqa: UP007
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.__struct_config__.tag: cls for cls in ALL_PAYLOADS
@@ -33,10 +34,12 @@ ACCESS_EVENT_TYPES = frozenset({"CareCircleChanged", "BreakGlassGranted"})
 
 
 def category_of(event_type: str) -> str:
-    """The NATS subject category of an event type: ``fact``, ``task``, ``enrolment`` or
-    ``access`` (the care circle and break-the-glass grants)."""
+    """The NATS subject category of an event type: ``fact``, ``task``, ``enrolment``,
+    ``access`` (the care circle and break-the-glass grants) or ``directory``."""
     if event_type in ACCESS_EVENT_TYPES:
         return "access"
+    if event_type == "ProfessionalListed":
+        return "directory"
     if event_type.startswith("Task") or event_type in ("EscalationRaised", "ReminderDue"):
         return "task"
     if event_type in ("PatientEnrolled", "ProtocolVersionChanged") or event_type.startswith(

@@ -4,7 +4,9 @@
 professional hears), active or not. The directory gives a professional's zones
 to the feeds and digests (a token's ``zones`` claim stands in for
 professionals not in it), lists digest recipients, and is what
-``parcours notifications nats-config`` turns into NATS users.
+``parcours notifications nats-config`` turns into NATS users. Every change is also
+recorded as a ``ProfessionalListed`` event (``notifications.directory_events``), from
+which the projections keep their copy of the zones.
 ``/v1/directory/sector``: the zone of pool tasks whose patient has none.
 """
 
@@ -21,11 +23,18 @@ from contracts import shapes
 from contracts.notifications import zone_token
 from contracts.roles import PROFESSIONAL_ROLES, SPECIALTIES, Role
 from notifications.directory import SELECT_PROFESSIONALS, Professional, find, row_to_professional
+from notifications.directory_events import record_listing
 from parcours.auth import Principal, requires
 from parcours.problems import Problem
-from parcours.service import Resources
+from parcours.service import Resources, correlation_id
 
 MANAGERS = (Role.COORDINATOR, Role.ADMIN)
+
+
+def _correlation(request: Request[Any, Any, Any]) -> str:
+    return correlation_id(request.scope.get("state", {}))
+
+
 READERS = (Role.COORDINATOR, Role.ADMIN, Role.SERVICE)
 ROLE_NAMES = sorted(str(r) for r in PROFESSIONAL_ROLES)
 
@@ -95,25 +104,29 @@ async def add_professional(
     _check_role(data.role, data.specialty)
     resources: Resources = state.resources
     cpts = request.user.cpts
-    row = await resources.pool.fetchrow(
-        """INSERT INTO directory_professionals (cpts, rpps, role, specialty, zones, active)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
-           RETURNING cpts, rpps, role, specialty, zones, active""",
-        cpts,
-        data.rpps,
-        data.role,
-        data.specialty,
-        _zones(data.zones),
-        data.active,
-    )
-    if row is None:
-        raise Problem(
-            409,
-            "Already in the directory",
-            "this RPPS is already in the directory of this CPTS; PATCH it to change it",
-            field="rpps",
+    now = await resources.clock.now()
+    async with resources.pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            """INSERT INTO directory_professionals (cpts, rpps, role, specialty, zones, active)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
+               RETURNING cpts, rpps, role, specialty, zones, active""",
+            cpts,
+            data.rpps,
+            data.role,
+            data.specialty,
+            _zones(data.zones),
+            data.active,
         )
-    return row_to_professional(row)
+        if row is None:
+            raise Problem(
+                409,
+                "Already in the directory",
+                "this RPPS is already in the directory of this CPTS; PATCH it to change it",
+                field="rpps",
+            )
+        entry = row_to_professional(row)
+        await record_listing(conn, entry, request.user, now, _correlation(request))
+    return entry
 
 
 @get(
@@ -182,19 +195,23 @@ async def change_professional(
     _check_role(role, specialty)
     zones = _zones(data.zones) if data.zones is not None else current.zones
     active = data.active if data.active is not None else current.active
-    row = await resources.pool.fetchrow(
-        """UPDATE directory_professionals
-           SET role = $3, specialty = $4, zones = $5, active = $6, updated_at = now()
-           WHERE cpts = $1 AND rpps = $2
-           RETURNING cpts, rpps, role, specialty, zones, active""",
-        request.user.cpts,
-        rpps,
-        role,
-        specialty,
-        zones,
-        active,
-    )
-    return row_to_professional(row)
+    now = await resources.clock.now()
+    async with resources.pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            """UPDATE directory_professionals
+               SET role = $3, specialty = $4, zones = $5, active = $6, updated_at = now()
+               WHERE cpts = $1 AND rpps = $2
+               RETURNING cpts, rpps, role, specialty, zones, active""",
+            request.user.cpts,
+            rpps,
+            role,
+            specialty,
+            zones,
+            active,
+        )
+        entry = row_to_professional(row)
+        await record_listing(conn, entry, request.user, now, _correlation(request))
+    return entry
 
 
 @put(

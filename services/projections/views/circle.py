@@ -1,7 +1,8 @@
 """The circle view: each patient's care circle and break-the-glass grants, copied from the
 events the pathways decider published (``CareCircleChanged``, ``BreakGlassGranted``), and
 the patients' oppositions to sharing (``SharingOpposed`` facts: their pool tasks are not
-shown to that professional).
+shown to that professional), and the CPTS directory (``ProfessionalListed``: the zones
+of the pools a professional may look into).
 
 The rule of who belongs is never recomputed here: the view applies the published
 changes in stream order.
@@ -14,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import asyncpg
 
 from contracts import pathway as ev
+from contracts.directory import ProfessionalListed
 from contracts.facts import SharingOpposed
 from projections.domain.patients import patient_of
 from projections.views import Item
@@ -21,15 +23,33 @@ from projections.views import Item
 
 class CircleView:
     name = "circle"
-    tables = ("proj_care_circle", "proj_break_glass", "proj_sharing_opposed")
+    tables = ("proj_care_circle", "proj_break_glass", "proj_sharing_opposed", "proj_directory")
 
     async def apply(
         self, conn: asyncpg.Connection, items: Sequence[Item], tables: Mapping[str, str]
     ) -> None:
         circle, grants = tables["proj_care_circle"], tables["proj_break_glass"]
-        opposed = tables["proj_sharing_opposed"]
+        opposed, directory = tables["proj_sharing_opposed"], tables["proj_directory"]
         for item in items:
             env, data = item.envelope, item.envelope.data
+            if isinstance(data, ProfessionalListed):
+                await conn.execute(
+                    f"""INSERT INTO {directory} (cpts, rpps, role, specialty, zones, active,
+                                                 event_id)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7)
+                        ON CONFLICT (cpts, rpps) DO UPDATE
+                        SET role = EXCLUDED.role, specialty = EXCLUDED.specialty,
+                            zones = EXCLUDED.zones, active = EXCLUDED.active,
+                            event_id = EXCLUDED.event_id""",
+                    env.cpts,
+                    data.rpps,
+                    data.role,
+                    data.specialty,
+                    list(data.zones),
+                    data.active,
+                    env.event_id,
+                )
+                continue
             patient = patient_of(env.stream)
             if patient is None:
                 continue
