@@ -242,10 +242,10 @@ async def beta_arrives(settings: Settings, pathways, projections, token, n: int)
                     kinds.add(note["kind"])
 
         await eventually(notified, timeout=20)
-        nurse = bearer(token("nurse", sub="10000000001", cpts="beta"))
+        reader = bearer(token("coordinator", sub="COORD-1", cpts="beta"))  # reads every patient
 
         async def timeline() -> Any:
-            r = await projections.get(f"/v1/patients/{patient}/timeline", headers=nurse)
+            r = await projections.get(f"/v1/patients/{patient}/timeline", headers=reader)
             return r.status_code == 200 and r.json()["entries"]
 
         await eventually(timeline, timeout=20)
