@@ -12,7 +12,7 @@ import asyncpg
 from parcours.settings import Settings
 from pathways.app import create_app
 from tests.integration.conftest import bearer, serving
-from tests.integration.patient_tasks import open_pool_task
+from tests.integration.patient_tasks import open_pool_task, patient_state
 
 PATIENT = {
     "ins": "253072B07300470",
@@ -64,6 +64,12 @@ async def test_identity_is_read_by_the_patients_professionals_and_every_read_is_
         # another GP has no task for this patient
         other = await api.get(route, headers=bearer(token("gp", sub="10000000023")))
         assert other.status_code == 403 and "LEGRAND" not in other.text
+        # nor the details of the patient's tasks (an enrolment and its tasks)
+        state = await patient_state(settings.database.url, patient_id)
+        enrolment = f"/v1/enrolments/{next(iter(state.enrolments))}"
+        details = await api.get(enrolment, headers=bearer(token("gp", sub="10000000023")))
+        assert details.status_code == 403
+        assert (await api.get(enrolment, headers=bearer(token("gp", sub=GP)))).status_code == 200
         coordinator = await api.get(route, headers=bearer(token("coordinator", sub="COORD-1")))
         assert coordinator.status_code == 200
         elsewhere = await api.get(route, headers=bearer(token("coordinator", cpts="other")))

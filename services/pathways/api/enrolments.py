@@ -11,15 +11,18 @@ import msgspec
 from litestar import Request, get, post
 from litestar.params import Body
 
+from contracts.events import patient_of_stream
 from contracts.facts import Instant
 from contracts.identity import CareTeamEntry, PatientIdentity
 from contracts.pathway import PatientEnrolled, TaskScheduled
 from contracts.roles import PROFESSIONAL_ROLES, Role
 from contracts.shapes import CARE_TEAM_MAX, ProtocolId
+from parcours.access_log import record_access
 from parcours.auth import Principal, requires
 from parcours.bodies import strict_body
 from parcours.problems import Problem
 from pathways.api.origin import request_origin
+from pathways.api.patient_identity import not_in_circle, reader_access
 from pathways.domain import EnrolPatient
 from pathways.errors import domain_problem
 from pathways.fact_checks import fact_problem
@@ -137,8 +140,23 @@ async def get_enrolment(
             "SELECT cpts, stream FROM enrolment_index WHERE enrolment_id = $1", enrolment_id
         )
     if row is None or row["cpts"] != who.cpts:
-        raise Problem(404, "Unknown enrolment", f"no enrolment {enrolment_id} in this CPTS")
+        raise Problem(404, "Unknown enrolment", "no enrolment with this id in this CPTS")
     patient = await runtime.streams.read_state(row["stream"])
+    # task details are the patient's data: her care circle, coordinators and admins
+    now = await runtime.resources.clock.now()
+    why = reader_access(who, patient, now)
+    patient_id = patient_of_stream(row["stream"])
+    await record_access(
+        pool,
+        request,
+        "enrolment and its tasks",
+        [patient_id] if patient_id else [],
+        at=now,
+        granted=why is not None,
+        break_glass=why == "break-glass",
+    )
+    if why is None:
+        raise not_in_circle()
     e = patient.enrolments[enrolment_id]
     tasks = [patient.tasks[t] for t in e.task_ids]
     return EnrolmentView(

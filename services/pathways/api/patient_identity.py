@@ -49,6 +49,16 @@ def reader_access(who: Principal, state: PatientState, now: dt.datetime) -> str 
     return "circle" if who.sub in state.circle else "break-glass"
 
 
+def not_in_circle() -> Problem:
+    return Problem(
+        403,
+        "Not in the care circle",
+        "not in this patient's care circle: a professional reads the data of the patients "
+        "whose circle she is in (a pool task's patient once she has claimed it), or asks "
+        "for break-the-glass access with a reason (POST /v1/patients/{id}/break-glass)",
+    )
+
+
 @get(
     "/v1/patients/{patient_id:uuid}/identity",
     guards=[requires(Role.COORDINATOR, Role.ADMIN, *PROFESSIONAL_ROLES)],
@@ -83,13 +93,7 @@ async def read_identity(
     if row is None:
         raise Problem(404, "Unknown patient", "no patient with this id in this CPTS")
     if why is None:
-        raise Problem(
-            403,
-            "Not in the care circle",
-            "not in this patient's care circle: a professional reads the identity of the "
-            "patients whose circle she is in (a pool task's patient once she has claimed "
-            "it), or asks for break-the-glass access with a reason",
-        )
+        raise not_in_circle()
     view = {
         k: v
         for k, v in msgspec.json.decode(row["traits"]).items()
