@@ -161,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     for extension in (
         "parcours.deadletters_cli",
         "pathways.cli",
+        "pathways.access_cli",
         "pathways.interop.cli",
         "projections.cli",
         "notifications.cli",

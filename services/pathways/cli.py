@@ -1,11 +1,9 @@
-"""``parcours clock …``, ``parcours identities …`` and ``parcours protocols …`` (auto-discovered by ``parcours.cli``).
+"""``parcours clock …`` and ``parcours protocols …`` (auto-discovered by ``parcours.cli``).
 
 - ``parcours clock show``: the clock's instant (virtual or wall).
 - ``parcours clock advance 30d`` (or ``--to 2026-06-01T00:00:00Z``): moves the
   virtual clock, firing every timer due on the way, in order, with the same
   ``Scheduler`` the service runs (several may run at once: ``SKIP LOCKED``).
-- ``parcours identities retention [--dry-run]``: erase the identities whose patient's
-  last event is more than ``PARCOURS_IDENTITY_RETENTION_YEARS`` before the clock.
 - ``parcours protocols list``: every protocol version in the catalog.
 - ``parcours protocols check [DIR]``: validates protocol files; exit 1 with
   ``file: path: reason`` for each bad one.
@@ -51,16 +49,6 @@ def add_commands(sub: Any) -> None:
     mig.add_argument("--dry-run", action="store_true", help="count, change nothing")
     mig.set_defaults(func=cmd_protocols_migrate)
 
-    p = sub.add_parser("identities", help="patient identities: the retention policy")
-    isub = p.add_subparsers(dest="action", required=True)
-    ret = isub.add_parser(
-        "retention",
-        help="erase the identities whose patient's last event is older than "
-        "PARCOURS_IDENTITY_RETENTION_YEARS (on the service clock)",
-    )
-    ret.add_argument("--dry-run", action="store_true", help="list, erase nothing")
-    ret.set_defaults(func=cmd_identities_retention)
-
 
 def _settings() -> Any:
     from parcours.cli import _settings
@@ -71,35 +59,6 @@ def _settings() -> Any:
 def _fail(message: str, code: int = 2) -> int:
     print(f"parcours: {message}", file=sys.stderr)
     return code
-
-
-# -- identities -------------------------------------------------------------------------
-
-
-def cmd_identities_retention(args: argparse.Namespace) -> int:
-    settings = _settings()
-
-    async def run() -> tuple[dt.datetime, list[Any]]:
-        import asyncpg
-
-        from parcours.service import make_clock
-        from pathways.identity_retention import erase_expired_identities
-
-        pool = await asyncpg.create_pool(settings.database.url, min_size=1, max_size=2)
-        try:
-            now = await make_clock(settings, pool).now()
-            years = settings.access.identity_retention_years
-            return now, await erase_expired_identities(pool, now, years, dry_run=args.dry_run)
-        finally:
-            await pool.close()
-
-    now, erased = asyncio.run(run())
-    verb = "would erase" if args.dry_run else "erased"
-    years = settings.access.identity_retention_years
-    print(f"{verb} {len(erased)} identities (last event more than {years} years before {now})")
-    for cpts, patient_id in erased:  # patient ids only: never an identity
-        print(f"{cpts} {patient_id}")
-    return 0
 
 
 # -- clock ------------------------------------------------------------------------------

@@ -153,6 +153,14 @@ def fields(draw: Any, kind: str) -> dict[str, Any]:
                 "readings": readings,
                 "above_target": draw(st.integers(0, readings)),
             }
+        case "GPDeclared":
+            return {"declared_at": at, "rpps": draw(RPPS)}
+        case "SharingOpposed":
+            return {
+                "opposed_at": at,
+                "rpps": draw(RPPS),
+                "notes": draw(st.one_of(n, text(shapes.NOTE_MAX))),
+            }
     raise AssertionError(f"no fields for {kind}")
 
 

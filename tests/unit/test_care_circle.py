@@ -15,13 +15,20 @@ from given_when_then import (
     consultation,
     day,
     discharge,
+    given,
     joined,
     team,
 )
 
 from contracts.facts import GPDeclared, SharingOpposed
 from contracts.pathway import BreakGlassGranted, CareCircleChanged
-from pathways.domain import AcceptTask, BreakTheGlass, ChangeCareCircle, NotAllowedError
+from pathways.domain import (
+    AcceptTask,
+    BreakTheGlass,
+    ChangeCareCircle,
+    NotAllowedError,
+    SyncCareCircle,
+)
 from pathways.domain.circle import may_read
 
 OTHER_GP = "10000000009"
@@ -151,3 +158,19 @@ def test_a_member_needs_no_glass_and_a_coordinator_cannot_break_it():
     story.when(
         BreakTheGlass(reason="x", hours=4, actor_id="coord-1", actor_role="coordinator")
     ).then_raises(NotAllowedError)
+
+
+def test_a_stream_stored_before_care_circles_is_brought_up_to_date_once():
+    # the events of a stream recorded before the care circle existed: no CareCircleChanged
+    legacy = Story()
+    legacy.record(discharge(NOW, "I50.1", care_team=team(gp=GP, cardiologist=CARDIO)))
+    old = [e for _, e in legacy.history if not isinstance(e, CareCircleChanged)]
+    story = given(*old)
+    story.record(GPDeclared(declared_at=day(1), rpps=OTHER_GP))  # joins at once (new rule)
+    story.record(SharingOpposed(opposed_at=day(1), rpps=CARDIO))
+    assert story.state.circle == {OTHER_GP: "gp"}
+    sync = SyncCareCircle(actor_id="parcours-cli", actor_role="admin")
+    story.when(sync).then(joined(GP, "gp"))  # the GP's task; the cardiologist opposed
+    story.run(sync)
+    story.when(sync).then_nothing()
+    story.when(SyncCareCircle(actor_id=NURSE, actor_role="nurse")).then_raises(NotAllowedError)

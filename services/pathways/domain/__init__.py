@@ -30,6 +30,7 @@ from pathways.domain.commands import (
     RecordFact,
     RejectTask,
     StartTask,
+    SyncCareCircle,
 )
 from pathways.domain.decision import Decided, DecidedEvent
 from pathways.domain.engine import decide
@@ -68,6 +69,7 @@ __all__ = [
     "RecordFact",
     "RejectTask",
     "StartTask",
+    "SyncCareCircle",
     "Timer",
     "UnknownEnrolmentError",
     "UnknownProtocolError",

@@ -34,7 +34,7 @@ from contracts.facts import (
     SharingOpposed,
 )
 from contracts.roles import PROFESSIONAL_ROLES, Role
-from pathways.domain.commands import BreakTheGlass, ChangeCareCircle
+from pathways.domain.commands import BreakTheGlass, ChangeCareCircle, SyncCareCircle
 from pathways.domain.decision import Decision
 from pathways.domain.errors import NotAllowedError
 from pathways.domain.state import PatientState
@@ -136,6 +136,29 @@ def break_the_glass(cmd: BreakTheGlass, d: Decision) -> None:
             expires_at=now + timedelta(hours=cmd.hours),
         )
     )
+
+
+def sync_care_circle(cmd: SyncCareCircle, d: Decision) -> None:
+    """Streams stored before care circles: the members their state still shows join (the
+    assignees of their tasks, the latest discharge's care team, the declared GPs)."""
+    if cmd.actor_role not in (Role.ADMIN, Role.SERVICE):
+        raise NotAllowedError("only an admin (or the CLI) synchronises care circles")
+    found: list[tuple[str, str, str]] = []
+    for task in sorted(d.state.tasks.values(), key=lambda t: (t.due, str(t.task_id))):
+        if task.assignee:
+            found.append((task.assignee, task.role, ev.CIRCLE_BY_TASK))
+    found += [(rpps, role, ev.CIRCLE_BY_DISCHARGE) for role, rpps in d.state.care_team.items()]
+    found += [
+        (f.fact.rpps, Role.GP.value, ev.CIRCLE_BY_GP_DECLARATION)
+        for f in d.state.facts_of("GPDeclared")
+        if isinstance(f.fact, GPDeclared)
+    ]
+    added: set[str] = set()
+    for rpps, role, source in found:
+        if _RPPS.fullmatch(rpps) and rpps not in d.state.circle and rpps not in d.state.opposed:
+            if rpps not in added:
+                added.add(rpps)
+                d.emit(ev.CareCircleChanged(rpps=rpps, role=role, change="added", source=source))
 
 
 def may_read(state: PatientState, rpps: str, now: datetime) -> bool:

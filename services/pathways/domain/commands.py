@@ -124,3 +124,8 @@ class BreakTheGlass(_ByActor, frozen=True, tag="BreakTheGlass"):
 
     reason: str
     hours: float
+
+
+class SyncCareCircle(_ByActor, frozen=True, tag="SyncCareCircle"):
+    """Bring a stream recorded before care circles existed up to date: the professionals
+    its state names (task assignees, the discharge care team, declared GPs) join."""

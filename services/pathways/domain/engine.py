@@ -13,7 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pathways.domain.circle import break_the_glass, change_care_circle, publish_circle_changes
+from pathways.domain.circle import (
+    break_the_glass,
+    change_care_circle,
+    publish_circle_changes,
+    sync_care_circle,
+)
 from pathways.domain.commands import (
     AcceptTask,
     BreakTheGlass,
@@ -29,6 +34,7 @@ from pathways.domain.commands import (
     RecordFact,
     RejectTask,
     StartTask,
+    SyncCareCircle,
 )
 from pathways.domain.deadlines import fire_timer
 from pathways.domain.decision import Decided, Decision
@@ -44,6 +50,7 @@ _HANDLERS: dict[type, Callable[[Any, Decision], None]] = {
     MigrateProtocol: migrate,
     ChangeCareCircle: change_care_circle,
     BreakTheGlass: break_the_glass,
+    SyncCareCircle: sync_care_circle,
     **{
         c: handle_task_command
         for c in (
