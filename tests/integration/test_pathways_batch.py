@@ -61,7 +61,7 @@ async def test_each_item_gets_its_answer_and_a_bad_item_does_not_reject_the_othe
         assert [r["status"] for r in results] == [201, 201, 422, 422, 422, 422, 422, 201, 422]
         assert (body["items"], body["created"], body["duplicates"], body["failed"]) == (9, 3, 0, 6)
         assert results[0]["consequences"] == 20  # enrolled, 19 tasks
-        assert results[1]["consequences"] == 1  # the GP task completed
+        assert results[1]["consequences"] == 2  # the GP task completed, the GP joined the circle
         assert results[0]["stream"] == results[1]["stream"] != results[7]["stream"]
         assert results[1]["position"] > results[0]["position"]
         problems = {r["index"]: r["problem"] for r in results if r["status"] == 422}

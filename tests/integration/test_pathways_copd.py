@@ -134,7 +134,8 @@ async def test_copd_pathway_from_discharge_to_day_90(virtual: Settings, token) -
             GP,
             {"type": "ConsultationReported", "consulted_at": iso(at(5)), "role": "gp", "rpps": GP},
         )
-        assert gp["consequences"] == 1  # the follow-up, not the second consultation (D+45..D+75)
+        # the follow-up (not the second consultation, D+45..D+75), and the GP joins the circle
+        assert gp["consequences"] == 2
 
         await advance_to(20)
         short_acting = await report(
@@ -159,7 +160,7 @@ async def test_copd_pathway_from_discharge_to_day_90(virtual: Settings, token) -
                 "rpps": PHARMACIST,
             },
         )
-        assert flu["consequences"] == 1
+        assert flu["consequences"] == 2  # the pharmacist who vaccinated joins the circle
 
         await advance_to(70)  # the pulmonology task went overdue at the end of D+60
         late = await report(
@@ -172,7 +173,7 @@ async def test_copd_pathway_from_discharge_to_day_90(virtual: Settings, token) -
                 "rpps": PULMONOLOGIST,
             },
         )
-        assert late["consequences"] == 1
+        assert late["consequences"] == 2  # completed late, and the pulmonologist joins
 
         await advance_to(91)
         final = (await api.get(enrolment, headers=coordinator)).json()

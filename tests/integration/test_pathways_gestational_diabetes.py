@@ -153,11 +153,11 @@ async def test_gestational_diabetes_from_ogtt_to_postpartum_test(virtual: Settin
             await report(
                 bearer(token("dietitian", sub=DIETITIAN)), consultation(5, "dietitian", DIETITIAN)
             )
-        )["consequences"] == 1
+        )["consequences"] == 2  # the education done, and the dietitian joins the care circle
         await advance_to(10)
         assert (await report(bearer(token("gp", sub=GP)), consultation(10, "gp", GP)))[
             "consequences"
-        ] == 1
+        ] == 2  # and the GP joins
 
         # the insulin rule: >= 20 % of readings above target over >= 7 days after education
         midwife = bearer(token("midwife", sub=MIDWIFE))
@@ -178,9 +178,9 @@ async def test_gestational_diabetes_from_ogtt_to_postpartum_test(virtual: Settin
         endo = consultation(16, "endocrinologist", ENDOCRINOLOGIST)
         assert (await report(bearer(token("endocrinologist", sub=ENDOCRINOLOGIST)), endo))[
             "consequences"
-        ] == 1
+        ] == 2  # and the endocrinologist joins
         await advance_to(25)
-        assert (await report(midwife, consultation(25, "midwife", MIDWIFE)))["consequences"] == 1
+        assert (await report(midwife, consultation(25, "midwife", MIDWIFE)))["consequences"] == 2
 
         # review 3 (D+38..D+52) is never done; the delivery on D+50 stops reviews 4-6
         await advance_to(DELIVERY)

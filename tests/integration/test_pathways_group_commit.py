@@ -115,7 +115,8 @@ async def test_grouped_facts_answer_as_the_single_path_does(virtual: Settings, t
     assert [a.status_code for a in single] == [201, 201, 201, 201, 201, 200, 409, 422, 201]
     expected = meanings(single, single_facts)
     assert expected[0][1:5] == (False, 20, 21, 0)  # fact + enrolment + 19 tasks
-    assert expected[1][1:5] == (False, 1, 23, 0)  # after the discharge: completes the GP task
+    # after the discharge: completes the GP task, and the GP joins the patient's care circle
+    assert expected[1][1:5] == (False, 2, 24, 0)
     assert (expected[2][3:5], expected[3][3:5]) == ((1, 1), (2, 1))  # in order, one stream
     assert expected[4][3:5] == (21, 2)
     assert expected[5][:3] == (200, True, 0) and expected[5][4:] == (0, "sent", "as answer 0")

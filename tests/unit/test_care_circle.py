@@ -21,7 +21,7 @@ from given_when_then import (
 )
 
 from contracts.facts import GPDeclared, SharingOpposed
-from contracts.pathway import BreakGlassGranted, CareCircleChanged
+from contracts.pathway import BreakGlassGranted, CareCircleChanged, TaskReassigned
 from pathways.domain import (
     AcceptTask,
     BreakTheGlass,
@@ -108,6 +108,8 @@ def test_opposition_takes_a_member_out_and_she_never_comes_back():
     story = enrolled(gp=GP)
     assert GP in story.state.circle
     opposed = SharingOpposed(opposed_at=day(1), rpps=GP)
+    gp_task = story.task("gp-consultation")
+    assert gp_task.assignee == GP
     story.when_recorded(opposed).then(
         opposed,
         CareCircleChanged(
@@ -117,6 +119,8 @@ def test_opposition_takes_a_member_out_and_she_never_comes_back():
             source="opposition",
             reason="the patient opposes sharing with this professional",
         ),
+        # her open task of the patient goes back to its pool
+        TaskReassigned(task_id=gp_task.task_id, by="sharing-opposition", assignee=None),
     )
     story.record(opposed)
     assert not may_read(story.state, GP, NOW)

@@ -9,7 +9,8 @@ The rule, decided here once and published as ``CareCircleChanged`` events:
 - a coordinator adds or removes a professional explicitly, with a reason
   (``ChangeCareCircle``);
 - a patient's opposition to sharing with a named professional (``SharingOpposed``)
-  takes her out, and she never joins again, whatever the source.
+  takes her out (her open tasks of the patient go back to their pools), and she never
+  joins again, whatever the source.
 
 ``publish_circle_changes`` runs after every decision on the events it produced, so a
 change is recorded with what caused it. ``may_read`` is the access rule every reader
@@ -41,6 +42,7 @@ from pathways.domain.state import PatientState
 
 _RPPS = re.compile(r"[0-9]{11}")
 STAFF = frozenset({Role.COORDINATOR, Role.ADMIN})
+OPPOSITION_ACTOR = "sharing-opposition"  # ``by`` of the reassignments an opposition causes
 
 
 def _performer_role(fact: EventPayload | None, task_role: str) -> str:
@@ -80,20 +82,29 @@ def publish_circle_changes(d: Decision, produced: int) -> None:
     fact = d.events[0].payload if d.events and d.events[0].event_id is not None else None
     for decided in d.events[:produced]:
         event = decided.payload
-        if isinstance(event, SharingOpposed) and event.rpps in d.state.circle:
-            d.emit(
-                ev.CareCircleChanged(
-                    rpps=event.rpps,
-                    role=d.state.circle[event.rpps],
-                    change="removed",
-                    source=ev.CIRCLE_BY_OPPOSITION,
-                    reason="the patient opposes sharing with this professional",
-                )
-            )
+        if isinstance(event, SharingOpposed):
+            _opposed(d, event.rpps)
             continue
         for rpps, role, source in _joins(event, d.state, fact):
             if _RPPS.fullmatch(rpps) and rpps not in d.state.circle and rpps not in d.state.opposed:
                 d.emit(ev.CareCircleChanged(rpps=rpps, role=role, change="added", source=source))
+
+
+def _opposed(d: Decision, rpps: str) -> None:
+    """She leaves the circle, and her open tasks of the patient go back to their pools."""
+    if rpps in d.state.circle:
+        d.emit(
+            ev.CareCircleChanged(
+                rpps=rpps,
+                role=d.state.circle[rpps],
+                change="removed",
+                source=ev.CIRCLE_BY_OPPOSITION,
+                reason="the patient opposes sharing with this professional",
+            )
+        )
+    for task in list(d.state.tasks.values()):
+        if task.assignee == rpps and task.is_open:
+            d.emit(ev.TaskReassigned(task_id=task.task_id, by=OPPOSITION_ACTOR, assignee=None))
 
 
 def change_care_circle(cmd: ChangeCareCircle, d: Decision) -> None:
