@@ -242,5 +242,15 @@ async def test_the_care_circle_reads_others_do_not_and_the_report_lists_every_re
             "/v1/access-report", params={"professional": "a b"}, headers=people["dpo"]
         )
         assert bad.status_code == 422 and bad.json()["field"] == "professional"
+    # the circle view rebuilds from the event store to the same copy
+    from projections.rebuild import rebuild
+    from projections.views.circle import CircleView
+
+    tables = ("proj_care_circle", "proj_break_glass", "proj_sharing_opposed")
+    before = {t: sorted(map(tuple, await db.fetch(f"SELECT * FROM {t}"))) for t in tables}
+    assert before["proj_care_circle"] and before["proj_break_glass"]
+    await rebuild(db, CircleView(), batch=7)
+    after = {t: sorted(map(tuple, await db.fetch(f"SELECT * FROM {t}"))) for t in tables}
+    assert after == before
     await db.close()
     assert uuid.UUID(anne) and uuid.UUID(paul)
