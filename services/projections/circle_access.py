@@ -21,17 +21,16 @@ from parcours.auth import Principal
 from parcours.problems import Problem
 
 STAFF = frozenset({Role.COORDINATOR, Role.ADMIN})
-NOT_IN_CIRCLE = Problem(
-    403,
-    "Not in the care circle",
-    "not in this patient's care circle: the professionals of the patient's tasks, the "
-    "declared GP and the care team read it; ask a coordinator, or ask for break-the-glass "
-    "access with a reason (POST /v1/patients/{id}/break-glass)",
-)
 
 
 def not_in_circle() -> Problem:
-    return Problem(NOT_IN_CIRCLE.status, NOT_IN_CIRCLE.title, NOT_IN_CIRCLE.detail)
+    return Problem(
+        403,
+        "Not in the care circle",
+        "not in this patient's care circle: the professionals of the patient's tasks, the "
+        "declared GP and the care team read it; ask a coordinator, or ask for break-the-glass "
+        "access with a reason (POST /v1/patients/{id}/break-glass)",
+    )
 
 
 async def reader_access(
