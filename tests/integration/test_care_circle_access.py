@@ -33,6 +33,7 @@ TIMELINE, IDENTITY = (
     "GET /v1/patients/{patient_id}/identity",
 )
 POOL = "GET /v1/worklists/pool/{role}/{zone}"
+MINE = "GET /v1/worklists/me"
 
 
 def discharge(patient: dict[str, str], care_team: list[dict[str, str]]) -> dict[str, Any]:
@@ -119,6 +120,8 @@ async def test_the_care_circle_reads_others_do_not_and_the_report_lists_every_re
         await settled()
         assert await status(projections, timeline, "nurse") == 200
         assert await status(pathways, identity, "nurse") == 200
+        mine = await projections.get("/v1/worklists/me", headers=people["nurse"])
+        assert [t["patient_id"] for t in mine.json()["tasks"]] == [anne]
 
         # Anne opposes sharing with her: out, and she stays out
         opposed = await pathways.post(
@@ -135,6 +138,9 @@ async def test_the_care_circle_reads_others_do_not_and_the_report_lists_every_re
         await settled()
         assert await status(projections, timeline, "nurse") == 403
         assert await status(pathways, identity, "nurse") == 403
+        # her task of Anne went back to the pool: not on her worklist any more
+        mine = await projections.get("/v1/worklists/me", headers=people["nurse"])
+        assert mine.json()["tasks"] == []
         glass = await pathways.post(
             f"/v1/patients/{anne}/break-glass", json={"reason": "urgent"}, headers=people["nurse"]
         )
@@ -182,7 +188,7 @@ async def test_the_care_circle_reads_others_do_not_and_the_report_lists_every_re
         await settled()
         assert await status(projections, timeline, "gp_no_zone") == 200
 
-        # the access report of Anne: exactly the reads above, in order (13)
+        # the access report of Anne: exactly the reads above, in order (15)
         report = await projections.get(
             "/v1/access-report", params={"patient": anne}, headers=people["dpo"]
         )
@@ -197,6 +203,7 @@ async def test_the_care_circle_reads_others_do_not_and_the_report_lists_every_re
             (NURSE, IDENTITY, False, False),
             (NURSE, TIMELINE, True, False),
             (NURSE, IDENTITY, True, False),
+            (NURSE, MINE, True, False),
             (NURSE, TIMELINE, False, False),
             (NURSE, IDENTITY, False, False),
             (NURSE_2, TIMELINE, True, True),
@@ -221,7 +228,8 @@ async def test_the_care_circle_reads_others_do_not_and_the_report_lists_every_re
             "/v1/access-report", params={"patient": anne, "format": "csv"}, headers=people["dpo"]
         )
         table = list(csv.DictReader(io.StringIO(text.text)))
-        assert len(table) == len(rows) and table[7]["break_glass"] == "True"
+        assert len(rows) == 15
+        assert len(table) == len(rows) and table[8]["break_glass"] == "True"
         assert {r["patient_id"] for r in table} == {anne}
         # Paul's report: the refused identity read, and the two pool reads
         paul_rows = await projections.get(
