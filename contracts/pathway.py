@@ -15,7 +15,9 @@ from contracts.base import EventPayload
 TaskStatus = Literal[
     "requested", "accepted", "in-progress", "completed", "rejected", "cancelled", "failed"
 ]
-CloseReason = Literal["completed", "death", "withdrawn", "transferred"]
+# "cancelled": the fact that started the enrolment was retracted (a cancelled discharge);
+# indicators leave such an enrolment out, and the case list says so
+CloseReason = Literal["completed", "death", "withdrawn", "transferred", "cancelled"]
 
 # Why a task was cancelled (``TaskCancelled.cause``). A plain string, not a Literal, so
 # that a cause added later never stops an older reader. Indicators (PROTOCOLS.md § 0):
@@ -27,6 +29,9 @@ CANCELLED_BY_PAUSE = "paused"  # a readmission paused the enrolment
 CANCELLED_BY_STOP = "stopped"  # the fact that ends the recurrence arrived (delivery)
 CANCELLED_BY_MIGRATION = "migrated"  # re-planned by a protocol migration
 CANCELLED_ON_REQUEST = "requested"  # a person cancelled it (CancelTask)
+CANCELLED_BY_RETRACTION = "discharge-cancelled"  # the discharge that started it was cancelled
+CANCELLED_BY_MERGE = "merged"  # moved to the surviving patient of an identity merge
+CANCELLED_AS_DUPLICATE = "merge-duplicate"  # the surviving patient already had it open
 
 
 class PatientEnrolled(EventPayload, frozen=True, tag="PatientEnrolled"):

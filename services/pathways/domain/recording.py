@@ -12,19 +12,22 @@
 5. the fact completes matching open tasks (see ``completion``);
 6. observation rules (see ``rules``).
 
+A cancelled discharge only retracts what the discharge started (see ``retraction``).
+
 Also the coordinator's explicit enrolment (``EnrolPatient``).
 """
 
 from __future__ import annotations
 
 from contracts import pathway as ev
-from contracts.facts import DeathReported, DischargeReported
+from contracts.facts import DeathReported, DischargeCancelled, DischargeReported
 from contracts.roles import Role
 from pathways.domain.commands import EnrolPatient, RecordFact
 from pathways.domain.completion import complete_by_fact
 from pathways.domain.decision import Decision
 from pathways.domain.errors import EnrolmentConflictError, NotAllowedError
 from pathways.domain.matching import anchors, expected_delivery, fact_type
+from pathways.domain.retraction import retract_discharge
 from pathways.domain.rules import apply_rules
 from pathways.domain.scheduling import cancel_open, close, enrol, pause, resume, schedule_activity
 from pathways.domain.state import RecordedFact, fact_time
@@ -37,6 +40,9 @@ def record_fact(cmd: RecordFact, d: Decision) -> None:
     tag = fact_type(fact)
     rec = RecordedFact(cmd.event_id, fact, fact_time(fact))
     d.record(fact, cmd.event_id)
+    if isinstance(fact, DischargeCancelled):
+        retract_discharge(d, fact, cmd.event_id)
+        return
 
     for e in d.state.enrolments_in("active", "paused"):
         if tag in d.protocol_of(e).lifecycle.close_on:

@@ -137,7 +137,7 @@ class Hl7Intake:
             return await self._finish(row, message, "held", reason, now, ipp=ipp)
         if mapped.cancels:
             reason = (
-                f"cancel {mapped.cancels} received; Parcours does not retract it automatically yet: "
+                f"cancel {mapped.cancels} received; Parcours does not retract it automatically: "
                 "the coordinator reviews the enrolment"
             )
             stream = await db.patient_stream(self.pool, cpts, identity.ins)

@@ -31,6 +31,8 @@ class Enr(msgspec.Struct, frozen=True, array_like=True):
     anchor_at: dt.datetime
     event_id: uuid.UUID  # the PatientEnrolled event
     anchor_event_id: uuid.UUID | None = None
+    # the EnrolmentClosed (reason ``cancelled``) of a retracted anchor: out of every indicator
+    cancelled_by: uuid.UUID | None = None
 
 
 class Task(msgspec.Struct, frozen=True, array_like=True):
