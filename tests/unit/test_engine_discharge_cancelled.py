@@ -66,9 +66,7 @@ def test_the_discharge_named_by_its_event_id_or_instant_is_the_one_retracted():
     other = cancelled(discharged_at=NOW + timedelta(hours=1))
     assert story.record(other) == []  # no discharge at that instant: nothing retracted
     by_instant = story.when_recorded(cancelled(discharged_at=NOW)).of_type(EnrolmentClosed)
-    by_id = story.when_recorded(cancelled(discharge_event_id=discharge_id)).of_type(
-        EnrolmentClosed
-    )
+    by_id = story.when_recorded(cancelled(discharge_event_id=discharge_id)).of_type(EnrolmentClosed)
     assert [e.enrolment_id for e in by_instant] == [enrolment.enrolment_id]
     assert [e.enrolment_id for e in by_id] == [enrolment.enrolment_id]
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from contracts.facts import DischargeCancelled, AdmissionReported, DeathReported, DischargeReported
+from contracts.facts import AdmissionReported, DeathReported, DischargeCancelled, DischargeReported
 from pathways.interop.hl7.ack import build_ack
 from pathways.interop.hl7.message import Hl7ParseError, parse
 from pathways.interop.hl7.pam import SenderProfile, map_message
