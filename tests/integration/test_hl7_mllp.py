@@ -397,3 +397,40 @@ async def test_an_unqualified_identity_without_an_ipp_is_an_error_at_pid_3(
     async with listening(virtual) as server:
         [ack] = await exchange(server.port, text)
     assert msa(ack)[0] == "AE" and str(ack.segment("ERR")[2]) == "PID^1^3^^"
+
+
+async def stream_events(settings: Settings, ins: str) -> list[tuple[str, dict]]:
+    found = await rows(
+        settings,
+        """SELECT e.type, e.data::text AS data FROM events e JOIN patient_identities i
+           ON e.stream = 'patient-' || i.patient_id::text WHERE i.ins = $1 ORDER BY e.position""",
+        ins,
+    )
+    return [(r["type"], msgspec.json.decode(r["data"])) for r in found]
+
+
+async def test_a13_after_a03_cancels_the_enrolment_and_its_open_tasks_and_keeps_the_discharge(
+    virtual: Settings,
+) -> None:
+    ins = synthetic_ins(1301)
+    patient = pid(ins=ins, ipp="IPP-A13")
+    cancel = adt("A13", control="A13-2", pid_segment=patient, zbe_segment="ZBE|MVT9||CANCEL|N")
+    async with listening(virtual) as server:
+        acks = await exchange(server.port, adt("A03", control="A13-1", pid_segment=patient), cancel)
+    assert [msa(a) for a in acks] == [("AA", "A13-1"), ("AA", "A13-2")]
+    events = await stream_events(virtual, ins)
+    types = [t for t, _ in events]
+    scheduled = {d["task_id"] for t, d in events if t == "TaskScheduled"}
+    assert types.index("DischargeCancelled") > types.index("PatientEnrolled")
+    after = events[types.index("DischargeCancelled") + 1 :]
+    cancelled = [d for t, d in after if t == "TaskCancelled"]
+    assert {d["task_id"] for d in cancelled} == scheduled  # nothing was done yet: all open
+    assert {d["cause"] for d in cancelled} == {"discharge-cancelled"}
+    assert [(t, d["reason"]) for t, d in after if t.startswith("Enrolment")] == [
+        ("EnrolmentClosed", "cancelled")
+    ]
+    assert types.count("DischargeReported") == 1  # history keeps the discharge
+    [logged] = await rows(
+        virtual, "SELECT outcome, facts FROM hl7_messages WHERE control_id = 'A13-2'"
+    )
+    assert (logged["outcome"], logged["facts"]) == ("accepted", 1)

@@ -14,7 +14,9 @@
 
 A cancelled discharge only retracts what the discharge started (see ``retraction``).
 
-Also the coordinator's explicit enrolment (``EnrolPatient``).
+Also the coordinator's explicit enrolment (``EnrolPatient``), which answers the
+questions put to the coordinator (a protocol with ``answered_by_enrolment``: the
+classification of a discharge without a diagnosis).
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ def enrol_patient(cmd: EnrolPatient, d: Decision) -> None:
         raise EnrolmentConflictError(
             f"the patient is already enrolled in {protocol.id} ({current.enrolment_id}, {current.status})"
         )
+    _answer_questions(cmd, d, protocol.id)
     enrol(
         d,
         protocol,
@@ -143,3 +146,22 @@ def enrol_patient(cmd: EnrolPatient, d: Decision) -> None:
         team={m.role: m.rpps for m in cmd.care_team},
         expected_delivery=cmd.expected_delivery,
     )
+
+
+def _answer_questions(cmd: EnrolPatient, d: Decision, protocol: str) -> None:
+    """An explicit enrolment answers the open questions put to the coordinator (a
+    discharge to classify): their tasks complete, by the coordinator, and they close."""
+    for e in d.state.enrolments_in("active", "paused"):
+        if e.protocol == protocol or not d.protocol_of(e).lifecycle.answered_by_enrolment:
+            continue
+        for t in d.state.open_tasks(e.enrolment_id):
+            d.emit(
+                ev.TaskCompleted(
+                    task_id=t.task_id,
+                    completed_at=d.ctx.now,
+                    on_time=d.ctx.now <= t.due,
+                    by=cmd.actor_id,
+                    findings=f"enrolled in {protocol}",
+                )
+            )
+        close(d, e, "completed", detail=f"enrolled in {protocol}")
