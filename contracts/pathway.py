@@ -17,7 +17,8 @@ TaskStatus = Literal[
 ]
 # "cancelled": the fact that started the enrolment was retracted (a cancelled discharge);
 # indicators leave such an enrolment out, and the case list says so
-CloseReason = Literal["completed", "death", "withdrawn", "transferred", "cancelled"]
+# "merged": the patient record was merged into another (HL7 A40); the pathway goes on there
+CloseReason = Literal["completed", "death", "withdrawn", "transferred", "cancelled", "merged"]
 
 # Why a task was cancelled (``TaskCancelled.cause``). A plain string, not a Literal, so
 # that a cause added later never stops an older reader. Indicators (PROTOCOLS.md § 0):
@@ -59,6 +60,7 @@ class TaskScheduled(EventPayload, frozen=True, tag="TaskScheduled"):
     zone: str | None = None
     urgent: bool = False
     reason: str | None = None  # e.g. the observation rule that raised it
+    moved_from: uuid.UUID | None = None  # the task of a merged patient record it takes over
 
 
 class TaskAccepted(EventPayload, frozen=True, tag="TaskAccepted"):

@@ -28,7 +28,7 @@ from projections.views.cases import _Stored
 GOLDEN_V1 = Path(__file__).with_name("golden") / "case_state_v1.msgpack"
 # v2: Task gained ``cause`` and ``plan`` (appended, with defaults)
 GOLDEN_V2 = Path(__file__).with_name("golden") / "case_state_v2.msgpack"
-# v3: Enr gained ``cancelled_by`` (appended, with a default)
+# v3: Enr gained ``cancelled_by`` and ``cancelled_as`` (appended, with defaults)
 GOLDEN = Path(__file__).with_name("golden") / "case_state_v3.msgpack"
 
 
@@ -89,7 +89,9 @@ EXPECTED = msgspec.structs.replace(
     EXPECTED_V2,
     enrolments=(
         EXPECTED_V2.enrolments[0],
-        msgspec.structs.replace(EXPECTED_V2.enrolments[1], cancelled_by=_id(102)),
+        msgspec.structs.replace(
+            EXPECTED_V2.enrolments[1], cancelled_by=_id(102), cancelled_as="DischargeCancelled"
+        ),
     ),
 )
 
@@ -122,6 +124,7 @@ def test_the_evidence_structs_are_stored_as_arrays() -> None:
         str(_id(101)),
         None,
         str(_id(102)),
+        "DischargeCancelled",
     ]
     assert raw["facts"][0][0] == "DischargeReported"
 

@@ -50,6 +50,7 @@ class TaskState(msgspec.Struct, frozen=True, kw_only=True):
     completed_at: datetime | None = None
     on_time: bool | None = None
     cancel_reason: str | None = None
+    moved_from: UUID | None = None  # the merged patient's task it took over
 
     @property
     def is_open(self) -> bool:
@@ -161,6 +162,7 @@ def evolve(state: PatientState, event: EventPayload, event_id: UUID | None = Non
                 zone=event.zone,
                 urgent=event.urgent,
                 reason=event.reason,
+                moved_from=event.moved_from,
             )
             tasks = {**state.tasks, t.task_id: t}
             e = state.enrolments.get(event.enrolment_id)
