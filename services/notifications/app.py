@@ -48,7 +48,8 @@ async def run_router(runtime: NotificationsRuntime, stop: asyncio.Event) -> None
         nc=resources.nc,
         stream=resources.subjects.events_stream,
         handler=make_handler(resources.subjects, settings.notifications.default_zone),
-        filter_subject=f"{settings.nats.prefix}.*.events.task",
+        # task events, and the facts and enrolment events that alerts are judged on
+        filter_subject=f"{settings.nats.prefix}.*.events.*",
         on_commit=runtime.publisher.wake.set,
         ack_all=True,  # one ack per batch: it restarts from its PostgreSQL checkpoint anyway
     )

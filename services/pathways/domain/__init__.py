@@ -9,7 +9,8 @@ ids: time and ids come in through ``DecideContext``.
   decide: a recorded fact comes back first, followed by what it causes) and
   ``state.evolve(state, event, event_id=None) -> PatientState`` (per patient stream).
 - ``commands``: ``RecordFact``, ``EnrolPatient``, task commands, ``FireTimer``,
-  ``MigrateProtocol``, and ``DecideContext``.
+  ``MigrateProtocol``, ``TakeOverTasks``/``HandOverTasks`` (an identity merge,
+  planned by ``merging.plan_merge``), and ``DecideContext``.
 - ``timers``: ``Timer``, ``timers_for(event)``, ``timers_cancelled_by(event)``.
 - ``errors``: what the HTTP layer maps to 403, 404, 409.
 """
@@ -23,11 +24,14 @@ from pathways.domain.commands import (
     EnrolPatient,
     FailTask,
     FireTimer,
+    HandOverTasks,
     MigrateProtocol,
+    MovedTask,
     ReassignTask,
     RecordFact,
     RejectTask,
     StartTask,
+    TakeOverTasks,
 )
 from pathways.domain.decision import Decided, DecidedEvent
 from pathways.domain.engine import decide
@@ -54,8 +58,10 @@ __all__ = [
     "EnrolmentConflictError",
     "FailTask",
     "FireTimer",
+    "HandOverTasks",
     "IllegalTransitionError",
     "MigrateProtocol",
+    "MovedTask",
     "NotAllowedError",
     "PatientState",
     "ProtocolCatalog",
@@ -64,6 +70,7 @@ __all__ = [
     "RecordFact",
     "RejectTask",
     "StartTask",
+    "TakeOverTasks",
     "Timer",
     "UnknownEnrolmentError",
     "UnknownProtocolError",
