@@ -20,7 +20,7 @@ Shapes (each appends ``--events`` events, 50,000 by default, per store):
   inserts the mixed originators in one ``insert_events``);
 - ``10/call xN``: the first shape with N concurrent writers (``--writers``);
   the peer takes a table lock per insert (it keeps its notification ids gap
-  free that way), our store does not (see ``parcours/eventstore.py``).
+  free that way), our store does not (see ``parcours/eventstore/``).
 Target: Parcours >= 3 x the peer.
 """
 

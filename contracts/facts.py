@@ -47,6 +47,19 @@ class DischargeReported(EventPayload, frozen=True, tag="DischargeReported"):
     nyha_class: int | None = None
 
 
+class DischargeCancelled(EventPayload, frozen=True, tag="DischargeCancelled"):
+    """The hospital cancelled a discharge it had reported (HL7 A13): the stay goes on.
+
+    Which discharge: ``discharge_event_id`` (the event id it was recorded under), else
+    the one reported with ``discharged_at``, else the patient's latest discharge. What
+    the discharge started is retracted (its enrolment cancelled, a pathway it resumed
+    paused again); the discharge itself stays in the history."""
+
+    cancelled_at: Instant
+    discharged_at: Instant | None = None
+    discharge_event_id: uuid.UUID | None = None
+
+
 class ReadmissionReported(EventPayload, frozen=True, tag="ReadmissionReported"):
     admitted_at: Instant
     finess: Finess
@@ -154,6 +167,7 @@ class SharingOpposed(EventPayload, frozen=True, tag="SharingOpposed"):
 FACT_PAYLOADS: tuple[type[EventPayload], ...] = (
     AdmissionReported,
     DischargeReported,
+    DischargeCancelled,
     ReadmissionReported,
     DeathReported,
     LabResultReported,
@@ -174,6 +188,7 @@ FACT_PAYLOADS: tuple[type[EventPayload], ...] = (
 OCCURRED_FIELD: dict[str, str] = {
     "AdmissionReported": "admitted_at",
     "DischargeReported": "discharged_at",
+    "DischargeCancelled": "cancelled_at",
     "ReadmissionReported": "admitted_at",
     "DeathReported": "died_at",
     "LabResultReported": "collected_at",

@@ -41,6 +41,8 @@ NotificationKind = Literal[
     "failed",  # the task could not be done
     "escalation",  # (coordinators) something slipped
     "digest",  # the morning summary of your open tasks
+    "admitted",  # a patient you follow was admitted to hospital (no task in it)
+    "discharged",  # a patient you follow left hospital (no task in it)
     "break-glass",  # (coordinators) a professional outside a care circle was granted access
 ]
 NOTIFICATION_KINDS: tuple[str, ...] = NotificationKind.__args__  # type: ignore[attr-defined]

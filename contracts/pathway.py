@@ -15,7 +15,10 @@ from contracts.base import EventPayload
 TaskStatus = Literal[
     "requested", "accepted", "in-progress", "completed", "rejected", "cancelled", "failed"
 ]
-CloseReason = Literal["completed", "death", "withdrawn", "transferred"]
+# "cancelled": the fact that started the enrolment was retracted (a cancelled discharge);
+# indicators leave such an enrolment out, and the case list says so
+# "merged": the patient record was merged into another (HL7 A40); the pathway goes on there
+CloseReason = Literal["completed", "death", "withdrawn", "transferred", "cancelled", "merged"]
 
 # Why a task was cancelled (``TaskCancelled.cause``). A plain string, not a Literal, so
 # that a cause added later never stops an older reader. Indicators (PROTOCOLS.md § 0):
@@ -27,6 +30,9 @@ CANCELLED_BY_PAUSE = "paused"  # a readmission paused the enrolment
 CANCELLED_BY_STOP = "stopped"  # the fact that ends the recurrence arrived (delivery)
 CANCELLED_BY_MIGRATION = "migrated"  # re-planned by a protocol migration
 CANCELLED_ON_REQUEST = "requested"  # a person cancelled it (CancelTask)
+CANCELLED_BY_RETRACTION = "discharge-cancelled"  # the discharge that started it was cancelled
+CANCELLED_BY_MERGE = "merged"  # moved to the surviving patient of an identity merge
+CANCELLED_AS_DUPLICATE = "merge-duplicate"  # the surviving patient already had it open
 
 
 class PatientEnrolled(EventPayload, frozen=True, tag="PatientEnrolled"):
@@ -54,6 +60,7 @@ class TaskScheduled(EventPayload, frozen=True, tag="TaskScheduled"):
     zone: str | None = None
     urgent: bool = False
     reason: str | None = None  # e.g. the observation rule that raised it
+    moved_from: uuid.UUID | None = None  # the task of a merged patient record it takes over
 
 
 class TaskAccepted(EventPayload, frozen=True, tag="TaskAccepted"):

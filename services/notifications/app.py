@@ -48,11 +48,9 @@ async def run_router(runtime: NotificationsRuntime, stop: asyncio.Event) -> None
         nc=resources.nc,
         stream=resources.subjects.events_stream,
         handler=make_handler(resources.subjects, settings.notifications.default_zone),
-        # task events, and the access events (break-the-glass grants to the coordinators)
-        filter_subject=[
-            f"{settings.nats.prefix}.*.events.task",
-            f"{settings.nats.prefix}.*.events.access",
-        ],
+        # task events, the facts and enrolment events that alerts are judged on, and the
+        # access events (break-the-glass grants go to the coordinators)
+        filter_subject=f"{settings.nats.prefix}.*.events.*",
         on_commit=runtime.publisher.wake.set,
         ack_all=True,  # one ack per batch: it restarts from its PostgreSQL checkpoint anyway
     )

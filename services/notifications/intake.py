@@ -1,5 +1,9 @@
 """The router: task events in, notifications into the outbox, one transaction per batch.
 
+It reads the patient streams' fact and enrolment events too, in stream order: an
+admission or a discharge of a followed patient alerts their care circle
+(``notifications.domain.alerts``), judged on what the router knew just before it.
+
 ``RouterConsumer`` is ``parcours.consumer.EventConsumer`` (durable pull
 consumer with one outstanding pull request, checkpoint written with the
 effects, ack after commit) that wakes the outbox publisher after each commit,
@@ -14,8 +18,10 @@ import asyncpg
 import structlog
 from nats.aio.client import Client as NATS
 
+from contracts.events import patient_of_stream
 from contracts.subjects import Subjects
-from notifications import taskviews
+from notifications import patientviews, taskviews
+from notifications.domain.alerts import ALERTS, alerts
 from notifications.domain.routing import Addressed, TaskView, route, task_id_of
 from notifications.outbox import enqueue
 from parcours.consumer import Delivery, EventConsumer
@@ -40,9 +46,25 @@ def make_handler(subjects: Subjects, default_zone: str):  # type: ignore[no-unty
         )
         sectors = await default_zones(conn)
         changed: dict = {}
+        enrolments: dict = {}
         out: list[Addressed] = []
         for d in deliveries:
             env = d.envelope
+            status = patientviews.ENROLMENT_STATUSES.get(env.type)
+            patient = patient_of_stream(env.stream) if status or env.type in ALERTS else None
+            if status is not None:
+                if patient is not None:
+                    enrolments[env.data.enrolment_id] = (env.cpts, patient, status)
+                continue
+            if env.type in ALERTS:
+                if patient is not None:  # what the batch changed so far, then the patient
+                    await taskviews.save(conn, list(changed.values()))
+                    await patientviews.save_enrolments(conn, enrolments)
+                    changed.clear()
+                    enrolments.clear()
+                    tasks, statuses = await patientviews.of_patient(conn, env.cpts, patient)
+                    out.extend(alerts(env, tasks, statuses, subjects))
+                continue
             task_id = task_id_of(env.data)
             before: TaskView | None = views.get(task_id) if task_id else None
             routed = route(
@@ -54,6 +76,7 @@ def make_handler(subjects: Subjects, default_zone: str):  # type: ignore[no-unty
                 log.warning("event of an unknown task", event_id=str(env.event_id), type=env.type)
             out.extend(routed.out)
         await taskviews.save(conn, list(changed.values()))
+        await patientviews.save_enrolments(conn, enrolments)
         await enqueue(conn, out)
 
     return handle

@@ -1,5 +1,7 @@
 """The CPTS mission report: per pathway and period, patients included, tasks done on
-time, escalations. Aggregates only (no patient ids), from the care view."""
+time, escalations. Aggregates only (no patient ids), from the care view. An enrolment
+closed as ``cancelled`` (its discharge was cancelled) included nobody, and one closed as
+``merged`` is counted on the surviving patient record: neither counts."""
 
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ async def mission_report(
         f"""SELECT protocol, count(*) AS enrolments, count(DISTINCT patient_id) AS patients
             FROM proj_enrolments
             WHERE cpts = $1 AND anchor_day >= $2 AND anchor_day < $3 AND {version_filter(as_of, 4)}
+              AND coalesce(close_reason, '') NOT IN ('cancelled', 'merged')
             GROUP BY protocol""",
         cpts,
         period.start,

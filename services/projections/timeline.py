@@ -18,6 +18,7 @@ _json = msgspec.json.Encoder()
 LABELS: dict[str, tuple[str, str]] = {
     "AdmissionReported": ("Hospitalisation", "Hospital admission"),
     "DischargeReported": ("Sortie d'hospitalisation", "Hospital discharge"),
+    "DischargeCancelled": ("Sortie annulée par l'hôpital", "Discharge cancelled by the hospital"),
     "ReadmissionReported": ("Réhospitalisation", "Readmission"),
     "DeathReported": ("Décès", "Death"),
     "LabResultReported": ("Résultat de biologie {loinc}", "Lab result {loinc}"),

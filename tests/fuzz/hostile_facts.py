@@ -6,6 +6,7 @@ bounds, dates at the edge of the past horizon, of the future tolerance, of birth
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from hypothesis import strategies as st
@@ -92,6 +93,14 @@ def fields(draw: Any, kind: str) -> dict[str, Any]:
                 "care_team": [{"role": "nurse", "rpps": NURSE}, {"role": "gp", "rpps": GP}],
                 "nyha_class": draw(st.sampled_from([None, 1, 4])),
             }
+        case "DischargeCancelled":
+            which = draw(st.sampled_from(["latest", "instant", "event"]))
+            out: dict[str, Any] = {"cancelled_at": at}
+            if which == "instant":
+                out["discharged_at"] = _at(draw(INSTANTS))
+            elif which == "event":
+                out["discharge_event_id"] = str(uuid.UUID(int=draw(st.integers(0, 2**128 - 1))))
+            return out
         case "DeathReported":
             return {"died_at": at}
         case "LabResultReported":

@@ -9,9 +9,10 @@ from fhir.resources.R4B.plandefinition import PlanDefinition
 from pathways.app import create_app
 from tests.integration.conftest import bearer, serving
 
-# the four files of services/pathways/protocols
+# the five files of services/pathways/protocols
 VERSIONS = {
     "copd-exacerbation-1",
+    "discharge-classification-1",
     "gestational-diabetes-1",
     "heart-failure-discharge-1",
     "heart-failure-discharge-2",

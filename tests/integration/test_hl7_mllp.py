@@ -397,3 +397,102 @@ async def test_an_unqualified_identity_without_an_ipp_is_an_error_at_pid_3(
     async with listening(virtual) as server:
         [ack] = await exchange(server.port, text)
     assert msa(ack)[0] == "AE" and str(ack.segment("ERR")[2]) == "PID^1^3^^"
+
+
+async def stream_events(settings: Settings, ins: str) -> list[tuple[str, dict]]:
+    found = await rows(
+        settings,
+        """SELECT e.type, e.data::text AS data FROM events e JOIN patient_identities i
+           ON e.stream = 'patient-' || i.patient_id::text WHERE i.ins = $1 ORDER BY e.position""",
+        ins,
+    )
+    return [(r["type"], msgspec.json.decode(r["data"])) for r in found]
+
+
+async def test_a13_after_a03_cancels_the_enrolment_and_its_open_tasks_and_keeps_the_discharge(
+    virtual: Settings,
+) -> None:
+    ins = synthetic_ins(1301)
+    patient = pid(ins=ins, ipp="IPP-A13")
+    cancel = adt("A13", control="A13-2", pid_segment=patient, zbe_segment="ZBE|MVT9||CANCEL|N")
+    async with listening(virtual) as server:
+        acks = await exchange(server.port, adt("A03", control="A13-1", pid_segment=patient), cancel)
+    assert [msa(a) for a in acks] == [("AA", "A13-1"), ("AA", "A13-2")]
+    events = await stream_events(virtual, ins)
+    types = [t for t, _ in events]
+    scheduled = {d["task_id"] for t, d in events if t == "TaskScheduled"}
+    assert types.index("DischargeCancelled") > types.index("PatientEnrolled")
+    after = events[types.index("DischargeCancelled") + 1 :]
+    cancelled = [d for t, d in after if t == "TaskCancelled"]
+    assert {d["task_id"] for d in cancelled} == scheduled  # nothing was done yet: all open
+    assert {d["cause"] for d in cancelled} == {"discharge-cancelled"}
+    assert [(t, d["reason"]) for t, d in after if t.startswith("Enrolment")] == [
+        ("EnrolmentClosed", "cancelled")
+    ]
+    assert types.count("DischargeReported") == 1  # history keeps the discharge
+    [logged] = await rows(
+        virtual, "SELECT outcome, facts FROM hl7_messages WHERE control_id = 'A13-2'"
+    )
+    assert (logged["outcome"], logged["facts"]) == ("accepted", 1)
+
+
+async def test_a40_moves_the_merged_records_open_tasks_to_the_surviving_record_once(
+    virtual: Settings,
+) -> None:
+    merged_ins, surviving_ins = synthetic_ins(4001), synthetic_ins(4002)
+    merged_pid = pid(ins=merged_ins, ipp="IPP-M40")
+    surviving_pid = pid(ins=surviving_ins, ipp="IPP-S40")
+    merge = adt(
+        "A40",
+        control="A40-3",
+        pid_segment=surviving_pid,
+        zbe_segment=None,
+        zfm=None,
+        diagnoses=(),
+        extra=("MRG|IPP-M40^^^CHU-TEST&750712184&M^PI",),
+    )
+    async with listening(virtual) as server:
+        acks = await exchange(
+            server.port,
+            adt("A03", control="A40-1", pid_segment=merged_pid, diagnoses=("I50.1",)),
+            adt("A03", control="A40-2", pid_segment=surviving_pid, diagnoses=("J44.1",)),
+        )
+        before = await stream_events(virtual, merged_ins)
+        acks += await exchange(server.port, merge)
+        assert [msa(a)[0] for a in acks] == ["AA", "AA", "AA"]
+        open_tasks = {d["task_id"]: d for t, d in before if t == "TaskScheduled"}
+        for t, d in before:
+            if t == "TaskCancelled":
+                open_tasks.pop(d["task_id"], None)
+        # the same A40 again (a new MSH-10, as a sender retrying would): nothing more moves
+        [again] = await exchange(server.port, merge.replace("A40-3", "A40-4"))
+        assert msa(again)[0] == "AA"
+    [logged] = await rows(virtual, "SELECT reason FROM hl7_messages WHERE control_id = 'A40-3'")
+    assert logged["reason"] == f"merge: {len(open_tasks)} open tasks moved, 0 duplicates cancelled"
+    merged_after = await stream_events(virtual, merged_ins)
+    surviving = await stream_events(virtual, surviving_ins)
+    moved = [d for t, d in surviving if t == "TaskScheduled" and d.get("moved_from")]
+    assert sorted(d["moved_from"] for d in moved) == sorted(open_tasks)
+    assert all(
+        (d["activity"], d["occurrence"], d["due"], d["protocol"])
+        == (
+            open_tasks[d["moved_from"]]["activity"],
+            open_tasks[d["moved_from"]]["occurrence"],
+            open_tasks[d["moved_from"]]["due"],
+            "heart-failure-discharge",
+        )
+        for d in moved
+    )
+    enrolled = [d for t, d in surviving if t == "PatientEnrolled"]
+    assert sorted(d["protocol"] for d in enrolled) == [
+        "copd-exacerbation",
+        "heart-failure-discharge",
+    ]
+    cancelled = [d for t, d in merged_after[len(before) :] if t == "TaskCancelled"]
+    assert sorted(d["task_id"] for d in cancelled) == sorted(open_tasks)
+    assert {d["cause"] for d in cancelled} == {"merged"}
+    assert [d["reason"] for t, d in merged_after[len(before) :] if t == "EnrolmentClosed"] == [
+        "merged"
+    ]
+    # history is never rewritten: the merged record's events are all still there, in order
+    assert merged_after[: len(before)] == before

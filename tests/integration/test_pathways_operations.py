@@ -79,7 +79,7 @@ def test_a_broken_protocol_file_stops_the_service_with_file_path_and_reason(
     err = capsys.readouterr().err
     assert f"{broken}: activities[1].window.due_days: Expected" in err
     assert parcours(["protocols", "check", str(PROTOCOLS_DIR)]) == 0
-    assert "4 protocol files valid" in capsys.readouterr().out
+    assert "5 protocol files valid" in capsys.readouterr().out
 
 
 async def test_protocols_migrate_moves_an_enrolment_to_version_2(

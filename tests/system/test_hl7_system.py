@@ -4,10 +4,7 @@ python-hl7's asyncio MLLP client; what follows is read back through the HTTP API
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -66,16 +63,8 @@ async def test_adt_flows_end_in_the_expected_enrolments_and_tasks(
     hf = adt("A03", control="HF-1", pid_segment=patient(1), diagnoses=("I50.1",))
     copd = adt("A03", control="COPD-1", pid_segment=patient(2), diagnoses=("J44.1",))
     elsewhere = adt("A03", control="XFER-1", pid_segment=patient(3), zfm="7")
-    undiagnosed = adt("A03", control="NODG-1", pid_segment=patient(4), diagnoses=())
-    retracted = adt("A03", control="RET-1", pid_segment=patient(5))
-    cancel = adt(
-        "A13",
-        control="RET-2",
-        pid_segment=patient(5),
-        zbe_segment="ZBE|MVT1|20261109140000||CANCEL|N",
-    )
-    acks = await send(port, hf, copd, elsewhere, undiagnosed, retracted, cancel)
-    assert [msa(a)[0] for a in acks] == ["AA"] * 6
+    acks = await send(port, hf, copd, elsewhere)
+    assert [msa(a)[0] for a in acks] == ["AA"] * 3
     [again] = await send(port, hf)  # the same MSH-10 again
     assert str(again) == str(acks[0])
     bad = await send(
@@ -95,7 +84,7 @@ async def test_adt_flows_end_in_the_expected_enrolments_and_tasks(
         async def enrolments() -> dict[str, dict]:
             listed = (await projections.get("/v1/enrolments")).json()["enrolments"]
             by_patient = {e["patient_id"]: e for e in listed}
-            return by_patient if len(by_patient) >= 3 else {}
+            return by_patient if len(by_patient) >= 2 else {}
 
         by_patient = await eventually(enrolments, timeout=60)
         hf_enrolment = by_patient[await patient_of(system, "HF-1")]
@@ -109,30 +98,20 @@ async def test_adt_flows_end_in_the_expected_enrolments_and_tasks(
             view = (await pathways.get(f"/v1/enrolments/{enrolment['enrolment_id']}")).json()
             assert view["status"] == "active"
             assert roles <= {t["role"] for t in view["tasks"]}
-        # a discharge to another hospital, and one without a diagnosis: recorded, no pathway
-        for control in ("XFER-1", "NODG-1"):
+        # a discharge to another hospital: recorded, no pathway (a discharge without a
+        # diagnosis, A13, A40, provisional identities: test_hl7_care_system)
+        for control in ("XFER-1",):
             patient_id = await patient_of(system, control)
             assert patient_id not in by_patient
             timeline = await eventually(
                 lambda p=patient_id: _timeline_types(projections, p), timeout=30
             )
             assert "DischargeReported" in timeline and "PatientEnrolled" not in timeline
-    # the retraction is kept for a coordinator to review, with the enrolment it concerns
-    listed = subprocess.run(  # noqa: ASYNC221 - the admin command, as an admin types it
-        [sys.executable, "-m", "parcours.cli", "hl7", "list"],
-        env={**os.environ, **system.settings.env()},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert "RET-2" in listed and "A13" in listed and synthetic_ins(5) not in listed
-    [a13] = [line for line in listed.splitlines() if "RET-2" in line]
-    assert f"patient-{await patient_of(system, 'RET-1')}" in a13  # where the enrolment is
     # no identity in any log line of any process, the MLLP listener's included
     system.stop_all()
     logs = system.log_text()
     assert "hl7.accepted" in logs  # the listener did log
-    identifying = [synthetic_ins(n) for n in range(1, 6)] + ["IPP-1", "DUPONT", "MARIE", "19520317"]
+    identifying = [synthetic_ins(n) for n in range(1, 4)] + ["IPP-1", "DUPONT", "MARIE", "19520317"]
     assert [value for value in identifying if value in logs] == []
 
 

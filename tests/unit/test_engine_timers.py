@@ -225,3 +225,18 @@ def test_the_end_timer_of_a_paused_enrolment_waits_for_the_resumed_end():
     assert later.fire_at == end.fire_at + timedelta(days=15)
     story.when(FireTimer(timer=end)).then_nothing()
     assert isinstance(story.when(FireTimer(timer=later)).events[-1], EnrolmentClosed)
+
+
+def test_a_timer_key_keeps_its_stored_shape_kind_owner_and_instant() -> None:
+    # stored keys dedupe a re-index (ON CONFLICT on the key): the text must never change
+    task, enrolment = UUID(int=7), UUID(int=9)
+    at = datetime(2026, 3, 27, 7, 0, tzinfo=UTC)
+    reminder = Timer(fire_at=at, kind="reminder", task_id=task, enrolment_id=enrolment)
+    ending = Timer(fire_at=at, kind="enrolment-end", enrolment_id=enrolment)
+    assert reminder.key == "reminder:00000000-0000-0000-0000-000000000007:2026-03-27T07:00:00+00:00"
+    assert ending.key == (
+        "enrolment-end:00000000-0000-0000-0000-000000000009:2026-03-27T07:00:00+00:00"
+    )
+    assert Timer(fire_at=at + timedelta(hours=1), kind="overdue", task_id=task).key.endswith(
+        "T08:00:00+00:00"
+    )

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from contracts.facts import AdmissionReported, DeathReported, DischargeReported
+from contracts.facts import AdmissionReported, DeathReported, DischargeCancelled, DischargeReported
 from pathways.interop.hl7.ack import build_ack
 from pathways.interop.hl7.message import Hl7ParseError, parse
 from pathways.interop.hl7.pam import SenderProfile, map_message
@@ -166,10 +166,19 @@ def test_an_admission_is_reported_from_pv1_44():
     assert fact == AdmissionReported(admitted_at=utc(2026, 11, 2, 8, 0), finess=FINESS)
 
 
-@pytest.mark.parametrize(("trigger", "cancels"), [("A11", "admission"), ("A13", "discharge")])
-def test_cancellations_name_what_they_retract(trigger, cancels):
-    mapped = when_mapped(adt(trigger, zbe_segment=zbe(action="CANCEL")))
-    assert mapped.cancels == cancels and mapped.facts == []
+def test_a_cancelled_admission_is_named_for_the_coordinator():
+    mapped = when_mapped(adt("A11", zbe_segment=zbe(action="CANCEL")))
+    assert mapped.cancels == "admission" and mapped.facts == []
+
+
+def test_a_cancelled_discharge_is_a_fact_dated_by_evn_6_else_zbe_2():
+    mapped = when_mapped(adt("A13", zbe_segment=zbe(action="CANCEL")))
+    # EVN-6 20261109141500 Paris (winter time) is 13:15 UTC; nothing names the discharge:
+    # the decider retracts the patient's latest one
+    assert mapped.facts == [DischargeCancelled(cancelled_at=utc(2026, 11, 9, 13, 15))]
+    assert mapped.cancels is None
+    without_evn = when_mapped(adt("A13", evn="", zbe_segment=zbe(action="CANCEL")))
+    assert without_evn.facts == [DischargeCancelled(cancelled_at=utc(2026, 11, 9, 13, 0))]
 
 
 @pytest.mark.parametrize("trigger", ["A02", "A05", "A21", "A22", "A52", "A53"])

@@ -101,3 +101,43 @@ def test_every_indicator_excludes_on_death_and_any_admission_or_records_the_devi
                 if not recorded:
                     missing.append((path.name, table["code"], fact))
     assert missing == []
+
+
+@pytest.mark.parametrize("protocol", ["heart-failure-discharge", "copd-exacerbation"])
+def test_a_cancelled_discharge_takes_its_case_out_of_every_indicator_and_says_why(protocol):
+    from contracts.facts import DischargeCancelled
+
+    played = _anchored(protocol)
+    played.record(DischargeCancelled(cancelled_at=day(1)))
+    played.advance(day(400, 20))
+    seen = played.outcomes()
+    assert seen, protocol
+    assert {code: (o.status, o.reason, o.num, o.den) for code, o in seen.items()} == {
+        code: ("excluded", "DischargeCancelled", 0, 0) for code in seen
+    }
+
+
+def test_a_record_merged_into_another_leaves_every_indicator_as_patient_merged():
+    import uuid
+
+    from pathways.domain import HandOverTasks, PatientState
+    from pathways.domain.merging import plan_merge
+
+    played = _anchored("heart-failure-discharge")
+    moved, duplicates, superseded = plan_merge(played.state, PatientState(), uuid.uuid4)
+    played.run(
+        HandOverTasks(
+            surviving_stream="patient-x",
+            moved=[m.task_id for m in moved],
+            duplicates=duplicates,
+            superseded=superseded,
+            actor_id="hl7",
+            actor_role="discharge-system",
+        )  # fmt: skip
+    )
+    played.advance(day(400, 20))
+    seen = played.outcomes()
+    assert seen
+    assert {(o.status, o.reason, o.den) for o in seen.values()} == {
+        ("excluded", "PatientMerged", 0)
+    }

@@ -21,8 +21,13 @@ from pathways.domain.protocol import (
 HF = (PROTOCOLS / "hf-discharge.v1.toml").read_text()
 
 
-def test_the_catalog_holds_the_three_protocols_and_two_heart_failure_versions():
-    assert CATALOG.ids() == ["copd-exacerbation", "gestational-diabetes", "heart-failure-discharge"]
+def test_the_catalog_holds_the_four_protocols_and_two_heart_failure_versions():
+    assert CATALOG.ids() == [
+        "copd-exacerbation",
+        "discharge-classification",
+        "gestational-diabetes",
+        "heart-failure-discharge",
+    ]
     assert CATALOG.latest("heart-failure-discharge").version == 1  # version 2 is a draft
     assert CATALOG.latest("heart-failure-discharge", include_drafts=True).version == 2
     assert CATALOG.get("heart-failure-discharge", "1").version == 1
@@ -39,12 +44,15 @@ def test_an_unknown_protocol_or_version_is_a_lookup_error():
 def test_every_protocol_cites_sources_and_uses_known_roles_and_facts(protocol):
     assert protocol.metadata.sources and protocol.metadata.choices
     assert protocol.title.fr and protocol.title.en
+    # a question to the coordinator (classify a discharge) is answered by a person: no
+    # completing fact, no indicator
+    question = protocol.lifecycle.answered_by_enrolment
     for activity in protocol.activities:
         assert Role(activity.role)
-        assert activity.completed_by, f"{activity.id} has no completing fact"
+        assert question or activity.completed_by, f"{activity.id} has no completing fact"
         for completion in activity.completed_by:
             assert completion.__struct_config__.tag in FACT_TYPES
-    assert protocol.indicators
+    assert question != bool(protocol.indicators)
 
 
 def test_heart_failure_declares_the_indicators_of_protocols_md():

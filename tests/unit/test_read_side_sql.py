@@ -26,4 +26,4 @@ def test_no_notifications_module_queries_the_events_table():
 
 def test_the_event_store_does():
     assert modules_querying_events("parcours") != []
-    assert all(m.startswith("parcours/eventstore.py") for m in modules_querying_events("parcours"))
+    assert all(m.startswith("parcours/eventstore/") for m in modules_querying_events("parcours"))

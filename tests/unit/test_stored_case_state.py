@@ -27,7 +27,9 @@ from projections.views.cases import _Stored
 
 GOLDEN_V1 = Path(__file__).with_name("golden") / "case_state_v1.msgpack"
 # v2: Task gained ``cause`` and ``plan`` (appended, with defaults)
-GOLDEN = Path(__file__).with_name("golden") / "case_state_v2.msgpack"
+GOLDEN_V2 = Path(__file__).with_name("golden") / "case_state_v2.msgpack"
+# v3: Enr gained ``cancelled_by`` and ``cancelled_as`` (appended, with defaults)
+GOLDEN = Path(__file__).with_name("golden") / "case_state_v3.msgpack"
 
 
 def _id(n: int) -> uuid.UUID:
@@ -72,7 +74,7 @@ EXPECTED_V1 = _Stored(
 )
 
 
-EXPECTED = msgspec.structs.replace(
+EXPECTED_V2 = msgspec.structs.replace(
     EXPECTED_V1,
     tasks=(
         *EXPECTED_V1.tasks[:2],
@@ -83,9 +85,20 @@ EXPECTED = msgspec.structs.replace(
 )
 
 
+EXPECTED = msgspec.structs.replace(
+    EXPECTED_V2,
+    enrolments=(
+        EXPECTED_V2.enrolments[0],
+        msgspec.structs.replace(
+            EXPECTED_V2.enrolments[1], cancelled_by=_id(102), cancelled_as="DischargeCancelled"
+        ),
+    ),
+)
+
+
 def test_rows_stored_before_a_field_was_appended_decode_with_its_default() -> None:
-    stored = GOLDEN_V1.read_bytes()
-    assert msgspec.msgpack.decode(stored, type=_Stored) == EXPECTED_V1
+    assert msgspec.msgpack.decode(GOLDEN_V1.read_bytes(), type=_Stored) == EXPECTED_V1
+    assert msgspec.msgpack.decode(GOLDEN_V2.read_bytes(), type=_Stored) == EXPECTED_V2
 
 
 def test_stored_case_state_decodes_by_position_to_the_same_values() -> None:
@@ -110,6 +123,8 @@ def test_the_evidence_structs_are_stored_as_arrays() -> None:
         raw["enrolments"][1][3],
         str(_id(101)),
         None,
+        str(_id(102)),
+        "DischargeCancelled",
     ]
     assert raw["facts"][0][0] == "DischargeReported"
 

@@ -68,6 +68,7 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     status: str = "requested"
     overdue: bool = False
     reason: str | None = None
+    cause: str | None = None  # why it was cancelled (``TaskCancelled.cause``)
 
     @property
     def is_open(self) -> bool:
@@ -226,6 +227,8 @@ def route(env: Envelope, task: TaskView | None, *, subjects: Subjects, default_z
                 return Routed(task, [])
             status, kind = _FINAL[type(data)]
             new = replace(task, status=status)
+            if isinstance(data, ev.TaskCancelled):
+                new = replace(new, cause=data.cause)
             reason = getattr(data, "reason", None)
             return Routed(new, [_notify(env, audience(task, subjects), kind, new, reason=reason)])
         case ev.TaskRejected():

@@ -9,7 +9,8 @@ ids: time and ids come in through ``DecideContext``.
   decide: a recorded fact comes back first, followed by what it causes) and
   ``state.evolve(state, event, event_id=None) -> PatientState`` (per patient stream).
 - ``commands``: ``RecordFact``, ``EnrolPatient``, task commands, ``FireTimer``,
-  ``MigrateProtocol``, and ``DecideContext``.
+  ``MigrateProtocol``, ``TakeOverTasks``/``HandOverTasks`` (an identity merge,
+  planned by ``merging.plan_merge``), and ``DecideContext``.
 - ``timers``: ``Timer``, ``timers_for(event)``, ``timers_cancelled_by(event)``.
 - ``errors``: what the HTTP layer maps to 403, 404, 409.
 """
@@ -25,12 +26,15 @@ from pathways.domain.commands import (
     EnrolPatient,
     FailTask,
     FireTimer,
+    HandOverTasks,
     MigrateProtocol,
+    MovedTask,
     ReassignTask,
     RecordFact,
     RejectTask,
     StartTask,
     SyncCareCircle,
+    TakeOverTasks,
 )
 from pathways.domain.decision import Decided, DecidedEvent
 from pathways.domain.engine import decide
@@ -59,8 +63,10 @@ __all__ = [
     "EnrolmentConflictError",
     "FailTask",
     "FireTimer",
+    "HandOverTasks",
     "IllegalTransitionError",
     "MigrateProtocol",
+    "MovedTask",
     "NotAllowedError",
     "PatientState",
     "ProtocolCatalog",
@@ -70,6 +76,7 @@ __all__ = [
     "RejectTask",
     "StartTask",
     "SyncCareCircle",
+    "TakeOverTasks",
     "Timer",
     "UnknownEnrolmentError",
     "UnknownProtocolError",

@@ -19,6 +19,7 @@ from contracts.roles import Role
 from pathways.domain.protocol import (
     AboveTargetRule,
     ActivityWithin,
+    DischargeAnchor,
     FactWithin,
     LabPanel,
     Protocol,
@@ -117,6 +118,14 @@ def _problems(p: Protocol) -> Iterable[tuple[str, str]]:
             yield f"rules[{i}].activity", f"unknown activity {rule.activity!r}"
         if isinstance(rule, AboveTargetRule) and rule.after_activity not in known:
             yield f"rules[{i}].after_activity", f"unknown activity {rule.after_activity!r}"
+    for i, spec in enumerate(p.anchor.facts):
+        if isinstance(spec, DischargeAnchor) and spec.without_diagnosis == bool(
+            spec.diagnosis_prefixes
+        ):
+            yield (
+                f"anchor.facts[{i}]",
+                "a discharge anchor names diagnosis_prefixes, or is without_diagnosis",
+            )
     for name in ("close_on", "pause_on"):
         for j, fact in enumerate(getattr(p.lifecycle, name)):
             if fact not in FACT_TYPES:

@@ -97,6 +97,48 @@ class MigrateProtocol(_ByActor, frozen=True, tag="MigrateProtocol"):
     to_version: int
 
 
+class MovedTask(Command, frozen=True, tag="MovedTask"):
+    """An open task of a merged patient record, as the surviving record takes it over:
+    into ``into_enrolment`` (the survivor's enrolment of the same protocol, or a new one
+    made with the merged enrolment's protocol, anchor and end)."""
+
+    task_id: UUID
+    into_enrolment: UUID
+    protocol: str
+    version: int
+    anchor_type: str
+    anchor_at: datetime
+    anchor_event_id: UUID | None
+    ends_at: datetime | None
+    activity: str
+    occurrence: int
+    role: str
+    earliest: datetime
+    due: datetime
+    assignee: str | None = None
+    zone: str | None = None
+    urgent: bool = False
+
+
+class TakeOverTasks(_ByActor, frozen=True, tag="TakeOverTasks"):
+    """On the surviving record of an identity merge: schedule the merged record's open
+    tasks (``pathways.domain.merging``)."""
+
+    merged_stream: str
+    tasks: list[MovedTask]
+
+
+class HandOverTasks(_ByActor, frozen=True, tag="HandOverTasks"):
+    """On the merged record: cancel the tasks taken over (``moved``) or already open on
+    the surviving record (``duplicates``), and close the enrolments that go on there
+    (enrolment id -> the survivor's)."""
+
+    surviving_stream: str
+    moved: list[UUID]
+    duplicates: list[UUID]
+    superseded: dict[UUID, UUID]
+
+
 TASK_COMMANDS = (
     AcceptTask,
     StartTask,

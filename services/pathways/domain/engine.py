@@ -29,15 +29,18 @@ from pathways.domain.commands import (
     EnrolPatient,
     FailTask,
     FireTimer,
+    HandOverTasks,
     MigrateProtocol,
     ReassignTask,
     RecordFact,
     RejectTask,
     StartTask,
     SyncCareCircle,
+    TakeOverTasks,
 )
 from pathways.domain.deadlines import fire_timer
 from pathways.domain.decision import Decided, Decision
+from pathways.domain.merging import hand_over, take_over
 from pathways.domain.migration import migrate
 from pathways.domain.recording import enrol_patient, record_fact
 from pathways.domain.state import PatientState
@@ -51,6 +54,8 @@ _HANDLERS: dict[type, Callable[[Any, Decision], None]] = {
     ChangeCareCircle: change_care_circle,
     BreakTheGlass: break_the_glass,
     SyncCareCircle: sync_care_circle,
+    TakeOverTasks: take_over,
+    HandOverTasks: hand_over,
     **{
         c: handle_task_command
         for c in (

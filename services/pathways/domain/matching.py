@@ -74,6 +74,10 @@ def anchors(anchor: Anchor, fact: EventPayload) -> bool:
     """Whether ``fact`` enrols a patient in a protocol with this anchor."""
     for spec in anchor.facts:
         if isinstance(spec, DischargeAnchor) and isinstance(fact, DischargeReported):
+            if spec.without_diagnosis:
+                if not fact.diagnoses and fact.destination in spec.destinations:
+                    return True
+                continue
             codes = fact.diagnoses[:1] if spec.position == "main" else fact.diagnoses
             if fact.destination in spec.destinations and any(
                 has_prefix(c, spec.diagnosis_prefixes) for c in codes

@@ -53,11 +53,13 @@ class Metadata(_Spec, kw_only=True):
 
 
 class DischargeAnchor(_Spec, kw_only=True, tag_field="fact", tag="DischargeReported"):
-    """A discharge whose (main) diagnosis starts with one of the ICD-10 prefixes."""
+    """A discharge whose (main) diagnosis starts with one of the ICD-10 prefixes, or,
+    with ``without_diagnosis``, a discharge that names no diagnosis at all."""
 
-    diagnosis_prefixes: list[str]
+    diagnosis_prefixes: list[str] = []
     position: Literal["main", "any"] = "main"  # main = the first diagnosis of the stay
     destinations: list[str] = msgspec.field(default_factory=lambda: ["home"])
+    without_diagnosis: bool = False
 
 
 class DiagnosisAnchor(_Spec, kw_only=True, tag_field="fact", tag="DiagnosisReported"):
@@ -241,6 +243,10 @@ class Lifecycle(_Spec, kw_only=True):
     pause_on: list[str] = []
     resume_destinations: list[str] = msgspec.field(default_factory=lambda: ["home"])
     reenrol_on_new_anchor: bool = False
+    # the enrolment is a question for the coordinator (classify a discharge): when the
+    # coordinator enrols the patient in another protocol, its open tasks complete and it
+    # closes (completed)
+    answered_by_enrolment: bool = False
 
 
 # --- indicators ------------------------------------------------------------------------------

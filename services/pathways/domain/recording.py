@@ -12,19 +12,24 @@
 5. the fact completes matching open tasks (see ``completion``);
 6. observation rules (see ``rules``).
 
-Also the coordinator's explicit enrolment (``EnrolPatient``).
+A cancelled discharge only retracts what the discharge started (see ``retraction``).
+
+Also the coordinator's explicit enrolment (``EnrolPatient``), which answers the
+questions put to the coordinator (a protocol with ``answered_by_enrolment``: the
+classification of a discharge without a diagnosis).
 """
 
 from __future__ import annotations
 
 from contracts import pathway as ev
-from contracts.facts import DeathReported, DischargeReported
+from contracts.facts import DeathReported, DischargeCancelled, DischargeReported
 from contracts.roles import Role
 from pathways.domain.commands import EnrolPatient, RecordFact
 from pathways.domain.completion import complete_by_fact
 from pathways.domain.decision import Decision
 from pathways.domain.errors import EnrolmentConflictError, NotAllowedError
 from pathways.domain.matching import anchors, expected_delivery, fact_type
+from pathways.domain.retraction import retract_discharge
 from pathways.domain.rules import apply_rules
 from pathways.domain.scheduling import cancel_open, close, enrol, pause, resume, schedule_activity
 from pathways.domain.state import RecordedFact, fact_time
@@ -37,6 +42,9 @@ def record_fact(cmd: RecordFact, d: Decision) -> None:
     tag = fact_type(fact)
     rec = RecordedFact(cmd.event_id, fact, fact_time(fact))
     d.record(fact, cmd.event_id)
+    if isinstance(fact, DischargeCancelled):
+        retract_discharge(d, fact, cmd.event_id)
+        return
 
     for e in d.state.enrolments_in("active", "paused"):
         if tag in d.protocol_of(e).lifecycle.close_on:
@@ -126,6 +134,7 @@ def enrol_patient(cmd: EnrolPatient, d: Decision) -> None:
         raise EnrolmentConflictError(
             f"the patient is already enrolled in {protocol.id} ({current.enrolment_id}, {current.status})"
         )
+    _answer_questions(cmd, d, protocol.id)
     enrol(
         d,
         protocol,
@@ -137,3 +146,22 @@ def enrol_patient(cmd: EnrolPatient, d: Decision) -> None:
         team={m.role: m.rpps for m in cmd.care_team},
         expected_delivery=cmd.expected_delivery,
     )
+
+
+def _answer_questions(cmd: EnrolPatient, d: Decision, protocol: str) -> None:
+    """An explicit enrolment answers the open questions put to the coordinator (a
+    discharge to classify): their tasks complete, by the coordinator, and they close."""
+    for e in d.state.enrolments_in("active", "paused"):
+        if e.protocol == protocol or not d.protocol_of(e).lifecycle.answered_by_enrolment:
+            continue
+        for t in d.state.open_tasks(e.enrolment_id):
+            d.emit(
+                ev.TaskCompleted(
+                    task_id=t.task_id,
+                    completed_at=d.ctx.now,
+                    on_time=d.ctx.now <= t.due,
+                    by=cmd.actor_id,
+                    findings=f"enrolled in {protocol}",
+                )
+            )
+        close(d, e, "completed", detail=f"enrolled in {protocol}")

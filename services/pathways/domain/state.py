@@ -50,6 +50,7 @@ class TaskState(msgspec.Struct, frozen=True, kw_only=True):
     completed_at: datetime | None = None
     on_time: bool | None = None
     cancel_reason: str | None = None
+    moved_from: UUID | None = None  # the merged patient's task it took over
 
     @property
     def is_open(self) -> bool:
@@ -68,6 +69,7 @@ class EnrolmentState(msgspec.Struct, frozen=True, kw_only=True):
     ends_at: datetime | None = None
     paused_at: datetime | None = None
     close_reason: str | None = None
+    resumed_by: UUID | None = None  # the discharge that resumed it last (while active)
     task_ids: tuple[UUID, ...] = ()
 
 
@@ -166,6 +168,7 @@ def evolve(state: PatientState, event: EventPayload, event_id: UUID | None = Non
                 zone=event.zone,
                 urgent=event.urgent,
                 reason=event.reason,
+                moved_from=event.moved_from,
             )
             tasks = {**state.tasks, t.task_id: t}
             e = state.enrolments.get(event.enrolment_id)
@@ -199,12 +202,19 @@ def evolve(state: PatientState, event: EventPayload, event_id: UUID | None = Non
         case ev.TaskOverdue():
             return _task(state, event.task_id, overdue=True)
         case ev.EnrolmentPaused():
-            return _enrolment(state, event.enrolment_id, status="paused", paused_at=event.at)
+            return _enrolment(
+                state, event.enrolment_id, status="paused", paused_at=event.at, resumed_by=None
+            )
         case ev.EnrolmentResumed():
             e = state.enrolments.get(event.enrolment_id)
             ends_at = event.ends_at or (e.ends_at if e else None)
             return _enrolment(
-                state, event.enrolment_id, status="active", paused_at=None, ends_at=ends_at
+                state,
+                event.enrolment_id,
+                status="active",
+                paused_at=None,
+                ends_at=ends_at,
+                resumed_by=event.by_fact,
             )
         case ev.EnrolmentClosed():
             return _enrolment(state, event.enrolment_id, status="closed", close_reason=event.reason)

@@ -40,7 +40,15 @@ class Timer(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def key(self) -> str:
         """A natural key for the timer table (one timer of a kind per task or enrolment)."""
-        return f"{self.kind}:{self.task_id or self.enrolment_id}:{self.fire_at.isoformat()}"
+        owner = self.task_id or self.enrolment_id
+        return f"{self.kind}:{_id_text(owner)}:{_instant_text(self.fire_at)}"
+
+
+# A task's two timers name it twice, and instants repeat across patients (08:00 reminders,
+# due instants of discharges in the same minute): their texts are cached (the timer index
+# builds ~40 keys per discharge; str(UUID) and isoformat() were half of its CPU).
+_id_text = lru_cache(maxsize=1024)(str)
+_instant_text = lru_cache(maxsize=8192)(datetime.isoformat)
 
 
 @lru_cache(maxsize=4096)

@@ -26,6 +26,7 @@ import uuid
 
 import structlog
 
+from contracts.events import Actor
 from contracts.identity import PatientIdentity
 from contracts.roles import Role
 from parcours.auth import Principal
@@ -47,6 +48,8 @@ from pathways.interop.hl7.problems import (
     MessageRejected,
 )
 from pathways.interop.settings import MllpSettings
+from pathways.record_merge import RecordMerge
+from pathways.streams import Origin
 
 log = structlog.get_logger("pathways.hl7")
 EVENT_IDS = uuid.UUID("5f0b6f5e-2f43-4b8e-9a53-6c1d0f7a9e21")  # namespace of HL7 fact ids
@@ -60,8 +63,16 @@ FIELD_SOURCES = {
 
 
 class Hl7Intake:
-    def __init__(self, pool, recorder: FactRecorder, clock: Clock, settings: MllpSettings):  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self,
+        pool,
+        recorder: FactRecorder,
+        clock: Clock,
+        settings: MllpSettings,
+        merge: RecordMerge | None = None,
+    ):
         self.pool, self.recorder, self.clock, self.settings = pool, recorder, clock, settings
+        self.merge = merge
 
     async def handle(self, data: bytes) -> bytes:
         """The ACK for one message (its MLLP payload); raises only when PostgreSQL fails,
@@ -113,8 +124,11 @@ class Hl7Intake:
         cpts, patient = self.settings.cpts, mapped.patient
         ipp = (patient.ipp_authority or row.facility, patient.ipp) if patient.ipp else None
         identity = patient.identity
+        note, merged_into = mapped.note, None
         if ipp and mapped.prior_ipp:
-            await self._relink(cpts, ipp, mapped.prior_ipp, now)
+            merged_into = await self._relink(cpts, ipp, mapped.prior_ipp, now, identity, row)
+            if merged_into is not None:
+                note = f"merge: {merged_into[1]}"
         if identity is not None and ipp:
             # messages are held only while an IPP has no link: release them when it gets one
             if await db.linked_ins(self.pool, cpts, *ipp) != (identity.ins, identity.oid):
@@ -137,7 +151,7 @@ class Hl7Intake:
             return await self._finish(row, message, "held", reason, now, ipp=ipp)
         if mapped.cancels:
             reason = (
-                f"cancel {mapped.cancels} received; Parcours does not retract it automatically yet: "
+                f"cancel {mapped.cancels} received; Parcours does not retract it automatically: "
                 "the coordinator reviews the enrolment"
             )
             stream = await db.patient_stream(self.pool, cpts, identity.ins)
@@ -145,7 +159,8 @@ class Hl7Intake:
                 row, message, "quarantined", reason, now, stream=stream, ipp=ipp
             )
         if identity is None or not mapped.facts:
-            return await self._finish(row, message, "accepted", mapped.note, now, ipp=ipp)
+            stream = merged_into[0] if merged_into else None
+            return await self._finish(row, message, "accepted", note, now, stream=stream, ipp=ipp)
         return await self._record(row, mapped, identity, now, mapped.note, message, ipp)
 
     async def _record(
@@ -204,9 +219,20 @@ class Hl7Intake:
         except Hl7Problem as problem:
             await self._answer(held, message, problem, now)
 
-    async def _relink(self, cpts: str, ipp: tuple[str, str], prior: str, now: dt.datetime) -> None:
-        """A47 / A40: what was known under the prior IPP follows the new one."""
+    async def _relink(
+        self,
+        cpts: str,
+        ipp: tuple[str, str],
+        prior: str,
+        now: dt.datetime,
+        identity: PatientIdentity | None,
+        row: db.StoredMessage,
+    ) -> tuple[str, str] | None:
+        """A47 / A40: what was known under the prior IPP follows the new one. When the
+        prior IPP was another patient record (another INS), its open tasks move to the
+        surviving record: (the surviving stream, what moved), else None."""
         authority, current = ipp
+        prior_link = await db.linked_ins(self.pool, cpts, authority, prior)
         await db.rename_ipp(self.pool, cpts, authority, prior, current)
         linked = await db.linked_ins(self.pool, cpts, *ipp)
         if linked is None:
@@ -217,6 +243,34 @@ class Hl7Intake:
             identity = PatientIdentity(ins=linked[0], oid=linked[1])
             for held in await db.held_for(self.pool, cpts, *ipp):
                 await self._release(held, identity, now)
+        surviving = identity.ins if identity is not None else (linked[0] if linked else None)
+        if prior_link is None or surviving is None or prior_link[0] == surviving:
+            return None
+        return await self._merge_records(cpts, prior_link[0], surviving, row, now)
+
+    async def _merge_records(
+        self,
+        cpts: str,
+        merged_ins: str,
+        surviving_ins: str,
+        row: db.StoredMessage,
+        now: dt.datetime,
+    ) -> tuple[str, str] | None:
+        merged = await db.patient_stream(self.pool, cpts, merged_ins)
+        surviving = await db.patient_stream(self.pool, cpts, surviving_ins)
+        if merged is None or surviving is None or self.merge is None:
+            return None  # nothing recorded under one of them: no work to move
+        origin = Origin(
+            cpts=cpts,
+            actor=Actor(
+                id=f"hl7:{row.application}@{row.facility}"[:128], role=Role.DISCHARGE_SYSTEM
+            ),
+            correlation_id=f"hl7-{row.id}",
+            occurred_at=now,
+        )
+        done = await self.merge.merge(merged, surviving, origin, now)
+        log.info("hl7.merged", message_id=row.id, moved=done.moved, duplicates=done.duplicates)
+        return surviving, f"{done.moved} open tasks moved, {done.duplicates} duplicates cancelled"
 
     async def _finish(
         self,

@@ -26,10 +26,12 @@ log = structlog.get_logger("pathways.mllp")
 async def build_intake(settings: Settings, mllp: MllpSettings, pool) -> Hl7Intake:  # type: ignore[no-untyped-def]
     from pathways.app import load_catalog
     from pathways.group_commit import GroupCommit
+    from pathways.record_merge import RecordMerge
     from pathways.streams import PatientStreams
 
     streams = PatientStreams(pool, load_catalog(settings))
-    return Hl7Intake(pool, FactRecorder(GroupCommit(streams)), make_clock(settings, pool), mllp)
+    recorder = FactRecorder(GroupCommit(streams))
+    return Hl7Intake(pool, recorder, make_clock(settings, pool), mllp, RecordMerge(streams))
 
 
 async def run(settings: Settings, mllp: MllpSettings) -> None:

@@ -12,6 +12,10 @@ numerator and denominator (1/1 met, 0/1 not met, 0/0 excluded or ineligible,
 completed/planned occurrences for an occurrence share, 1/0 for a count), its
 ``status`` and ``reason`` say why, and ``evidence`` lists the ids of the events
 that decided it (the enrolment first). Days are calendar days in Europe/Paris.
+An enrolment closed as ``cancelled`` (its discharge was cancelled, HL7 A13) is
+excluded from every indicator, reason ``DischargeCancelled``; one closed as
+``merged`` (HL7 A40: it goes on in the surviving record, which counts it), reason
+``PatientMerged``.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ RELEVANT = frozenset(
     {
         "PatientEnrolled",
         "ProtocolVersionChanged",
+        "EnrolmentClosed",
         "TaskScheduled",
         "TaskCompleted",
         "TaskCancelled",
@@ -104,6 +109,15 @@ def evolve(state: PatientCases, envelope: Envelope) -> PatientCases:
     if isinstance(e, ev.ProtocolVersionChanged):
         enrolments = tuple(
             replace(x, version=str(e.to_version)) if x.enrolment_id == e.enrolment_id else x
+            for x in state.enrolments
+        )
+        return replace(state, enrolments=enrolments)
+    if isinstance(e, ev.EnrolmentClosed) and e.reason in TAKEN_OUT:
+        out = TAKEN_OUT[e.reason]
+        enrolments = tuple(
+            replace(x, cancelled_by=eid, cancelled_as=out)
+            if x.enrolment_id == e.enrolment_id
+            else x
             for x in state.enrolments
         )
         return replace(state, enrolments=enrolments)
@@ -181,7 +195,14 @@ def _version_key(v: str) -> tuple[int, ...] | tuple[str]:
         return (v,)
 
 
+# closing reasons that take an enrolment out of every indicator, and the case list's reason
+TAKEN_OUT = {"cancelled": "DischargeCancelled", "merged": "PatientMerged"}
+
+
 def judge(d: IndicatorDef, enr: Enr, tasks: list[Task], facts: list[Fact]) -> Outcome:
+    if enr.cancelled_by is not None:  # no case (its discharge was cancelled) or counted elsewhere
+        reason = enr.cancelled_as or TAKEN_OUT["cancelled"]
+        return Outcome("excluded", 0, 0, (enr.event_id, enr.cancelled_by), reason=reason)
     if isinstance(d, ActivityWithin):
         return activity_within(d, enr, tasks, facts)
     if isinstance(d, ActivityDone):

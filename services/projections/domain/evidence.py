@@ -31,6 +31,10 @@ class Enr(msgspec.Struct, frozen=True, array_like=True):
     anchor_at: dt.datetime
     event_id: uuid.UUID  # the PatientEnrolled event
     anchor_event_id: uuid.UUID | None = None
+    # the EnrolmentClosed that takes it out of every indicator (reason ``cancelled``: its
+    # discharge was cancelled; ``merged``: it goes on in the surviving patient record)
+    cancelled_by: uuid.UUID | None = None
+    cancelled_as: str | None = None  # the exclusion reason: DischargeCancelled, PatientMerged
 
 
 class Task(msgspec.Struct, frozen=True, array_like=True):

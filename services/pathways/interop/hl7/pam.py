@@ -7,8 +7,9 @@ A01, A04   admission, outpatient visit        ``AdmissionReported``
 A05, A38   pre-admission (and its cancel)     nothing: a future stay is not a fact
 A02, A12   transfer (and its cancel)          nothing: a move inside the hospital
 A03        discharge                          ``DischargeReported`` (+ ``DeathReported``)
-A11        cancel admission                   a retraction of the admission
-A13        cancel discharge                   a retraction of the discharge
+A11        cancel admission                   quarantined for the coordinator
+A13        cancel discharge                   ``DischargeCancelled``: the latest discharge
+                                              is retracted (its enrolment cancelled)
 A21, A52   leave of absence, its cancel       nothing (kept with its outcome)
 A22, A53   return from leave, its cancel      nothing (kept with its outcome)
 A08, A28,  patient information, identity      the identity (IPP, qualified INS)
@@ -29,6 +30,10 @@ UPDATE, CANCEL). Some senders shift the action to ZBE-5 (with an end date in
 ZBE-3): the first of ZBE-4, ZBE-5, ZBE-3 that is an action is taken. An UPDATE
 of a movement records no new fact (the first report stands; the update is kept
 with its outcome). A CANCEL goes with A11/A12/A13.
+
+A13 cancels the patient's latest discharge (PAM: the cancel undoes the last
+movement); its instant is EVN-6, else ZBE-2. The decider retracts what that
+discharge started (``pathways.domain.retraction``).
 """
 
 from __future__ import annotations
@@ -41,7 +46,12 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from contracts.base import EventPayload
-from contracts.facts import AdmissionReported, DeathReported, DischargeReported
+from contracts.facts import (
+    AdmissionReported,
+    DeathReported,
+    DischargeCancelled,
+    DischargeReported,
+)
 from pathways.interop.hl7.identity import QUALIFIED_STATUSES, PatientRef, patient_ref
 from pathways.interop.hl7.message import Hl7Message, Segment
 from pathways.interop.hl7.problems import (
@@ -75,7 +85,7 @@ NO_FACT = {
 }
 IDENTITY = frozenset({"A08", "A28", "A31"})
 LINKS = frozenset({"A40", "A47"})
-CANCELS = {"A11": "admission", "A13": "discharge"}
+CANCELS = {"A11": "admission", "A13": "discharge"}  # A13 is recorded; A11 waits for a person
 SUPPORTED = frozenset({*ADMISSIONS, "A03", *NO_FACT, *IDENTITY, *LINKS, *CANCELS})
 ACTIONS = frozenset({"INSERT", "UPDATE", "CANCEL"})
 DISCHARGE_MODES = {"6": "mutation", "7": "transfer", "8": "home", "9": "death"}
@@ -104,7 +114,7 @@ class MappedMessage(msgspec.Struct, frozen=True, kw_only=True):
     patient: PatientRef
     facts: list[EventPayload] = []
     movement: Movement | None = None
-    cancels: str | None = None  # "admission" or "discharge" (A11, A13)
+    cancels: str | None = None  # "admission" (A11): quarantined for the coordinator
     prior_ipp: str | None = None  # MRG-1 of A40 / A47
     note: str = ""
 
@@ -152,6 +162,10 @@ def map_message(message: Hl7Message, profile: SenderProfile = SenderProfile()) -
         return MappedMessage(**base, facts=_with_death(patient, [fact]), note="admission")
     if trigger == "A03":
         return MappedMessage(**base, facts=_discharge(message, profile, zone, patient, movement))
+    if trigger == "A13":
+        at = _instant(message, zone, ("EVN", 6), movement)
+        fact = DischargeCancelled(cancelled_at=at)
+        return MappedMessage(**base, facts=[fact], note="cancel discharge")
     if trigger in CANCELS:
         return MappedMessage(**base, cancels=CANCELS[trigger], note=f"cancel {CANCELS[trigger]}")
     if trigger in LINKS:
