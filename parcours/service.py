@@ -332,7 +332,7 @@ def build_app(
         dependencies={"runtime": Provide(_provide_runtime, sync_to_thread=False)},
         request_max_body_size=settings.http.max_body_bytes,
         debug=False,
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "token_verifier": verifier}),
     )
     if extra is not None:
         extra(config)

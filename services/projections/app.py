@@ -15,8 +15,10 @@ from litestar import Litestar
 from litestar.config.app import AppConfig
 
 from contracts.indicators import load_protocol_indicators
+from parcours import signin
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
+from projections.api import coordinator
 from projections.api.cases import case_timeline
 from projections.api.dashboard import dashboard
 from projections.api.exports import (
@@ -54,6 +56,8 @@ ROUTES = [
     list_enrolments,
     dashboard,
     fhir_tasks,
+    *coordinator.ROUTES,
+    *signin.ROUTES,  # the browser sign-in of the dashboard and the coordinator page
 ]
 
 
