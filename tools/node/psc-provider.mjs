@@ -10,7 +10,8 @@
 //     "clients": [{"client_id": "...", "client_secret": "...", "redirect_uris": ["..."]}],
 //     "accounts": {"<login>": {"SubjectNameID": "810001234567", "given_name": "...",
 //                              "family_name": "..."}},
-//     "id_token_ttl": 3600 }
+//     "id_token_ttl": 3600,
+//     "wallet_discovery": true }   (false: only the standard discovery path answers)
 // The sign-in page (a login field, like the e-CPS prompt) accepts the logins of
 // `accounts`. The process prints "ready <issuer>" on stdout once it listens.
 import { readFileSync } from "node:fs";
@@ -88,7 +89,7 @@ const callback = provider.callback();
 const server = createServer(async (req, res) => {
   try {
     const url = new URL(req.url, config.issuer);
-    if (url.pathname === "/.well-known/wallet-openid-configuration") {
+    if (url.pathname === "/.well-known/wallet-openid-configuration" && config.wallet_discovery !== false) {
       req.url = "/.well-known/openid-configuration"; // PSC's path: the same document
     }
     const match = url.pathname.match(/^\/interaction\/([\w-]+)(\/login)?$/);
