@@ -41,7 +41,8 @@ from parcours.oidc import OidcError, rpps_of
 from parcours.settings import Settings
 
 SIGN_IN_SECONDS = 600
-_NEXT = re.compile(r"^/[A-Za-z0-9/_-]{0,100}$")
+# where to go after the sign-in: a path of this site, maybe with a plain query
+_NEXT = re.compile(r"^/[A-Za-z0-9/_-]{0,100}(\?[A-Za-z0-9_=&:.%-]{0,200})?$")
 
 
 def _settings(request: Request[Any, Any, Any]) -> Settings:

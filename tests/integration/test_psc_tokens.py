@@ -145,7 +145,7 @@ async def test_a_key_rotation_is_followed_and_refetches_are_rate_limited(setting
         assert oidc.jwks_fetches == 1
         psc.add_key("psc-ec-2", "ec")  # the provider rotates: a new ES256 key signs
         psc.restart()
-        while time.monotonic() - oidc._fetched_at < interval:  # the window of the first fetch
+        while time.monotonic() - oidc._fetched_at < interval:  # noqa: ASYNC110 - a time window
             await asyncio.sleep(0.05)
         rotated = psc.sign({"SubjectNameID": "8" + NURSE}, kid="psc-ec-2")
         answer = await c.get("/v1/worklists/me", headers=bearer(rotated))

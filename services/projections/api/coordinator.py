@@ -46,7 +46,7 @@ async def coordinator_page(request: Request[Any, Any, Any]) -> Response[Any]:
     session = await gate(request, "/coordinator", STAFF)
     if isinstance(session, Response):
         return session
-    return render(page(), session)
+    return render(request, page(), session)
 
 
 def service_url(settings: Settings, service: Literal["pathways", "notifications"]) -> str:

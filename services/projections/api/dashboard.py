@@ -29,4 +29,4 @@ async def dashboard(request: Request[Any, Any, Any]) -> Response[Any]:
     session = await gate(request, "/dashboard")
     if isinstance(session, Response):
         return session
-    return render(page(), session)
+    return render(request, page(), session)

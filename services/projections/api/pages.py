@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from litestar import Request, Response
 from litestar.response import Redirect
@@ -19,10 +20,11 @@ from litestar.response import Redirect
 from parcours import signin
 from parcours.web_session import WebSession
 
+CSP = (
+    "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+)
 HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
-    "style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
-    "frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
@@ -41,7 +43,9 @@ async def gate(
     session = await signin.current_session(request)
     if session is None:
         if request.app.state["token_verifier"].oidc is not None:
-            return Redirect(f"/auth/login?next={path}", status_code=303)
+            query = request.url.query
+            target = urlencode({"next": f"{path}?{query}" if query else path})
+            return Redirect(f"/auth/login?{target}", status_code=303)
         return None
     if roles is not None and session.principal.role not in roles:
         return signin.message_page(
@@ -63,11 +67,24 @@ def session_bar(session: WebSession | None) -> str:
     )
 
 
-def render(template: str, session: WebSession | None) -> Response[str]:
+def content_security_policy(request: Request[Any, Any, Any]) -> str:
+    """The page's CSP: forms post here only; sign-out then goes on to the provider
+    (Chromium applies ``form-action`` to the redirect after a form too)."""
+    oidc = request.app.state["token_verifier"].oidc
+    if oidc is None:
+        return CSP
+    origin = urlsplit(oidc.issuer)
+    return f"{CSP} {origin.scheme}://{origin.netloc}"
+
+
+def render(
+    request: Request[Any, Any, Any], template: str, session: WebSession | None
+) -> Response[str]:
     csrf = html.escape(session.csrf) if session is not None else ""
     page = (
         template.replace("<!--SESSION-->", session_bar(session))
         .replace("__CSRF__", csrf)
         .replace("__SIGNED_IN__", "true" if session is not None else "false")
     )
-    return Response(page, media_type="text/html; charset=utf-8", headers=HEADERS)
+    headers = {**HEADERS, "Content-Security-Policy": content_security_policy(request)}
+    return Response(page, media_type="text/html; charset=utf-8", headers=headers)
