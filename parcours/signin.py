@@ -93,7 +93,12 @@ def _challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-@get("/auth/login", tags=["sign-in"], summary="Sign in through the OpenID provider")
+@get(
+    "/auth/login",
+    tags=["sign-in"],
+    include_in_schema=False,
+    summary="Sign in through the OpenID provider",
+)
 async def login(request: Request[Any, Any, Any], next: str | None = None) -> Response[Any]:  # noqa: A002
     settings, verifier = _settings(request), _verifier(request)
     if verifier.oidc is None:
@@ -138,7 +143,12 @@ def redirect_uri(request: Request[Any, Any, Any]) -> str:
     return configured or str(request.base_url).rstrip("/") + "/auth/callback"
 
 
-@get("/auth/callback", tags=["sign-in"], summary="The OpenID provider's redirect back")
+@get(
+    "/auth/callback",
+    tags=["sign-in"],
+    include_in_schema=False,
+    summary="The OpenID provider's redirect back",
+)
 async def callback(
     request: Request[Any, Any, Any],
     code: str | None = None,
@@ -220,7 +230,12 @@ async def development_session(request: Request[Any, Any, Any], path: str) -> Res
     )
 
 
-@post("/auth/logout", tags=["sign-in"], summary="Sign out (form with the session's csrf)")
+@post(
+    "/auth/logout",
+    tags=["sign-in"],
+    include_in_schema=False,
+    summary="Sign out (form with the session's csrf)",
+)
 async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
     session = await current_session(request)
     form = await request.form()
@@ -243,7 +258,13 @@ async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
     return response
 
 
-@get("/auth/signed-out", tags=["sign-in"], summary="Signed out", sync_to_thread=False)
+@get(
+    "/auth/signed-out",
+    tags=["sign-in"],
+    include_in_schema=False,
+    summary="Signed out",
+    sync_to_thread=False,
+)
 def signed_out() -> Response[str]:
     return message_page("Déconnecté", "Vous êtes déconnecté de Parcours.")
 

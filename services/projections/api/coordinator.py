@@ -13,6 +13,8 @@ gateway: each route forwards one pathways or notifications call with the session
 token as the bearer, and the other service decides (its own rules, its own 403s);
 the answer comes back as it was. A POST needs the session's CSRF token
 (``X-CSRF-Token``, checked by the authentication middleware before the route runs).
+The proxy routes stay out of the OpenAPI document (they are the page's plumbing; the
+operations they forward are documented, and fuzzed, on their own services).
 """
 
 from __future__ import annotations
@@ -93,7 +95,13 @@ async def _forward(
 _GUARDS = [requires(*STAFF)]
 
 
-@get("/ui/pathways/v1/protocols", guards=_GUARDS, tags=["coordinator"], summary="(page proxy)")
+@get(
+    "/ui/pathways/v1/protocols",
+    guards=_GUARDS,
+    tags=["coordinator"],
+    summary="(page proxy)",
+    include_in_schema=False,
+)
 async def ui_protocols(request: Request[Any, Any, Any]) -> Response[bytes]:
     return await _forward(request, "pathways", "GET", "/v1/protocols")
 
@@ -102,6 +110,7 @@ async def ui_protocols(request: Request[Any, Any, Any]) -> Response[bytes]:
     "/ui/pathways/v1/enrolments",
     guards=_GUARDS,
     tags=["coordinator"],
+    include_in_schema=False,  # the page's plumbing, not an API (see the module docstring)
     summary="(page proxy) enrol a patient",
 )
 async def ui_enrol(request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -112,6 +121,7 @@ async def ui_enrol(request: Request[Any, Any, Any]) -> Response[bytes]:
     "/ui/pathways/v1/tasks/{task_id:uuid}/{action:str}",
     guards=_GUARDS,
     tags=["coordinator"],
+    include_in_schema=False,  # the page's plumbing, not an API (see the module docstring)
     summary="(page proxy) assign, reassign or cancel a task",
 )
 async def ui_task_command(
@@ -124,6 +134,7 @@ async def ui_task_command(
     "/ui/notifications/v1/coordinator/unseen",
     guards=_GUARDS,
     tags=["coordinator"],
+    include_in_schema=False,  # the page's plumbing, not an API (see the module docstring)
     summary="(page proxy) urgent tasks nobody has seen",
 )
 async def ui_unseen(request: Request[Any, Any, Any]) -> Response[bytes]:
