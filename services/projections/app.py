@@ -15,7 +15,6 @@ from litestar import Litestar
 from litestar.config.app import AppConfig
 
 from contracts.indicators import load_protocol_indicators
-from parcours import signin
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
 from projections.api import coordinator
@@ -57,7 +56,6 @@ ROUTES = [
     dashboard,
     fhir_tasks,
     *coordinator.ROUTES,
-    *signin.ROUTES,  # the browser sign-in of the dashboard and the coordinator page
 ]
 
 
@@ -96,4 +94,5 @@ def create_app(
         workers=[run_projections] if with_consumers else [],
         runtime=lambda resources: ProjectionsRuntime(resources, catalog, views),
         extra=extra,
+        browser_sign_in=True,  # the dashboard's and the coordinator page's (parcours.signin)
     )
