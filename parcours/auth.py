@@ -230,7 +230,12 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
             session, connection.headers.get(web_session.CSRF_HEADER)
         ):
             raise PermissionDeniedException("the CSRF token is missing or wrong (X-CSRF-Token)")
-        return AuthenticationResult(user=session.principal, auth=session.token)
+        principal = session.principal
+        if self._verifier.oidc is not None and self._verifier.oidc.issued_here(session.token):
+            # the directory again (cached a few seconds): a deactivation or a new role holds
+            # for open sessions too, and the provider's token must still be valid
+            principal = await self._verifier.verify(session.token, pool, principal.cpts)
+        return AuthenticationResult(user=principal, auth=session.token)
 
 
 def requires(

@@ -18,11 +18,13 @@ CREATE TABLE web_sessions (
 CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
 
 -- Sign-ins under way (authorization code + PKCE): the state the provider sends back,
--- with the PKCE verifier, the nonce and where to go after; kept ten minutes.
+-- with the PKCE verifier, the nonce, where to go after and the CPTS chosen (an RPPS
+-- listed in several); kept ten minutes.
 CREATE TABLE web_sign_ins (
     state         text        PRIMARY KEY,
     code_verifier text        NOT NULL,
     nonce         text        NOT NULL,
     next_path     text        NOT NULL,
+    cpts          text,
     expires_at    timestamptz NOT NULL
 );

@@ -178,3 +178,41 @@ async def test_a_coordinator_signs_in_acts_and_signs_out_an_auditor_sees_the_das
                     == "none"
                 )
                 await screenshot(page, "dashboard-signed-in.png")
+
+
+async def test_a_professional_listed_in_two_cpts_chooses_one_at_the_sign_in(settings):
+    require_tool(CHROMIUM is not None, "chromium (make chromium: apt-get install -y chromium)")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    twice = "10000000084"
+    with psc_provider({"twice": {"SubjectNameID": "8" + twice}}, [f"{base}/auth/callback"]) as psc:
+        s = settings.replace(
+            oidc_issuer=psc.issuer, oidc_client_id=CLIENT_ID, oidc_client_secret=CLIENT_SECRET
+        )
+        conn = await asyncpg.connect(s.database.url)
+        await conn.execute(
+            """INSERT INTO directory_professionals (cpts, rpps, role) VALUES
+               ('psc-north', $1, 'coordinator'), ('psc-south', $1, 'coordinator')
+               ON CONFLICT DO NOTHING""",
+            twice,
+        )
+        await conn.close()
+        async with serve(projections_app(s, with_consumers=False), port), browser() as page:
+            await page.call("Page.enable")
+            await page.call("Page.navigate", url=f"{base}/coordinator")
+            await page.until("!!document.getElementById('login')")
+            await page.js(
+                "document.getElementById('login').value = 'twice';"
+                "document.getElementById('submit').click()"
+            )
+            choices = await page.until(
+                "document.querySelectorAll('a.cpts').length && "
+                "[...document.querySelectorAll('a.cpts')].map(a => a.textContent)"
+            )
+            assert choices == ["psc-north", "psc-south"]
+            await page.js("document.querySelectorAll('a.cpts')[1].click()")
+            # the provider remembers her: no second login form, straight back, into psc-south
+            await page.until(f"location.href === {base + '/coordinator'!r}")
+            await page.until("document.body.dataset.loaded === 'true'")
+            who = await page.js("document.getElementById('who').textContent")
+            assert "CPTS psc-south" in who
