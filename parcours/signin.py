@@ -35,8 +35,9 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.params import Parameter
 from litestar.response import Redirect
 
-from parcours import web_session
-from parcours.auth import TokenVerifier, directory_principal
+from contracts import shapes
+from parcours import directory_identity, web_session
+from parcours.auth import TokenVerifier
 from parcours.oidc import OidcError, rpps_of
 from parcours.settings import Settings
 
@@ -99,8 +100,14 @@ def _challenge(verifier: str) -> str:
     include_in_schema=False,
     summary="Sign in through the OpenID provider",
 )
-async def login(request: Request[Any, Any, Any], next: str | None = None) -> Response[Any]:  # noqa: A002
+async def login(
+    request: Request[Any, Any, Any],
+    next: str | None = None,  # noqa: A002
+    cpts: str | None = None,  # for an RPPS listed in several CPTS: the one chosen
+) -> Response[Any]:
     settings, verifier = _settings(request), _verifier(request)
+    if cpts is not None and not re.match(shapes.CPTS_PATTERN, cpts):
+        return message_page("Connexion impossible", "Cette CPTS n'existe pas.", 400)
     if verifier.oidc is None:
         return message_page(
             "Connexion indisponible",
@@ -115,12 +122,13 @@ async def login(request: Request[Any, Any, Any], next: str | None = None) -> Res
     state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     code_verifier = secrets.token_urlsafe(48)
     await _pool(request).execute(
-        """INSERT INTO web_sign_ins (state, code_verifier, nonce, next_path, expires_at)
-           VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))""",
+        """INSERT INTO web_sign_ins (state, code_verifier, nonce, next_path, cpts, expires_at)
+           VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))""",
         state,
         code_verifier,
         nonce,
         safe_next(next),
+        cpts,
         float(SIGN_IN_SECONDS),
     )
     query = {
@@ -162,7 +170,7 @@ async def callback(
         return message_page("Connexion refusée", "Le fournisseur a refusé la connexion.", 401)
     pending = await pool.fetchrow(
         """DELETE FROM web_sign_ins WHERE state = $1 AND expires_at > now()
-           RETURNING code_verifier, nonce, next_path""",
+           RETURNING code_verifier, nonce, next_path, cpts""",
         (sign_in_state or "")[:100],
     )
     await pool.execute("DELETE FROM web_sign_ins WHERE expires_at < now()")
@@ -171,12 +179,32 @@ async def callback(
     try:
         id_token = await _exchange(request, code, pending["code_verifier"])
         claims = await verifier.oidc.verify(id_token, nonce=pending["nonce"])
-        principal = await directory_principal(pool, rpps_of(claims["SubjectNameID"]), None)
+        rpps = rpps_of(claims["SubjectNameID"])
+        principal = await directory_identity.principal_for(pool, rpps, pending["cpts"])
+    except directory_identity.SeveralCpts as exc:
+        return _choose_cpts(exc.cpts, pending["next_path"])
+    except directory_identity.NotInDirectory as exc:
+        return message_page("Accès refusé", str(exc), 403)
     except (OidcError, httpx.HTTPError) as exc:
         return message_page("Connexion refusée", f"Jeton refusé : {exc}", 401)
-    except (NotAuthorizedException, PermissionDeniedException) as exc:
-        return message_page("Accès refusé", str(exc.detail), 403)
     return await _open(request, principal, id_token, float(claims["exp"]), pending["next_path"])
+
+
+def _choose_cpts(choices: list[str], next_path: str) -> Response[str]:
+    """Listed in several CPTS: sign in again (at once: the provider remembers) into one."""
+    links = "".join(
+        f'<li><a class="cpts" href="/auth/login?{html.escape(urlencode({"next": next_path, "cpts": c}))}">'
+        f"{html.escape(c)}</a></li>"
+        for c in choices
+    )
+    body = (
+        '<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>Choisir la CPTS'
+        '</title><meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+        '<body style="font-family:system-ui;max-width:40em;margin:2em auto">'
+        f"<h1>Choisir la CPTS</h1><p>Vous êtes inscrit·e dans plusieurs CPTS :</p><ul>{links}</ul>"
+        "</body></html>"
+    )
+    return Response(body, status_code=200, media_type="text/html; charset=utf-8")
 
 
 async def _exchange(request: Request[Any, Any, Any], code: str, code_verifier: str) -> str:
