@@ -121,6 +121,7 @@ async def login(
         return message_page("Connexion indisponible", str(exc), 503)
     state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     code_verifier = secrets.token_urlsafe(48)
+    await _pool(request).execute("DELETE FROM web_sign_ins WHERE expires_at < now()")
     await _pool(request).execute(
         """INSERT INTO web_sign_ins (state, code_verifier, nonce, next_path, cpts, expires_at)
            VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))""",
