@@ -151,6 +151,37 @@ async def test_a_coordinator_signs_in_acts_and_signs_out_an_auditor_sees_the_das
                     f".some(r => r.children[2].textContent === '{NURSE}')"
                 )
 
+                # cancel another task, with a reason, and enrol a patient: through the page
+                other = await page.js(
+                    f"[...document.querySelectorAll('#overdue tr.task')]"
+                    f".find(r => r.dataset.task !== '{task_id}').dataset.task"
+                )
+                await page.js(
+                    f"const r2 = document.querySelector('#overdue tr.task[data-task=\"{other}\"]');"
+                    "r2.querySelector('.reason').value = 'patient suivi ailleurs';"
+                    "r2.querySelector('.cancel').click()"
+                )
+                await page.until(
+                    "document.getElementById('message').textContent === 'Tâche annulée.'"
+                )
+                await page.until(
+                    f"!document.querySelector('tr.task[data-task=\"{other}\"]')"
+                )  # cancelled: off the lists once the projection has it
+                await page.js(
+                    "const f = document.getElementById('enrol');"
+                    "f.ins.value = '295109912611193';"
+                    "f.protocol.value = 'heart-failure-discharge';"
+                    "f.anchor_at.value = '2025-12-20T14:00';"
+                    "f.querySelector('button').click()"
+                )
+                said = await page.until(
+                    "document.getElementById('message').textContent.startsWith('Patient inscrit')"
+                    " && document.getElementById('message').textContent"
+                )
+                assert (
+                    said.startswith("Patient inscrit (") and said != "Patient inscrit (0 tâches)."
+                ), said
+
                 await page.js("document.getElementById('signout').click()")
                 await page.until(f"!location.href.startsWith({base + '/coordinator'!r})")
                 cookies = (await page.call("Network.getAllCookies"))["cookies"]
@@ -170,7 +201,7 @@ async def test_a_coordinator_signs_in_acts_and_signs_out_an_auditor_sees_the_das
                         "t => [t.dataset.code, t.querySelector('.value').textContent])"
                     )
                 )
-                assert tiles["HF-INCLUDED"] == "5"  # the cohort's five patients
+                assert tiles["HF-INCLUDED"] == "5"  # the cohort (the page enrolled one in 2025-Q4)
                 assert (
                     await page.js(
                         "getComputedStyle(document.querySelector('.token-field')).display"
