@@ -104,17 +104,20 @@ class OidcProvider:
     async def _refresh_keys(self, *, force: bool) -> None:
         async with self._lock:
             now = time.monotonic()
-            if self._keys and (not force or now - self._fetched_at < self._min_refresh):
-                return
-            meta = await self.metadata()
+            if (self._keys and not force) or now - self._fetched_at < self._min_refresh:
+                return  # at most one attempt per interval, failed ones included
             self._fetched_at = now
             self.jwks_fetches += 1
+            meta = await self.metadata()
             answer = await self._http.get(meta.jwks_uri)
             answer.raise_for_status()
             keys = {}
-            for entry in jwt.PyJWKSet.from_dict(answer.json()).keys:
-                if entry.key_id and entry.public_key_use in (None, "sig"):
-                    keys[entry.key_id] = entry.key
+            try:
+                for entry in jwt.PyJWKSet.from_dict(answer.json()).keys:
+                    if entry.key_id and entry.public_key_use in (None, "sig"):
+                        keys[entry.key_id] = entry.key
+            except (ValueError, jwt.PyJWTError) as exc:
+                raise OidcError(f"the provider's key set cannot be read ({exc})") from None
             self._keys = keys
 
     async def signing_key(self, kid: str | None) -> Any:
@@ -122,7 +125,7 @@ class OidcProvider:
             raise OidcError("the token names no signing key (kid)")
         if kid not in self._keys:
             try:
-                await self._refresh_keys(force=bool(self._keys))
+                await self._refresh_keys(force=True)
             except httpx.HTTPError as exc:
                 raise OidcError(
                     f"the provider's keys cannot be read ({type(exc).__name__})"

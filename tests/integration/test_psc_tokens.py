@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from notifications.app import create_app as notifications_app
+from parcours.oidc import OidcError
 from parcours.settings import Settings
 from projections.app import create_app as projections_app
 from tests.integration.conftest import bearer, serving
@@ -167,3 +168,29 @@ async def test_the_standard_discovery_path_serves_when_the_wallet_one_is_absent(
         meta = await app.state["token_verifier"].oidc.metadata()
         assert meta.issuer == plain.issuer
         assert meta.jwks_uri.startswith(plain.issuer)
+
+
+async def test_a_provider_that_cannot_be_reached_is_asked_once_per_interval(settings, psc, listed):
+    app = projections_app(
+        oidc_settings(settings, psc, oidc_jwks_min_refresh_seconds=3600), with_consumers=False
+    )
+    oidc = app.state["token_verifier"].oidc
+    tokens = [psc.sign({"SubjectNameID": "8" + NURSE, "jti": str(n)}) for n in range(4)]
+    psc.stop()
+    try:
+        async with serving(app) as c:
+            for t in tokens:
+                answer = await c.get("/v1/worklists/me", headers=bearer(t))
+                assert answer.status_code == 401
+        assert oidc.jwks_fetches == 1  # one attempt, not one per request
+    finally:
+        psc.start()
+
+
+async def test_an_id_token_from_another_sign_in_is_refused_by_its_nonce(settings, psc):
+    app = projections_app(oidc_settings(settings, psc), with_consumers=False)
+    oidc = app.state["token_verifier"].oidc
+    theirs = psc.sign({"SubjectNameID": "8" + NURSE, "nonce": "their-sign-in"})
+    assert (await oidc.verify(theirs, nonce="their-sign-in"))["nonce"] == "their-sign-in"
+    with pytest.raises(OidcError, match="nonce"):
+        await oidc.verify(theirs, nonce="my-sign-in")
