@@ -11,8 +11,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 
+from notifications import directory
 from notifications.app import create_app as notifications_app
 from parcours.oidc import OidcError
 from parcours.settings import Settings
@@ -43,8 +45,6 @@ def oidc_settings(settings: Settings, psc: PscProvider, **more: Any) -> Settings
 
 @pytest.fixture
 async def listed(settings: Settings) -> None:
-    import asyncpg
-
     conn = await asyncpg.connect(settings.database.url)
     try:
         await conn.execute(
@@ -70,7 +70,7 @@ async def test_a_genuine_id_token_opens_the_routes_with_the_directory_role(setti
         assert refused.status_code == 403
 
 
-async def test_staff_are_listed_through_the_directory_api_and_sign_in(settings, psc, token):
+async def test_staff_are_listed_through_the_directory_api_and_sign_in(settings, psc, token, listed):
     admin = token("admin", sub="ADMIN-1", cpts="psc-dir")
     async with serving(notifications_app(settings)) as notifications:
         added = await notifications.post(
@@ -79,6 +79,14 @@ async def test_staff_are_listed_through_the_directory_api_and_sign_in(settings, 
             headers=bearer(admin),
         )
         assert added.status_code == 201, added.text
+    conn = await asyncpg.connect(settings.database.url)
+    try:  # staff hear no pool: no NATS user, no digest
+        listed_staff = {(p.cpts, p.rpps) for p in await directory.active_professionals(conn)}
+        assert ("psc-dir", COORDINATOR) not in listed_staff
+        everyone = {(p.cpts, p.rpps) for p in await directory.all_professionals(conn, "psc-dir")}
+        assert ("psc-dir", COORDINATOR) not in everyone
+    finally:
+        await conn.close()
     signed = psc.sign_in("coord", REDIRECT)
     async with serving(projections_app(oidc_settings(settings, psc), with_consumers=False)) as c:
         # listed in two CPTS ('psc' and 'psc-dir'): the caller names one
