@@ -11,6 +11,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 NODE_TOOLS := tools/node
 ASYNCAPI_PARSER := $(NODE_TOOLS)/node_modules/@asyncapi/parser/package.json
+OIDC_PROVIDER := $(NODE_TOOLS)/node_modules/oidc-provider/package.json
 
 # uv builds .venv with this machine's python3, never downloads an interpreter,
 # and reads nothing but uv.lock when installing.
@@ -64,14 +65,19 @@ chromium:
 		|| { if [ -n "$$CI" ]; then echo >&2 "chromium could not be installed (required under CI)"; exit 1; \
 		     else echo "chromium could not be installed: the browser tests will be skipped"; fi; }
 
-# The official AsyncAPI parser (npm, pinned by tools/node/package-lock.json) checks
-# the committed AsyncAPI document in the tests.
-node-tools: $(ASYNCAPI_PARSER)
+# From npm, pinned by tools/node/package-lock.json: the official AsyncAPI parser checks
+# the committed AsyncAPI document; oidc-provider (a certified OpenID Connect provider,
+# configured like Pro Santé Connect by tools/node/psc-provider.mjs) is the provider the
+# sign-in tests run against.
+node-tools: $(ASYNCAPI_PARSER) $(OIDC_PROVIDER)
+
+$(OIDC_PROVIDER): $(ASYNCAPI_PARSER)
+	@test -f $@ || { cd $(NODE_TOOLS) && npm ci --silent --no-audit --no-fund; }
 
 $(ASYNCAPI_PARSER): $(NODE_TOOLS)/package.json $(NODE_TOOLS)/package-lock.json
 	@command -v npm >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nodejs npm) >/dev/null 2>&1 \
 		|| { if [ -n "$$CI" ]; then echo >&2 "node/npm could not be installed (required under CI)"; exit 1; \
-		     else echo "npm could not be installed: the AsyncAPI parser test will be skipped"; exit 0; fi; }
+		     else echo "npm could not be installed: the AsyncAPI parser and sign-in tests will be skipped"; exit 0; fi; }
 	cd $(NODE_TOOLS) && npm ci --silent --no-audit --no-fund
 	@touch $@
 

@@ -4,14 +4,22 @@ Every route except health and the schema requires a token with ``sub``
 (an RPPS or a system id), ``role`` and ``cpts``, each of the exact shape of
 ``contracts.shapes`` (and ``specialty``, ``zones`` when present): a token whose
 claims do not fit is a 401 that says which claim. The token comes in the
-``Authorization`` header; only the stream routes and the dashboard, which
-browsers open without headers, also take ``?access_token=``. Development and tests sign
+``Authorization`` header; only the stream routes, which browsers open without
+headers, also take ``?access_token=``. Development and tests sign
 with HS256 and a shared secret; production verifies with a public key or a
 JWKS URL. ``mint`` makes development tokens (``parcours token``).
+
+With an OpenID provider configured (``PARCOURS_OIDC_ISSUER``: Pro Santé Connect),
+its RS256/ES256 tokens are verified by ``parcours.oidc`` and the caller is the
+directory's entry for the token's RPPS (``parcours.directory_identity``): role, CPTS
+and zones never come from such a token. A browser signed in through
+``parcours.signin`` is authenticated by its session cookie instead
+(``parcours.web_session``), with a CSRF token on every request that changes something.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,13 +33,27 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 
 from contracts import shapes
 from contracts.roles import Role
+from parcours import directory_identity, web_session
+from parcours.oidc import OidcError, OidcProvider, rpps_of
+from parcours.principal import Principal
 from parcours.problems import scrubbed
 from parcours.settings import Settings
 
-PUBLIC_PATHS = {"/health", "/schema", "/dashboard", "/static", "/fhir/r4/metadata"}
+PUBLIC_PATHS = {
+    "/health",
+    "/schema",
+    "/dashboard",
+    "/coordinator",
+    "/auth/",
+    "/static",
+    "/fhir/r4/metadata",
+}
 # long-lived feeds (Server-Sent Events, WebSocket): never shed, may carry ?access_token=
 STREAM_PATHS = frozenset({"/v1/me/notifications/stream"})
-QUERY_TOKEN_PATHS = STREAM_PATHS | {"/dashboard"}
+QUERY_TOKEN_PATHS = STREAM_PATHS
+CPTS_HEADER = "x-parcours-cpts"  # which CPTS, for an RPPS listed in several
+# the directory's answer for a provider's token is reused this long (seconds)
+DIRECTORY_CACHE_SECONDS = 30.0
 
 
 class Claims(msgspec.Struct, frozen=True):
@@ -60,19 +82,6 @@ def checked_claims(claims: dict[str, Any]) -> Claims:
         ) from None
 
 
-class Principal(msgspec.Struct, frozen=True):
-    sub: str
-    role: str
-    cpts: str
-    specialty: str | None = None
-    zones: tuple[str, ...] = ()
-
-    @property
-    def actor_role(self) -> str:
-        """The role acted in: a specialist acts as their specialty."""
-        return self.specialty if self.role == Role.SPECIALIST and self.specialty else self.role
-
-
 def mint(
     settings: Settings,
     *,
@@ -92,12 +101,13 @@ def mint(
 
 
 class TokenVerifier:
-    """Verifies tokens, caching the verified claims of recent tokens until they expire."""
+    """Verifies tokens, caching the verified principal of recent tokens until they expire."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._cache: dict[tuple[str, str | None], tuple[float, Principal]] = {}
         self._jwks = jwt.PyJWKClient(settings.auth.jwks_url) if settings.auth.jwks_url else None
+        self.oidc = OidcProvider(settings.auth) if settings.auth.oidc_issuer else None
 
     def _key(self, token: str) -> tuple[Any, list[str]]:
         s = self._settings.auth
@@ -107,10 +117,44 @@ class TokenVerifier:
             return s.jwt_public_key, ["RS256", "ES256"]
         return s.jwt_secret, ["HS256"]
 
-    def verify(self, token: str) -> Principal:
-        cached = self._cache.get(token)
+    def _for_provider(self, token: str) -> bool:
+        """Is this a token of the OpenID provider (rather than a development/system token)?"""
+        if self.oidc is None:
+            return False
+        try:
+            alg = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError:
+            return False
+        s = self._settings.auth
+        other_asymmetric = bool(self._jwks is not None or s.jwt_public_key)
+        return alg != "HS256" and (not other_asymmetric or self.oidc.issued_here(token))
+
+    async def verify(self, token: str, db: Any = None, cpts: str | None = None) -> Principal:
+        """The caller a token names; ``db`` reads the directory for a provider's token."""
+        cached = self._cache.get((token, cpts))
         if cached and cached[0] > time.time():
             return cached[1]
+        if self._for_provider(token):
+            principal, until = await self._provider_principal(token, db, cpts)
+        else:
+            principal, until = self._local_principal(token)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[(token, cpts)] = (until, principal)
+        return principal
+
+    async def _provider_principal(
+        self, token: str, db: Any, cpts: str | None
+    ) -> tuple[Principal, float]:
+        assert self.oidc is not None
+        try:
+            claims = await self.oidc.verify(token)
+        except OidcError as exc:
+            raise NotAuthorizedException(str(exc)) from None
+        principal = await directory_principal(db, rpps_of(claims["SubjectNameID"]), cpts)
+        return principal, min(float(claims["exp"]), time.time() + DIRECTORY_CACHE_SECONDS)
+
+    def _local_principal(self, token: str) -> tuple[Principal, float]:
         try:
             key, algorithms = self._key(token)
             claims = jwt.decode(
@@ -135,10 +179,26 @@ class TokenVerifier:
             specialty=checked.specialty,
             zones=tuple(checked.zones),
         )
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[token] = (float(claims["exp"]), principal)
-        return principal
+        return principal, float(claims["exp"])
+
+
+async def directory_principal(db: Any, rpps: str, cpts: str | None) -> Principal:
+    """The directory's principal for a provider-verified RPPS, or a 401/403 saying why."""
+    if db is None:
+        raise NotAuthorizedException("this service cannot read the CPTS directory")
+    try:
+        return await directory_identity.principal_for(db, rpps, cpts)
+    except directory_identity.NotInDirectory as exc:
+        raise PermissionDeniedException(str(exc)) from None
+    except directory_identity.SeveralCpts as exc:
+        raise NotAuthorizedException(
+            f"{exc}: send the header X-Parcours-CPTS with one of: {', '.join(exc.cpts)}"
+        ) from None
+
+
+def _pool(connection: ASGIConnection) -> Any:
+    resources = getattr(connection.app.state, "resources", None)
+    return resources.pool if resources is not None else None
 
 
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
@@ -152,10 +212,30 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         if not token and connection.scope["path"] in QUERY_TOKEN_PATHS:
             # browsers' EventSource and WebSocket cannot set headers: accept ?access_token=
             token = connection.query_params.get("access_token", "")
+        if not token and web_session.COOKIE in connection.cookies:
+            return await self._from_session(connection)
         if not token:
             raise NotAuthorizedException("a bearer token is required (Authorization: Bearer …)")
-        principal = self._verifier.verify(token)
+        cpts = connection.headers.get(CPTS_HEADER) or None
+        principal = await self._verifier.verify(token, _pool(connection), cpts)
         return AuthenticationResult(user=principal, auth=token)
+
+    async def _from_session(self, connection: ASGIConnection) -> AuthenticationResult:
+        pool = _pool(connection)
+        session = await web_session.load_session(pool, connection.cookies[web_session.COOKIE])
+        if session is None or session.expires_at <= dt.datetime.now(dt.UTC):
+            raise NotAuthorizedException("the session has ended: sign in again (/auth/login)")
+        method = connection.scope.get("method", "GET")
+        if method not in web_session.SAFE_METHODS and not web_session.csrf_matches(
+            session, connection.headers.get(web_session.CSRF_HEADER)
+        ):
+            raise PermissionDeniedException("the CSRF token is missing or wrong (X-CSRF-Token)")
+        principal = session.principal
+        if self._verifier.oidc is not None and self._verifier.oidc.issued_here(session.token):
+            # the directory again (cached a few seconds): a deactivation or a new role holds
+            # for open sessions too, and the provider's token must still be valid
+            principal = await self._verifier.verify(session.token, pool, principal.cpts)
+        return AuthenticationResult(user=principal, auth=session.token)
 
 
 def requires(

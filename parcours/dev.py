@@ -220,5 +220,7 @@ Fill the dashboard with a simulated territory (six months in a few minutes):
 The clock is virtual (simulation mode): time moves with `parcours simulate` or
 `curl -X POST http://{host}:{p}/v1/admin/clock/advance -d '{{"by": "7d"}}'` (admin token).
 More tokens: .venv/bin/parcours token --role coordinator --cpts demo --sub COORD-1
+Coordinator page: http://{host}:{ports["projections"]}/coordinator?access_token=<that token>
+(development; with PARCOURS_OIDC_ISSUER set, the pages sign in through the provider: README)
 """
     )

@@ -55,11 +55,14 @@ def refuse_published_defaults(settings: Any) -> None:
     if settings.environment != "production":
         return
     auth = settings.auth
-    asymmetric = bool(auth.jwt_public_key or auth.jwks_url)
+    asymmetric = bool(auth.jwt_public_key or auth.jwks_url or auth.oidc_issuer)
     if not asymmetric and not auth.jwt_secret:
         raise ProductionSettingsError(
-            "production needs PARCOURS_JWT_PUBLIC_KEY (or PARCOURS_JWKS_URL) to verify tokens"
+            "production needs PARCOURS_OIDC_ISSUER (or PARCOURS_JWT_PUBLIC_KEY, "
+            "PARCOURS_JWKS_URL) to verify tokens"
         )
+    if auth.oidc_issuer and not auth.oidc_client_id:
+        raise ProductionSettingsError("PARCOURS_OIDC_ISSUER needs PARCOURS_OIDC_CLIENT_ID")
     if auth.jwt_secret == DEV_JWT_SECRET:
         raise ProductionSettingsError(
             "PARCOURS_JWT_SECRET is the published development secret: unset it and set "

@@ -27,7 +27,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from contracts.subjects import Subjects
-from parcours import natsio
+from parcours import natsio, signin
 from parcours.auth import STREAM_PATHS, BearerAuthMiddleware, TokenVerifier
 from parcours.clock import Clock, VirtualClock, WallClock
 from parcours.eventstore import DuplicateEventError, VersionConflictError
@@ -283,12 +283,15 @@ def build_app(
     on_ready: Callable[[Resources], Awaitable[None]] | None = None,
     runtime: Callable[[Resources], Any] | None = None,
     extra: Callable[[AppConfig], None] | None = None,
+    browser_sign_in: bool = False,
 ) -> Litestar:
     """A Litestar app for one service; connections open in its lifespan.
 
     ``runtime`` builds the service's typed runtime object from the open resources:
     handlers receive it through dependency injection (a parameter named ``runtime``),
-    workers as their first argument (without it, both get the ``Resources``)."""
+    workers as their first argument (without it, both get the ``Resources``).
+    ``browser_sign_in`` adds the OpenID sign-in routes (``parcours.signin``) for a
+    service that serves pages."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -312,7 +315,7 @@ def build_app(
 
     verifier = TokenVerifier(settings)
     config = AppConfig(
-        route_handlers=[live, ready, *route_handlers],
+        route_handlers=[live, ready, *route_handlers, *(signin.ROUTES if browser_sign_in else ())],
         lifespan=[lifespan],
         exception_handlers=HANDLERS,
         middleware=[
@@ -332,7 +335,7 @@ def build_app(
         dependencies={"runtime": Provide(_provide_runtime, sync_to_thread=False)},
         request_max_body_size=settings.http.max_body_bytes,
         debug=False,
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "token_verifier": verifier}),
     )
     if extra is not None:
         extra(config)

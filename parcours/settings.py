@@ -6,8 +6,8 @@ Settings are grouped by concern; each service reads the groups it needs:
 |---|---|
 | ``database`` | ``url`` (PARCOURS_DATABASE_URL), ``pool_size`` (PARCOURS_DB_POOL_SIZE) |
 | ``nats`` | ``url`` (PARCOURS_NATS_URL, comma-separated seeds), ``prefix`` (PARCOURS_NATS_PREFIX), ``replicas`` (PARCOURS_NATS_REPLICAS) |
-| ``auth`` | ``jwt_secret``, ``jwt_public_key``, ``jwks_url``, ``jwt_audience``, ``pseudonym_secret``, ``allow_hs256`` (PARCOURS_<FIELD>; each also as PARCOURS_<FIELD>_FILE) |
-| ``http`` | ``host``, ``pathways_port``, ``notifications_port``, ``projections_port``, ``relay_port``, ``max_body_bytes``, ``max_in_flight``, ``rate_limit_per_second``, ``rate_limit_burst`` (PARCOURS_<FIELD>) |
+| ``auth`` | ``jwt_secret``, ``jwt_public_key``, ``jwks_url``, ``jwt_audience``, ``pseudonym_secret``, ``allow_hs256``, ``oidc_issuer``, ``oidc_client_id``, ``oidc_client_secret``, ``oidc_audience``, ``oidc_acr``, ``oidc_scopes``, ``oidc_redirect_uri``, ``oidc_jwks_min_refresh_seconds``, ``session_ttl_seconds`` (PARCOURS_<FIELD>; each also as PARCOURS_<FIELD>_FILE) |
+| ``http`` | ``host``, ``pathways_port``, ``notifications_port``, ``projections_port``, ``relay_port``, ``max_body_bytes``, ``max_in_flight``, ``rate_limit_per_second``, ``rate_limit_burst``, ``pathways_url``, ``notifications_url`` (PARCOURS_<FIELD>) |
 | ``batch`` | ``max_bytes`` (PARCOURS_BATCH_MAX_BYTES) |
 | ``access`` | ``break_glass_hours`` (PARCOURS_BREAK_GLASS_HOURS, default 4), ``identity_retention_years`` (PARCOURS_IDENTITY_RETENTION_YEARS, default 20: identities erased that long after the patient's last event) |
 | ``notifications`` | ``retention_days`` (PARCOURS_NOTIFICATION_RETENTION_DAYS), ``default_zone`` (PARCOURS_NOTIFICATION_DEFAULT_ZONE), ``digest_hour``, ``digest_interval_seconds`` (PARCOURS_DIGEST_…) |
@@ -56,6 +56,16 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_audience: str | None = None
     pseudonym_secret: str = DEV_PSEUDONYM_SECRET  # production refuses it (parcours.production)
     allow_hs256: bool = False  # production: a shared HS256 secret only when set explicitly
+    # OpenID Connect (Pro Santé Connect): parcours.oidc; the browser sign-in: parcours.signin
+    oidc_issuer: str | None = None  # e.g. https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_audience: str | None = None  # the `aud` tokens must carry (default: the client id)
+    oidc_acr: str = "eidas1"  # the `acr` tokens must carry ("" accepts any)
+    oidc_scopes: str = "openid scope_all"
+    oidc_redirect_uri: str | None = None  # https://<projections>/auth/callback
+    oidc_jwks_min_refresh_seconds: float = 30.0  # at most one JWKS refetch per interval
+    session_ttl_seconds: int = 8 * 3600  # browser sessions (never beyond the ID token's exp)
 
 
 class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,6 +79,9 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
     # per token subject and process (429 + Retry-After past it); 0: no limit
     rate_limit_per_second: float = 1000.0
     rate_limit_burst: int = 2000
+    # where the coordinator page's proxy reaches the other services (default: host + port)
+    pathways_url: str | None = None
+    notifications_url: str | None = None
 
 
 class BatchSettings(msgspec.Struct, frozen=True, kw_only=True):

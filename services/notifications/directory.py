@@ -6,6 +6,10 @@ to the feeds and digests (a token's ``zones`` claim stands in for
 professionals not in it), lists digest recipients, and is what
 ``parcours notifications nats-config`` turns into NATS users. Coordinators
 manage it over HTTP (``notifications.api.directory``).
+
+Staff (coordinators, auditors, admins) are listed too, so that a sign-in through
+the OpenID provider finds their role (``parcours.directory_identity`` reads this
+table for every service); they hear no pool, get no digest and no NATS user.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from contracts.roles import Role
 from notifications.domain.audience import heard_zones, task_role
 from parcours.auth import Principal
+
+STAFF_ROLES = frozenset({Role.COORDINATOR, Role.AUDITOR, Role.ADMIN, Role.DPO})
 
 
 class Professional(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,16 +69,13 @@ async def caller_zones(db: Any, principal: Principal) -> tuple[str, ...]:
 
 async def active_professionals(db: Any) -> list[Professional]:
     rows = await db.fetch(f"{SELECT_PROFESSIONALS} WHERE active ORDER BY cpts, rpps")
-    return [row_to_professional(r) for r in rows]
+    return [row_to_professional(r) for r in rows if r["role"] not in STAFF_ROLES]
 
 
 async def all_professionals(db: Any, cpts: str | None = None) -> list[Professional]:
+    """Every professional (not staff) of the directory, active or not."""
     if cpts is None:
-        return [
-            row_to_professional(r)
-            for r in await db.fetch(f"{SELECT_PROFESSIONALS} ORDER BY cpts, rpps")
-        ]
-    return [
-        row_to_professional(r)
-        for r in await db.fetch(f"{SELECT_PROFESSIONALS} WHERE cpts = $1 ORDER BY rpps", cpts)
-    ]
+        rows = await db.fetch(f"{SELECT_PROFESSIONALS} ORDER BY cpts, rpps")
+    else:
+        rows = await db.fetch(f"{SELECT_PROFESSIONALS} WHERE cpts = $1 ORDER BY rpps", cpts)
+    return [row_to_professional(r) for r in rows if r["role"] not in STAFF_ROLES]

@@ -17,6 +17,7 @@ from litestar.config.app import AppConfig
 from contracts.indicators import load_protocol_indicators
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
+from projections.api import coordinator
 from projections.api.access_report import access_report
 from projections.api.cases import case_timeline
 from projections.api.dashboard import dashboard
@@ -56,6 +57,7 @@ ROUTES = [
     dashboard,
     fhir_tasks,
     access_report,
+    *coordinator.ROUTES,
 ]
 
 
@@ -94,4 +96,5 @@ def create_app(
         workers=[run_projections] if with_consumers else [],
         runtime=lambda resources: ProjectionsRuntime(resources, catalog, views),
         extra=extra,
+        browser_sign_in=True,  # the dashboard's and the coordinator page's (parcours.signin)
     )

@@ -8,7 +8,8 @@ from notifications.app import create_app as notifications_app
 from parcours.settings import Settings
 from projections.app import create_app as projections_app
 
-SHARED_ROUTES = {"/health", "/schema"}  # added by parcours.service for every service
+# added by parcours.service: for every service, and the browser sign-in where pages are
+SHARED_ROUTES = {"/health", "/schema", "/auth/"}
 
 
 @pytest.mark.parametrize(
@@ -32,7 +33,12 @@ def test_every_route_of_the_service_is_handled_in_its_api_package(create_app, pa
 
 
 # Documents whose format is someone else's: HTML, and FHIR R4 resources.
-FOREIGN_DOCUMENTS = {"/dashboard", "/v1/indicators/{code}/measure-report", "/fhir/r4/Task"}
+FOREIGN_DOCUMENTS = {
+    "/dashboard",
+    "/coordinator",
+    "/v1/indicators/{code}/measure-report",
+    "/fhir/r4/Task",
+}
 
 
 def test_every_json_answer_of_the_projections_has_a_schema_in_the_openapi_document() -> None:

@@ -22,7 +22,13 @@ from litestar.params import Parameter
 from contracts import shapes
 from contracts.notifications import zone_token
 from contracts.roles import PROFESSIONAL_ROLES, SPECIALTIES, Role
-from notifications.directory import SELECT_PROFESSIONALS, Professional, find, row_to_professional
+from notifications.directory import (
+    SELECT_PROFESSIONALS,
+    STAFF_ROLES,
+    Professional,
+    find,
+    row_to_professional,
+)
 from notifications.directory_events import record_listing
 from parcours.auth import Principal, requires
 from parcours.problems import Problem
@@ -36,7 +42,8 @@ def _correlation(request: Request[Any, Any, Any]) -> str:
 
 
 READERS = (Role.COORDINATOR, Role.ADMIN, Role.SERVICE)
-ROLE_NAMES = sorted(str(r) for r in PROFESSIONAL_ROLES)
+# staff are listed too: who signs in through the OpenID provider gets her role from here
+ROLE_NAMES = sorted(str(r) for r in (*PROFESSIONAL_ROLES, *STAFF_ROLES))
 
 
 class NewProfessional(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -67,7 +74,7 @@ def _check_role(role: str, specialty: str | None) -> None:
         raise Problem(
             422,
             "Invalid field",
-            "this role is not a professional role",
+            "this role is not a professional or staff role",
             field="role",
             accepted=ROLE_NAMES,
         )
