@@ -116,7 +116,13 @@ async def test_a_coordinator_signs_in_acts_and_signs_out_an_auditor_sees_the_das
                     "document.querySelectorAll('#' + id + ' tr.task').length)"
                 )
                 assert sum(counts) > 0, counts
-                assert await page.js("!!document.getElementById('access-report-placeholder')")
+                # the access report lists the reads of this CPTS (her own page loads read
+                # patients' worklist entries: at least one row, French headings)
+                await page.until("document.querySelectorAll('#access-report tr.access').length > 0")
+                heads = await page.js(
+                    "[...document.querySelectorAll('#access-report th')].map(h => h.textContent)"
+                )
+                assert "Accès d'urgence" in heads, heads
                 await screenshot(page, "coordinator.png")
                 await page.call(  # a tablet held upright: no sideways scrolling of the page
                     "Emulation.setDeviceMetricsOverride",

@@ -2,8 +2,8 @@
 
 It shows today's worklist, overdue and escalated tasks (``/v1/worklists/coordinator``,
 this service), the urgent tasks nobody has seen (the notifications service's
-``/v1/coordinator/unseen``), the access report (``/v1/access-report`` when this
-service answers it), and enrols, assigns, reassigns and cancels through the pathways
+``/v1/coordinator/unseen``), the access report (``/v1/access-report``, this
+service), and enrols, assigns, reassigns and cancels through the pathways
 service's commands.
 
 Why a proxy (``/ui/…``): the page talks to one origin only, with its session cookie,
