@@ -10,8 +10,10 @@ and nothing newer is fetched meanwhile, so no event is ever skipped.
 Latency: messages come through ``parcours.puller.Puller`` (one pull request
 outstanding, messages handed over the moment they arrive).
 
-Each durable consumer runs as one instance at a time (the checkpoint row is
-locked FOR UPDATE, so a second instance would only wait).
+Each durable consumer is applied by one instance at a time, whatever the number of
+instances: ``parcours.leadership`` elects it (an advisory lock per consumer), fences off
+an earlier leader (a term checked in every apply's transaction) and gives each term a
+JetStream consumer of its own (``<name>-t<term>``).
 
 No event stops a consumer (``apply_isolated``): a batch whose handler fails is
 applied again one event at a time, each under a savepoint; an event that still
@@ -27,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -50,6 +52,7 @@ from parcours.deadletters import (
     reason_of,
     record,
 )
+from parcours.leadership import Leadership, check_term
 from parcours.puller import Puller
 
 log = structlog.get_logger("parcours.consumer")
@@ -132,14 +135,42 @@ async def apply_isolated(
     return applied
 
 
-async def load_checkpoint(conn: asyncpg.Connection, name: str, *, lock: bool = False) -> int:
+async def load_checkpoint(
+    conn: asyncpg.Connection, name: str, *, lock: bool = False, term: int | None = None
+) -> int:
+    """The checkpoint of ``name``; with ``term``, only while that term still leads."""
     await conn.execute(
         "INSERT INTO consumer_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING", name
     )
     suffix = " FOR UPDATE" if lock else ""
-    return await conn.fetchval(
-        f"SELECT stream_seq FROM consumer_checkpoints WHERE name = $1{suffix}", name
+    row = await conn.fetchrow(
+        f"SELECT stream_seq, term FROM consumer_checkpoints WHERE name = $1{suffix}", name
     )
+    check_term(name, term, row["term"])
+    return row["stream_seq"]
+
+
+def durable_name(name: str, term: int | None) -> str:
+    """The JetStream consumer a term of ``name`` reads through."""
+    return name if term is None else f"{name}-t{term}"
+
+
+async def pending(js: JetStreamContext, stream: str, name: str) -> int:
+    """Messages the leading term of consumer ``name`` has not yet had acknowledged."""
+    terms = {_term_of(name, c.name): c for c in await js.consumers_info(stream)}
+    terms.pop(None, None)
+    if not terms:
+        raise NotFoundError
+    info = terms[max(terms)]  # type: ignore[type-var]
+    return (info.num_pending or 0) + (info.num_ack_pending or 0)
+
+
+def _term_of(name: str, durable: str) -> int | None:
+    """The term of a JetStream consumer of ``name`` (0 for the unelected one), or None."""
+    if durable == name:
+        return 0
+    digits = durable.removeprefix(f"{name}-t")
+    return int(digits) if digits != durable and digits.isdigit() else None
 
 
 class EventConsumer:
@@ -168,6 +199,7 @@ class EventConsumer:
         batch: int = 500,
         ack_all: bool = False,
         dead_letter_name: str | None = None,
+        roles: MutableMapping[str, str] | None = None,
     ) -> None:
         self.name, self.pool, self.js, self.stream = name, pool, js, stream
         self.handler, self.filter_subject, self.batch = handler, filter_subject, batch
@@ -175,14 +207,19 @@ class EventConsumer:
         self.dead_letter_name = dead_letter_name or name  # one name whatever the NATS prefix
         self.applied = 0
         self.last_seq = 0
+        self.leadership = Leadership(pool, name, roles=roles)  # roles: what health shows
+        self.term: int | None = None  # the term this instance leads (None: unelected use)
 
     async def _subscribe(self) -> Puller:
         async with self.pool.acquire() as conn:
-            checkpoint = await load_checkpoint(conn, self.name)
-        with contextlib.suppress(NotFoundError):
-            await self.js.delete_consumer(self.stream, self.name)
+            checkpoint = await load_checkpoint(conn, self.name, term=self.term)
+        durable = durable_name(self.name, self.term)
+        for info in await self.js.consumers_info(self.stream):  # this term's and older ones
+            if _term_of(self.name, info.name) is not None:
+                with contextlib.suppress(NotFoundError):
+                    await self.js.delete_consumer(self.stream, info.name)
         config = ConsumerConfig(
-            durable_name=self.name,
+            durable_name=durable,
             ack_policy=AckPolicy.ALL if self.ack_all else AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=checkpoint + 1,
@@ -193,13 +230,21 @@ class EventConsumer:
         await self.js.add_consumer(self.stream, config)
         puller = Puller(
             self.js._nc,  # the connection the JetStream context speaks through
-            f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.name}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{durable}",
             self.batch,
         )
         await puller.start()
         return puller
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Consume while this instance leads the consumer (elected among its instances)."""
+        await self.leadership.run(stop, self._run_term)
+
+    async def _run_term(self, term: int, stop: asyncio.Event) -> None:
+        self.term = term
+        await self.run_unelected(stop)
+
+    async def run_unelected(self, stop: asyncio.Event) -> None:
         backoff = 0.2
         while not stop.is_set():
             try:
@@ -214,26 +259,49 @@ class EventConsumer:
                 backoff = min(backoff * 2, 5.0)
 
     async def _loop(self, puller: Puller, stop: asyncio.Event) -> None:
+        """Apply batches until ``stop``, or until the subscription must be made again.
+
+        The JetStream consumer numbers its deliveries 1, 2, 3… (consumer sequence). A
+        delivery out of that line means that its state moved under us: a new consumer
+        leader resending what its predecessor had sent, or skipping what was lost in
+        flight with it (which would come back only after ``ack_wait``, behind a checkpoint
+        moved past it). Then what came in line is applied, and the consumer is created
+        again from the checkpoint; so is it when the puller says it is stale."""
+        expected = 1
         try:
             while not stop.is_set():
                 msgs = await puller.next_batch(wait=1.0)
-                if not msgs:
-                    continue
-                deliveries, undecoded = [], []
+                in_line = 0
                 for msg in msgs:
-                    seq = msg.metadata.sequence.stream
-                    replayed = bool(msg.headers and msg.headers.get(REPLAYED_HEADER))
-                    try:
-                        envelope = envelope_decoder.decode(msg.data)
-                    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                        undecoded.append((seq, undecodable(self.dead_letter_name, msg, exc)))
-                        continue
-                    deliveries.append(Delivery(seq, envelope, replayed))
-                await self._apply_until_done(deliveries, stop, undecoded)
-                for msg in msgs[-1:] if self.ack_all else msgs:
-                    await msg.ack()
+                    if msg.metadata.sequence.consumer != expected:
+                        break
+                    expected += 1
+                    in_line += 1
+                out_of_line = len(msgs) - in_line
+                msgs = msgs[:in_line]
+                if msgs:
+                    await self._apply_batch(msgs, stop)
+                why = puller.stale or (out_of_line and "a delivery out of line")
+                if why:
+                    log.info("consumer subscribes again", consumer=self.name, reason=why)
+                    return
         finally:
             await puller.close()
+
+    async def _apply_batch(self, msgs: list[Msg], stop: asyncio.Event) -> None:
+        deliveries, undecoded = [], []
+        for msg in msgs:
+            seq = msg.metadata.sequence.stream
+            replayed = bool(msg.headers and msg.headers.get(REPLAYED_HEADER))
+            try:
+                envelope = envelope_decoder.decode(msg.data)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                undecoded.append((seq, undecodable(self.dead_letter_name, msg, exc)))
+                continue
+            deliveries.append(Delivery(seq, envelope, replayed))
+        await self._apply_until_done(deliveries, stop, undecoded)
+        for msg in msgs[-1:] if self.ack_all else msgs:
+            await msg.ack()
 
     async def _apply_until_done(
         self,
@@ -259,7 +327,7 @@ class EventConsumer:
         if not deliveries and not undecoded:
             return
         async with self.pool.acquire() as conn, conn.transaction():
-            checkpoint = await load_checkpoint(conn, self.name, lock=True)
+            checkpoint = await load_checkpoint(conn, self.name, lock=True, term=self.term)
             fresh = [d for d in deliveries if d.seq > checkpoint]
             bad = [d for seq, d in undecoded if seq > checkpoint]
             if not fresh and not bad:

@@ -190,6 +190,7 @@ def consumer_for(
         batch=batch,
         ack_all=True,
         dead_letter_name="projections",  # what no view could even decode
+        roles=resources.roles,  # leader or standby, in /health/ready
     )
 
 
