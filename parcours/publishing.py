@@ -103,7 +103,10 @@ class BatchPublisher:
             self._pending[reply] = fut
             futures.append(fut)
             await self.nc.publish(out.subject, out.payload, reply=reply, headers=out.headers)
-        await self.nc.flush(timeout=max(1, int(self.ack_timeout)))
+        # No ``nc.flush()``: the acknowledgements are the proof. A flush that times out
+        # (a JetStream leader election) leaves a cancelled PONG future behind, and in
+        # nats-py 2.16 the PONG arriving later raises InvalidStateError in the read loop,
+        # which then stops for good: the connection looks connected and reads nothing.
         try:
             acks = await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)
         except TimeoutError:
