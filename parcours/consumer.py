@@ -214,10 +214,12 @@ class EventConsumer:
         async with self.pool.acquire() as conn:
             checkpoint = await load_checkpoint(conn, self.name, term=self.term)
         durable = durable_name(self.name, self.term)
-        for info in await self.js.consumers_info(self.stream):  # this term's and older ones
-            if _term_of(self.name, info.name) is not None:
-                with contextlib.suppress(NotFoundError):
-                    await self.js.delete_consumer(self.stream, info.name)
+        listed = [info.name for info in await self.js.consumers_info(self.stream)]
+        # this term's and older ones (this term's by name too: a cluster busy electing a
+        # leader may list only some consumers)
+        for old in {durable, *(n for n in listed if _term_of(self.name, n) is not None)}:
+            with contextlib.suppress(NotFoundError):
+                await self.js.delete_consumer(self.stream, old)
         config = ConsumerConfig(
             durable_name=durable,
             ack_policy=AckPolicy.ALL if self.ack_all else AckPolicy.EXPLICIT,

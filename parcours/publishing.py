@@ -39,6 +39,12 @@ class Outgoing(msgspec.Struct, frozen=True):
     headers: dict[str, str]
 
 
+# Errors of the moment in a cluster, for the whole batch to be sent again: 409 "duplicate
+# message id is in process" (a leader change while the same id was being proposed),
+# 408/429/500/503 (no quorum, a leader being elected, JetStream busy). Anything else
+# (400: a message JetStream will never store) is a refusal of that message.
+PASSING = frozenset({408, 409, 429, 500, 503})
+
 _SUBJECT = re.compile(r"^[^\s.*>]+(\.[^\s.*>]+)*$")
 
 
@@ -120,5 +126,8 @@ class BatchPublisher:
                 raise PublishError(f"no JetStream stream answers the {self.what} subjects")
             ack = _ack.decode(msg.data)
             if ack.error:
-                refused[at] = f"JetStream refused it: {ack.error.get('description', 'error')}"
+                why = ack.error.get("description", "error")
+                if ack.error.get("code") in PASSING:  # the cluster, not the message
+                    raise PublishError(f"JetStream could not store the {self.what} yet: {why}")
+                refused[at] = f"JetStream refused it: {why}"
         return refused
