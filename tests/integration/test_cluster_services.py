@@ -1,5 +1,14 @@
 """The services on a 3-node JetStream cluster: every seed, streams at R3, and the relay and
-a consumer carry on, losing and duplicating nothing, when the stream leader is killed -9."""
+a consumer carry on, losing and duplicating nothing, when the stream leader is killed -9.
+
+This test once saw the consumer's sequence differ from the appended one. It now says which
+of the stream or the consumer lost, doubled or reordered events. The consumer trusted the
+JetStream consumer's delivery state across a consumer-leader change: a new leader resends
+what its predecessor had sent (twice in one batch, both past the checkpoint) or skips what
+was lost in flight with it (redelivered only after ack_wait, behind a checkpoint already
+moved past it). It now makes its JetStream consumer again from its checkpoint on any
+delivery out of the consumer-sequence line, a 409/503 status or a reconnect
+(``parcours.consumer``; test_consumer_takeover reproduces the skip)."""
 
 from __future__ import annotations
 
