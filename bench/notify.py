@@ -39,8 +39,8 @@ from contracts.subjects import Subjects
 from notifications.appclient import AppFeed
 from parcours import natsio
 from parcours.auth import mint
-from parcours.consumer import pending
 from parcours.eventstore import NO_STREAM, EventStore
+from parcours.leadership import pending
 from parcours.settings import Settings
 
 T0 = dt.datetime(2026, 3, 8, 14, tzinfo=dt.UTC)

@@ -15,7 +15,7 @@ instances: ``parcours.leadership`` elects it (an advisory lock per consumer), fe
 an earlier leader (a term checked in every apply's transaction) and gives each term a
 JetStream consumer of its own (``<name>-t<term>``).
 
-No event stops a consumer (``apply_isolated``): a batch whose handler fails is
+No event stops a consumer (``parcours.isolation.apply_isolated``): a batch whose handler fails is
 applied again one event at a time, each under a savepoint; an event that still
 fails is dead-lettered and its stream parked (``parcours.deadletters`` says why
 parking, not skipping), in the same transaction as the checkpoint, and the
@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Any
 
 import asyncpg
 import msgspec
@@ -43,16 +42,14 @@ from nats.js.errors import NotFoundError
 
 from contracts.events import Envelope, envelope_decoder
 from parcours.deadletters import (
-    NOT_POISON,
     SYSTEMIC,
     TRANSIENT,
     DeadLetter,
     letter,
-    parked_streams,
-    reason_of,
     record,
 )
-from parcours.leadership import Leadership, check_term
+from parcours.isolation import apply_isolated, undecodable
+from parcours.leadership import Leadership, check_term, durable_name, term_of
 from parcours.puller import Puller
 
 log = structlog.get_logger("parcours.consumer")
@@ -70,71 +67,6 @@ class Delivery(msgspec.Struct, frozen=True):
 Handler = Callable[[asyncpg.Connection, Sequence[Delivery]], Awaitable[None]]
 
 
-class _Loose(msgspec.Struct):
-    """What a dead letter needs of an envelope that does not decode."""
-
-    event_id: uuid.UUID = uuid.UUID(int=0)
-    cpts: str = "?"
-    stream: str = "?"
-    type: str = "?"
-    position: int | None = 0
-
-
-def undecodable(consumer: str, msg: Msg, exc: Exception) -> DeadLetter:
-    try:
-        loose = msgspec.json.decode(msg.data, type=_Loose)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        loose = _Loose()
-    return letter(consumer, loose, reason_of(exc))
-
-
-async def apply_isolated(
-    conn: asyncpg.Connection,
-    consumer: str,
-    items: Sequence[Any],
-    apply: Callable[[asyncpg.Connection, Sequence[Any]], Awaitable[None]],
-    envelope_of: Callable[[Any], Envelope] = lambda d: d.envelope,
-) -> list[Any]:
-    """Apply ``items`` (in the caller's transaction); return those applied.
-
-    Items of a parked stream, and items that fail on their own, are dead-lettered for
-    ``consumer``; a failing item parks its stream for the rest of the batch too."""
-    parked = await parked_streams(conn, consumer, (envelope_of(i).stream for i in items))
-    letters: list[DeadLetter] = []
-    todo = []
-    for item in items:
-        env = envelope_of(item)
-        if behind := parked.behind(env.stream, env.position):
-            letters.append(letter(consumer, env, "", behind))
-        else:
-            todo.append(item)
-    try:
-        if todo:
-            async with conn.transaction():
-                await apply(conn, todo)
-        applied = todo
-    except NOT_POISON:
-        raise
-    except Exception:  # noqa: BLE001 - find the poison: one at a time
-        applied = []
-        for item in todo:
-            env = envelope_of(item)
-            if behind := parked.behind(env.stream, env.position):
-                letters.append(letter(consumer, env, "", behind))
-                continue
-            try:
-                async with conn.transaction():
-                    await apply(conn, [item])
-                applied.append(item)
-            except NOT_POISON:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                letters.append(letter(consumer, env, reason_of(exc)))
-                parked.park(env.stream, env.event_id, env.position)
-    await record(conn, letters)
-    return applied
-
-
 async def load_checkpoint(
     conn: asyncpg.Connection, name: str, *, lock: bool = False, term: int | None = None
 ) -> int:
@@ -148,29 +80,6 @@ async def load_checkpoint(
     )
     check_term(name, term, row["term"])
     return row["stream_seq"]
-
-
-def durable_name(name: str, term: int | None) -> str:
-    """The JetStream consumer a term of ``name`` reads through."""
-    return name if term is None else f"{name}-t{term}"
-
-
-async def pending(js: JetStreamContext, stream: str, name: str) -> int:
-    """Messages the leading term of consumer ``name`` has not yet had acknowledged."""
-    terms = {_term_of(name, c.name): c for c in await js.consumers_info(stream)}
-    terms.pop(None, None)
-    if not terms:
-        raise NotFoundError
-    info = terms[max(terms)]  # type: ignore[type-var]
-    return (info.num_pending or 0) + (info.num_ack_pending or 0)
-
-
-def _term_of(name: str, durable: str) -> int | None:
-    """The term of a JetStream consumer of ``name`` (0 for the unelected one), or None."""
-    if durable == name:
-        return 0
-    digits = durable.removeprefix(f"{name}-t")
-    return int(digits) if digits != durable and digits.isdigit() else None
 
 
 class EventConsumer:
@@ -217,7 +126,7 @@ class EventConsumer:
         listed = [info.name for info in await self.js.consumers_info(self.stream)]
         # this term's and older ones (this term's by name too: a cluster busy electing a
         # leader may list only some consumers)
-        for old in {durable, *(n for n in listed if _term_of(self.name, n) is not None)}:
+        for old in {durable, *(n for n in listed if term_of(self.name, n) is not None)}:
             with contextlib.suppress(NotFoundError):
                 await self.js.delete_consumer(self.stream, old)
         config = ConsumerConfig(

@@ -30,6 +30,8 @@ from contextlib import suppress
 
 import asyncpg
 import structlog
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 log = structlog.get_logger("parcours.leadership")
 
@@ -151,3 +153,26 @@ async def _release(conn: asyncpg.Connection, key: int) -> None:
     except Exception:  # noqa: BLE001 - the session is broken: end it
         with suppress(Exception):
             conn.terminate()
+
+
+def durable_name(name: str, term: int | None) -> str:
+    """The JetStream consumer a term of ``name`` reads through."""
+    return name if term is None else f"{name}-t{term}"
+
+
+async def pending(js: JetStreamContext, stream: str, name: str) -> int:
+    """Messages the leading term of consumer ``name`` has not yet had acknowledged."""
+    terms = {term_of(name, c.name): c for c in await js.consumers_info(stream)}
+    terms.pop(None, None)
+    if not terms:
+        raise NotFoundError
+    info = terms[max(terms)]  # type: ignore[type-var]
+    return (info.num_pending or 0) + (info.num_ack_pending or 0)
+
+
+def term_of(name: str, durable: str) -> int | None:
+    """The term of a JetStream consumer of ``name`` (0 for the unelected one), or None."""
+    if durable == name:
+        return 0
+    digits = durable.removeprefix(f"{name}-t")
+    return int(digits) if digits != durable and digits.isdigit() else None

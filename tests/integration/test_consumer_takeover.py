@@ -18,9 +18,9 @@ from nats.js.errors import NotFoundError, ServerError
 
 from contracts.subjects import Subjects
 from parcours import natsio
-from parcours.consumer import EventConsumer, durable_name
+from parcours.consumer import EventConsumer
 from parcours.eventstore import EventStore
-from parcours.leadership import lock_key
+from parcours.leadership import durable_name, lock_key
 from parcours.settings import Settings
 from pathways.relay import Relay
 from tests.integration.conftest import eventually

@@ -26,8 +26,8 @@ from contracts.subjects import Subjects
 from notifications.app import create_app
 from notifications.appclient import AppFeed
 from parcours import natsio
-from parcours.consumer import pending
 from parcours.eventstore import ANY, EventStore
+from parcours.leadership import pending
 from parcours.settings import Settings
 from pathways.relay import Relay
 from tests.integration.conftest import eventually, serving

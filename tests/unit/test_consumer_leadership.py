@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from parcours.consumer import _term_of, durable_name
-from parcours.leadership import LeadershipLostError, check_term, lock_key
+from parcours.leadership import LeadershipLostError, check_term, durable_name, lock_key, term_of
 
 
 def test_a_consumer_lock_key_is_the_same_every_time_and_fits_a_signed_bigint() -> None:
@@ -18,10 +17,10 @@ def test_a_consumer_lock_key_is_the_same_every_time_and_fits_a_signed_bigint() -
 def test_each_term_reads_through_a_jetstream_consumer_of_its_own() -> None:
     assert durable_name("notifications-router", 7) == "notifications-router-t7"
     assert durable_name("notifications-router", None) == "notifications-router"
-    assert _term_of("notifications-router", "notifications-router-t7") == 7
-    assert _term_of("notifications-router", "notifications-router") == 0
-    assert _term_of("notifications-router", "notifications-router-tx") is None
-    assert _term_of("notifications-router", "parcours-projections-views-t1") is None
+    assert term_of("notifications-router", "notifications-router-t7") == 7
+    assert term_of("notifications-router", "notifications-router") == 0
+    assert term_of("notifications-router", "notifications-router-tx") is None
+    assert term_of("notifications-router", "parcours-projections-views-t1") is None
 
 
 def test_an_apply_of_an_ended_term_is_refused() -> None:
