@@ -49,7 +49,7 @@ run: check-lock $(STAMP)
 	$(BIN)/parcours dev
 
 test: check-lock $(STAMP) chromium node-tools
-	$(BIN)/python -m pytest -q -m "not cluster"
+	$(BIN)/python -m pytest -q -m "not cluster and not soak"
 
 test-faults: check-lock $(STAMP)
 	PARCOURS_FAULTS=long $(BIN)/python -m pytest -q tests/faults \

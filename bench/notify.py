@@ -40,6 +40,7 @@ from notifications.appclient import AppFeed
 from parcours import natsio
 from parcours.auth import mint
 from parcours.eventstore import NO_STREAM, EventStore
+from parcours.leadership import pending
 from parcours.settings import Settings
 
 T0 = dt.datetime(2026, 3, 8, 14, tzinfo=dt.UTC)
@@ -178,8 +179,7 @@ async def watch_backlog(settings: Settings, stop: asyncio.Event) -> None:
         while not stop.is_set():
             relay = await EventStore(conn).backlog("relay")
             try:
-                info = await js.consumer_info(subjects.events_stream, "notifications-router")
-                routing = info.num_pending + info.num_ack_pending
+                routing = await pending(js, subjects.events_stream, "notifications-router")
             except Exception:  # noqa: BLE001 - not created yet
                 routing = -1
             outbox = await conn.fetchval("SELECT count(*) FROM notification_outbox")

@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--wall-clock", action="store_true", help="real time instead of the virtual clock"
     )
     p.add_argument("--cluster", action="store_true", help="a 3-node NATS cluster, streams at R3")
-    p.add_argument("--replicas", type=int, default=1, help="instances of relay and pathways")
+    p.add_argument("--replicas", type=int, default=1, help="instances of each process but MLLP")
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("token", help="mint a development token (HS256)")
@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_contracts)
 
     p = sub.add_parser("bench", help="benchmarks (see bench/)")
-    p.add_argument("what", help="ingest, engine, notify, projections, load, peer, mllp")
+    p.add_argument("what", help="ingest, engine, notify, projections, load, soak, peer, mllp")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
 

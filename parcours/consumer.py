@@ -10,10 +10,12 @@ and nothing newer is fetched meanwhile, so no event is ever skipped.
 Latency: messages come through ``parcours.puller.Puller`` (one pull request
 outstanding, messages handed over the moment they arrive).
 
-Each durable consumer runs as one instance at a time (the checkpoint row is
-locked FOR UPDATE, so a second instance would only wait).
+Each durable consumer is applied by one instance at a time, whatever the number of
+instances: ``parcours.leadership`` elects it (an advisory lock per consumer), fences off
+an earlier leader (a term checked in every apply's transaction) and gives each term a
+JetStream consumer of its own (``<name>-t<term>``).
 
-No event stops a consumer (``apply_isolated``): a batch whose handler fails is
+No event stops a consumer (``parcours.isolation.apply_isolated``): a batch whose handler fails is
 applied again one event at a time, each under a savepoint; an event that still
 fails is dead-lettered and its stream parked (``parcours.deadletters`` says why
 parking, not skipping), in the same transaction as the checkpoint, and the
@@ -27,8 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 
 import asyncpg
 import msgspec
@@ -41,15 +42,14 @@ from nats.js.errors import NotFoundError
 
 from contracts.events import Envelope, envelope_decoder
 from parcours.deadletters import (
-    NOT_POISON,
     SYSTEMIC,
     TRANSIENT,
     DeadLetter,
     letter,
-    parked_streams,
-    reason_of,
     record,
 )
+from parcours.isolation import apply_isolated, undecodable
+from parcours.leadership import Leadership, check_term, durable_name, term_of
 from parcours.puller import Puller
 
 log = structlog.get_logger("parcours.consumer")
@@ -67,79 +67,19 @@ class Delivery(msgspec.Struct, frozen=True):
 Handler = Callable[[asyncpg.Connection, Sequence[Delivery]], Awaitable[None]]
 
 
-class _Loose(msgspec.Struct):
-    """What a dead letter needs of an envelope that does not decode."""
-
-    event_id: uuid.UUID = uuid.UUID(int=0)
-    cpts: str = "?"
-    stream: str = "?"
-    type: str = "?"
-    position: int | None = 0
-
-
-def undecodable(consumer: str, msg: Msg, exc: Exception) -> DeadLetter:
-    try:
-        loose = msgspec.json.decode(msg.data, type=_Loose)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        loose = _Loose()
-    return letter(consumer, loose, reason_of(exc))
-
-
-async def apply_isolated(
-    conn: asyncpg.Connection,
-    consumer: str,
-    items: Sequence[Any],
-    apply: Callable[[asyncpg.Connection, Sequence[Any]], Awaitable[None]],
-    envelope_of: Callable[[Any], Envelope] = lambda d: d.envelope,
-) -> list[Any]:
-    """Apply ``items`` (in the caller's transaction); return those applied.
-
-    Items of a parked stream, and items that fail on their own, are dead-lettered for
-    ``consumer``; a failing item parks its stream for the rest of the batch too."""
-    parked = await parked_streams(conn, consumer, (envelope_of(i).stream for i in items))
-    letters: list[DeadLetter] = []
-    todo = []
-    for item in items:
-        env = envelope_of(item)
-        if behind := parked.behind(env.stream, env.position):
-            letters.append(letter(consumer, env, "", behind))
-        else:
-            todo.append(item)
-    try:
-        if todo:
-            async with conn.transaction():
-                await apply(conn, todo)
-        applied = todo
-    except NOT_POISON:
-        raise
-    except Exception:  # noqa: BLE001 - find the poison: one at a time
-        applied = []
-        for item in todo:
-            env = envelope_of(item)
-            if behind := parked.behind(env.stream, env.position):
-                letters.append(letter(consumer, env, "", behind))
-                continue
-            try:
-                async with conn.transaction():
-                    await apply(conn, [item])
-                applied.append(item)
-            except NOT_POISON:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                letters.append(letter(consumer, env, reason_of(exc)))
-                parked.park(env.stream, env.event_id, env.position)
-    await record(conn, letters)
-    return applied
-
-
-async def load_checkpoint(conn: asyncpg.Connection, name: str, *, lock: bool = False) -> int:
+async def load_checkpoint(
+    conn: asyncpg.Connection, name: str, *, lock: bool = False, term: int | None = None
+) -> int:
+    """The checkpoint of ``name``; with ``term``, only while that term still leads."""
     await conn.execute(
         "INSERT INTO consumer_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING", name
     )
     suffix = " FOR UPDATE" if lock else ""
-    return await conn.fetchval(
-        f"SELECT stream_seq FROM consumer_checkpoints WHERE name = $1{suffix}", name
+    row = await conn.fetchrow(
+        f"SELECT stream_seq, term FROM consumer_checkpoints WHERE name = $1{suffix}", name
     )
+    check_term(name, term, row["term"])
+    return row["stream_seq"]
 
 
 class EventConsumer:
@@ -168,6 +108,7 @@ class EventConsumer:
         batch: int = 500,
         ack_all: bool = False,
         dead_letter_name: str | None = None,
+        roles: MutableMapping[str, str] | None = None,
     ) -> None:
         self.name, self.pool, self.js, self.stream = name, pool, js, stream
         self.handler, self.filter_subject, self.batch = handler, filter_subject, batch
@@ -175,14 +116,21 @@ class EventConsumer:
         self.dead_letter_name = dead_letter_name or name  # one name whatever the NATS prefix
         self.applied = 0
         self.last_seq = 0
+        self.leadership = Leadership(pool, name, roles=roles)  # roles: what health shows
+        self.term: int | None = None  # the term this instance leads (None: unelected use)
 
     async def _subscribe(self) -> Puller:
         async with self.pool.acquire() as conn:
-            checkpoint = await load_checkpoint(conn, self.name)
-        with contextlib.suppress(NotFoundError):
-            await self.js.delete_consumer(self.stream, self.name)
+            checkpoint = await load_checkpoint(conn, self.name, term=self.term)
+        durable = durable_name(self.name, self.term)
+        listed = [info.name for info in await self.js.consumers_info(self.stream)]
+        # this term's and older ones (this term's by name too: a cluster busy electing a
+        # leader may list only some consumers)
+        for old in {durable, *(n for n in listed if term_of(self.name, n) is not None)}:
+            with contextlib.suppress(NotFoundError):
+                await self.js.delete_consumer(self.stream, old)
         config = ConsumerConfig(
-            durable_name=self.name,
+            durable_name=durable,
             ack_policy=AckPolicy.ALL if self.ack_all else AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=checkpoint + 1,
@@ -196,13 +144,21 @@ class EventConsumer:
         await self.js.add_consumer(self.stream, config)
         puller = Puller(
             self.js._nc,  # the connection the JetStream context speaks through
-            f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.name}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{durable}",
             self.batch,
         )
         await puller.start()
         return puller
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Consume while this instance leads the consumer (elected among its instances)."""
+        await self.leadership.run(stop, self._run_term)
+
+    async def _run_term(self, term: int, stop: asyncio.Event) -> None:
+        self.term = term
+        await self.run_unelected(stop)
+
+    async def run_unelected(self, stop: asyncio.Event) -> None:
         backoff = 0.2
         while not stop.is_set():
             try:
@@ -217,26 +173,49 @@ class EventConsumer:
                 backoff = min(backoff * 2, 5.0)
 
     async def _loop(self, puller: Puller, stop: asyncio.Event) -> None:
+        """Apply batches until ``stop``, or until the subscription must be made again.
+
+        The JetStream consumer numbers its deliveries 1, 2, 3… (consumer sequence). A
+        delivery out of that line means that its state moved under us: a new consumer
+        leader resending what its predecessor had sent, or skipping what was lost in
+        flight with it (which would come back only after ``ack_wait``, behind a checkpoint
+        moved past it). Then what came in line is applied, and the consumer is created
+        again from the checkpoint; so is it when the puller says it is stale."""
+        expected = 1
         try:
             while not stop.is_set():
                 msgs = await puller.next_batch(wait=1.0)
-                if not msgs:
-                    continue
-                deliveries, undecoded = [], []
+                in_line = 0
                 for msg in msgs:
-                    seq = msg.metadata.sequence.stream
-                    replayed = bool(msg.headers and msg.headers.get(REPLAYED_HEADER))
-                    try:
-                        envelope = envelope_decoder.decode(msg.data)
-                    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                        undecoded.append((seq, undecodable(self.dead_letter_name, msg, exc)))
-                        continue
-                    deliveries.append(Delivery(seq, envelope, replayed))
-                await self._apply_until_done(deliveries, stop, undecoded)
-                for msg in msgs[-1:] if self.ack_all else msgs:
-                    await msg.ack()
+                    if msg.metadata.sequence.consumer != expected:
+                        break
+                    expected += 1
+                    in_line += 1
+                out_of_line = len(msgs) - in_line
+                msgs = msgs[:in_line]
+                if msgs:
+                    await self._apply_batch(msgs, stop)
+                why = puller.stale or (out_of_line and "a delivery out of line")
+                if why:
+                    log.info("consumer subscribes again", consumer=self.name, reason=why)
+                    return
         finally:
             await puller.close()
+
+    async def _apply_batch(self, msgs: list[Msg], stop: asyncio.Event) -> None:
+        deliveries, undecoded = [], []
+        for msg in msgs:
+            seq = msg.metadata.sequence.stream
+            replayed = bool(msg.headers and msg.headers.get(REPLAYED_HEADER))
+            try:
+                envelope = envelope_decoder.decode(msg.data)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                undecoded.append((seq, undecodable(self.dead_letter_name, msg, exc)))
+                continue
+            deliveries.append(Delivery(seq, envelope, replayed))
+        await self._apply_until_done(deliveries, stop, undecoded)
+        for msg in msgs[-1:] if self.ack_all else msgs:
+            await msg.ack()
 
     async def _apply_until_done(
         self,
@@ -262,7 +241,7 @@ class EventConsumer:
         if not deliveries and not undecoded:
             return
         async with self.pool.acquire() as conn, conn.transaction():
-            checkpoint = await load_checkpoint(conn, self.name, lock=True)
+            checkpoint = await load_checkpoint(conn, self.name, lock=True, term=self.term)
             fresh = [d for d in deliveries if d.seq > checkpoint]
             bad = [d for seq, d in undecoded if seq > checkpoint]
             if not fresh and not bad:

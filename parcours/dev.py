@@ -6,8 +6,10 @@ migrations, provisions the streams, starts the three services as separate
 processes, prints where to look, and stops everything on Ctrl-C.
 
 ``--cluster`` starts a 3-node JetStream cluster instead of one NATS server (streams at
-R3); ``--replicas N`` runs N instances of the relay (one leads, the others stand by) and
-of pathways (the extra instances on the consecutive ports after the services' ports).
+R3); ``--replicas N`` runs N instances of the relay (one leads, the others stand by), of
+pathways, and of notifications and projections (one instance leads each consumer, the
+others stand by; see ``parcours.leadership``), the extra instances on the consecutive ports
+after the services' ports.
 README: "Running on several machines".
 """
 
@@ -27,7 +29,7 @@ from pathlib import Path
 from parcours.settings import Settings
 
 SERVICES = ("relay", "pathways", "notifications", "projections", "mllp")
-REPLICATED = ("relay", "pathways")  # ``--replicas N`` runs N instances of these
+REPLICATED = ("relay", "pathways", "notifications", "projections")  # ``--replicas N`` of each
 
 
 async def _prepare(settings: Settings) -> None:
@@ -131,7 +133,9 @@ def run_dev(args: argparse.Namespace) -> int:
             token = mint(settings, sub="CHU-DEMO", role="discharge-system", cpts="demo")
             _print_banner(settings, ports, token)
             if args.replicas > 1:
-                print("Replicas (relay: one leader, see /health/ready):", instances)
+                print(
+                    "Replicas (the leaders of the relay and consumers: /health/ready):", instances
+                )
             while all(_running(procs, service) for service in SERVICES):  # a replica may die
                 time.sleep(0.5)
             failed = [s for s, p in procs.items() if p.poll() is not None]

@@ -39,6 +39,12 @@ class Outgoing(msgspec.Struct, frozen=True):
     headers: dict[str, str]
 
 
+# Errors of the moment in a cluster, for the whole batch to be sent again: 409 "duplicate
+# message id is in process" (a leader change while the same id was being proposed),
+# 408/429/500/503 (no quorum, a leader being elected, JetStream busy). Anything else
+# (400: a message JetStream will never store) is a refusal of that message.
+PASSING = frozenset({408, 409, 429, 500, 503})
+
 _SUBJECT = re.compile(r"^[^\s.*>]+(\.[^\s.*>]+)*$")
 
 
@@ -103,7 +109,10 @@ class BatchPublisher:
             self._pending[reply] = fut
             futures.append(fut)
             await self.nc.publish(out.subject, out.payload, reply=reply, headers=out.headers)
-        await self.nc.flush(timeout=max(1, int(self.ack_timeout)))
+        # No ``nc.flush()``: the acknowledgements are the proof. A flush that times out
+        # (a JetStream leader election) leaves a cancelled PONG future behind, and in
+        # nats-py 2.16 the PONG arriving later raises InvalidStateError in the read loop,
+        # which then stops for good: the connection looks connected and reads nothing.
         try:
             acks = await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)
         except TimeoutError:
@@ -117,5 +126,8 @@ class BatchPublisher:
                 raise PublishError(f"no JetStream stream answers the {self.what} subjects")
             ack = _ack.decode(msg.data)
             if ack.error:
-                refused[at] = f"JetStream refused it: {ack.error.get('description', 'error')}"
+                why = ack.error.get("description", "error")
+                if ack.error.get("code") in PASSING:  # the cluster, not the message
+                    raise PublishError(f"JetStream could not store the {self.what} yet: {why}")
+                refused[at] = f"JetStream refused it: {why}"
         return refused

@@ -5,6 +5,13 @@ full or the request expires, so a lone event could wait a second. ``Puller`` kee
 one pull request outstanding at the server and hands messages over the moment they
 arrive, with whatever else has arrived too (natural batching under load). Used by
 ``parcours.consumer.EventConsumer``.
+
+A pull subscription can go quiet for good after a server restart or a leader change
+(nats-py #504): the request is lost with the old leader, or the consumer is gone. So the
+puller says when its consumer should be created again (``stale``): the connection
+reconnected since it started, or the server answered a request with 409 (leadership
+change, consumer deleted) or 503 (no consumer answers). It re-asks when a request is used
+up or expired, so a lost request costs at most ``expires`` seconds.
 """
 
 from __future__ import annotations
@@ -28,6 +35,15 @@ class Puller:
         self._asked_at = 0.0
         self._sub = None
         self._inbox = ""
+        self._reconnects = nc.stats.get("reconnects", 0)
+        self.status = ""  # the last status that ends a subscription: "409", "503"
+
+    @property
+    def stale(self) -> str:
+        """Why the consumer behind this puller must be created again, or ""."""
+        if self.nc.stats.get("reconnects", 0) != self._reconnects:
+            return "the connection reconnected"
+        return f"status {self.status}" if self.status else ""
 
     async def _on_msg(self, msg: Msg) -> None:
         self.queue.put_nowait(msg)
@@ -67,8 +83,10 @@ class Puller:
                 if status is None:
                     msgs.append(msg)
                     self._credits -= 1
-                elif status != "100":  # 404/408/409: this request is over
+                elif status != "100":  # 404/408/409/503: this request is over
                     self._credits = 0
+                    if status in ("409", "503"):  # leadership changed, consumer gone
+                        self.status = status
                 msg = self.queue.get_nowait() if not self.queue.empty() else None
-            if msgs:
+            if msgs or self.stale:
                 return msgs

@@ -184,7 +184,9 @@ def _database_unavailable(request: Any, exc: Exception) -> Any:
         Problem(
             503,
             "Service unavailable",
-            "a service this one depends on (PostgreSQL) is unavailable; nothing was recorded: send the request again",
+            "a service this one depends on (PostgreSQL) is unavailable: send the same request "
+            "again (with the same event id, a fact already recorded is answered 200 and stored "
+            "once)",
             headers={"Retry-After": "2"},
         ),
         request,
@@ -201,6 +203,8 @@ HANDLERS = {
     asyncpg.InterfaceError: _database_unavailable,
     asyncpg.CannotConnectNowError: _database_unavailable,
     asyncpg.AdminShutdownError: _database_unavailable,
+    # a connection broken mid-operation (a failover): its state is unknown, retry
+    asyncpg.InternalClientError: _database_unavailable,
     TimeoutError: _database_unavailable,
 }
 

@@ -53,6 +53,7 @@ async def run_router(runtime: NotificationsRuntime, stop: asyncio.Event) -> None
         filter_subject=f"{settings.nats.prefix}.*.events.*",
         on_commit=runtime.publisher.wake.set,
         ack_all=True,  # one ack per batch: it restarts from its PostgreSQL checkpoint anyway
+        roles=resources.roles,  # leader or standby, in /health/ready
     )
     await consumer.run(stop)
 

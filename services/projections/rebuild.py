@@ -38,7 +38,6 @@ import msgspec
 
 from contracts.base import EventPayload
 from contracts.events import Envelope, payload_decoder
-from parcours.consumer import apply_isolated
 from parcours.deadletters import reason_of
 from parcours.eventstore import (
     Checkpoint,
@@ -47,6 +46,7 @@ from parcours.eventstore import (
     stream_visible_events,
     visible_instants,
 )
+from parcours.isolation import apply_isolated
 from projections.runner import ViewCheckpoint, lock_checkpoint, save_checkpoint
 from projections.views import Item, View
 

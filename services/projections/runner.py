@@ -17,7 +17,7 @@ rest (see ``projections.rebuild``). An event the relay published twice (after a
 crash, beyond JetStream's de-duplication window) is skipped the same way.
 
 No event stops a view. Each view applies a batch through
-``parcours.consumer.apply_isolated`` under its own dead-letter name
+``parcours.isolation.apply_isolated`` under its own dead-letter name
 (``projections-timeline``, ``projections-care``, ``projections-indicators``): an
 event one view cannot handle is dead-lettered for that view only, its patient's
 stream parked there (the patient's later events wait, in order: parking keeps a
@@ -37,8 +37,9 @@ import msgspec
 import structlog
 
 from contracts.events import Envelope
-from parcours.consumer import Delivery, EventConsumer, apply_isolated
+from parcours.consumer import Delivery, EventConsumer
 from parcours.eventstore import EventPlaces, StoredEvent, places_of_events
+from parcours.isolation import apply_isolated
 from parcours.service import Resources
 from projections.views import Item, View
 
@@ -190,6 +191,7 @@ def consumer_for(
         batch=batch,
         ack_all=True,
         dead_letter_name="projections",  # what no view could even decode
+        roles=resources.roles,  # leader or standby, in /health/ready
     )
 
 

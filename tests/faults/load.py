@@ -10,6 +10,7 @@ a transport error (no answer), or a timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import random
 import time
@@ -36,6 +37,7 @@ class Sent:
     outcome: str = "pending"  # "201", "503"..., "error" (no answer) or "timeout"
     took: float = 0.0
     error: str = ""  # what the client saw instead of an answer
+    body: dict | None = None  # what was posted (to post it again, the same)
 
 
 @dataclass
@@ -83,7 +85,7 @@ def fact_body(kind: str, patient: int, at: dt.datetime, rng: random.Random) -> d
 
 
 async def steady_load(
-    url: str,
+    url: str | list[str],
     token: str,
     at: dt.datetime,
     stop: asyncio.Event,
@@ -92,7 +94,9 @@ async def steady_load(
     seed: int,
     first_patient: int = 50_000,
 ) -> None:
-    """Open loop at ``rate`` facts/s until ``stop``; every fact's fate goes in the ledger."""
+    """Open loop at ``rate`` facts/s until ``stop``; every fact's fate goes in the ledger.
+
+    Given several URLs (instances of pathways), the facts go to each in turn."""
     rng = random.Random(seed)
     discharged: list[int] = []
     interval = 1.0 / rate
@@ -100,12 +104,22 @@ async def steady_load(
     # idle connections dropped well before the server's keep-alive timeout (uvicorn: 5 s),
     # so that no request is sent on a connection the server is closing
     limits = httpx.Limits(max_connections=400, max_keepalive_connections=100, keepalive_expiry=1.0)
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT, limits=limits
-    ) as client:
+    urls = [url] if isinstance(url, str) else url
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=one,
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=TIMEOUT,
+                    limits=limits,
+                )
+            )
+            for one in urls
+        ]
         pending: set[asyncio.Task] = set()
 
-        async def send(sent: Sent, body: dict) -> None:
+        async def send(sent: Sent, body: dict, client: httpx.AsyncClient) -> None:
             started = time.monotonic()
             try:
                 answer = await client.post("/v1/facts", json=body)
@@ -127,10 +141,10 @@ async def steady_load(
                 kind = rng.choice(["LabResultReported", "ConsultationReported"])
                 patient = rng.choice(discharged[-30:])  # recent patients: facts collide
             body = fact_body(kind, patient, at, rng)
-            sent = Sent(uuid.uuid4(), kind, patient, ledger.phase)
+            sent = Sent(uuid.uuid4(), kind, patient, ledger.phase, body=body)
             body["event_id"] = str(sent.event_id)
             ledger.sent.append(sent)
-            task = asyncio.create_task(send(sent, body))
+            task = asyncio.create_task(send(sent, body, clients[n % len(clients)]))
             pending.add(task)
             task.add_done_callback(pending.discard)
             next_at += interval

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 
 from parcours.eventstore import ANY, EventStore
 from pathways.relay import msg_id
@@ -46,6 +47,27 @@ class SteadyLoad:
         count = lambda: self.published(js, stream)  # noqa: E731
         await eventually(lambda: _at_least(count, len(expected)), timeout=30)
         assert await stream_ids(js, stream) == expected
+
+
+def how_they_differ(got: list, expected: list) -> str:
+    """Says whether ``got`` lost, duplicated or reordered ``expected`` (empty: the same)."""
+    if got == expected:
+        return ""
+    counts = Counter(got)
+    twice = [x for x, n in counts.items() if n > 1]
+    missing = [x for x in expected if x not in counts]
+    extra = [x for x in counts if x not in set(expected)]
+    unique = list(dict.fromkeys(got))
+    reordered = (
+        not twice and not missing and not extra or unique != [x for x in expected if x in counts]
+    )
+    first = next(i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b)
+    return (
+        f"{len(got)} got for {len(expected)} expected: {len(twice)} twice, {len(missing)} "
+        f"missing, {len(extra)} unexpected, order {'differs' if reordered else 'kept'}; "
+        f"first difference at {first}: got {got[first - 2 : first + 3]}, "
+        f"expected {expected[first - 2 : first + 3]}"
+    )
 
 
 async def stream_ids(js, stream: str) -> list[str]:  # type: ignore[no-untyped-def]

@@ -1,5 +1,15 @@
 """The services on a 3-node JetStream cluster: every seed, streams at R3, and the relay and
-a consumer carry on, losing and duplicating nothing, when the stream leader is killed -9."""
+a consumer carry on, losing and duplicating nothing, when the stream leader is killed -9.
+
+This test once saw the consumer's sequence differ from the appended one (not seen again in
+six runs since); it now says which of the stream or the consumer lost, doubled or
+reordered events. The likely cause, on the consumer's side: it trusted the
+JetStream consumer's delivery state across a consumer-leader change: a new leader resends
+what its predecessor had sent (twice in one batch, both past the checkpoint) or skips what
+was lost in flight with it (redelivered only after ack_wait, behind a checkpoint already
+moved past it). It now makes its JetStream consumer again from its checkpoint on any
+delivery out of the consumer-sequence line, a 409/503 status or a reconnect
+(``parcours.consumer``; test_consumer_takeover reproduces the skip)."""
 
 from __future__ import annotations
 
@@ -13,9 +23,10 @@ from parcours import natsio
 from parcours.devstack.cluster import EmbeddedNatsCluster
 from parcours.eventstore import EventStore
 from parcours.settings import Settings
+from pathways.relay import msg_id
 from tests.conftest import _scratch_dir
 from tests.integration.conftest import eventually
-from tests.integration.steady_load import SteadyLoad
+from tests.integration.steady_load import SteadyLoad, how_they_differ, stream_ids
 from tests.integration.test_relay import pool, seen_through_marker, start_pipeline
 
 pytestmark = [pytest.mark.cluster]
@@ -66,7 +77,12 @@ async def test_relay_and_consumer_survive_the_kill_of_the_stream_leader(
             interval=0.2,
         )
         await load.stop()
-        assert await seen_through_marker(store, pool) == load.written  # each once, in order
+        seen = await seen_through_marker(store, pool)
+        on_stream = await stream_ids(js, subjects.events_stream)
+        written = [msg_id("demo", i) for i in load.written]
+        # which of JetStream or the consumer lost, doubled or reordered (none may)
+        assert not (why := how_they_differ(on_stream[:-1], written)), f"the stream: {why}"
+        assert not (why := how_they_differ(seen, load.written)), f"the consumer: {why}"
         info = await js.stream_info(subjects.events_stream)
         assert info.cluster.leader != leader
         assert info.state.messages == len(load.written) + 1  # and the marker: each stored once

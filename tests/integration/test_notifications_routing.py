@@ -27,6 +27,7 @@ from notifications.app import create_app
 from notifications.appclient import AppFeed
 from parcours import natsio
 from parcours.eventstore import ANY, EventStore
+from parcours.leadership import pending
 from parcours.settings import Settings
 from pathways.relay import Relay
 from tests.integration.conftest import eventually, serving
@@ -99,8 +100,7 @@ class System:
             )
             if not relayed:
                 return False
-            info = await js.consumer_info(self.subjects.events_stream, "notifications-router")
-            if info.num_pending or info.num_ack_pending:
+            if await pending(js, self.subjects.events_stream, "notifications-router"):
                 return False
             return await self.pool.fetchval("SELECT count(*) = 0 FROM notification_outbox")
 
