@@ -134,6 +134,13 @@ class SelfMonitoringReported(EventPayload, frozen=True, tag="SelfMonitoringRepor
     above_target: int
 
 
+class GPDeclared(EventPayload, frozen=True, tag="GPDeclared"):
+    """The patient declared a médecin traitant (GP) to the Assurance Maladie."""
+
+    gp: Rpps  # the declared GP's RPPS
+    declared_at: Instant
+
+
 FACT_PAYLOADS: tuple[type[EventPayload], ...] = (
     AdmissionReported,
     DischargeReported,
@@ -149,6 +156,7 @@ FACT_PAYLOADS: tuple[type[EventPayload], ...] = (
     DiagnosisReported,
     GlucoseToleranceTestReported,
     SelfMonitoringReported,
+    GPDeclared,
 )
 
 # The field of each fact that carries its business time (``occurred_at``).
@@ -167,6 +175,7 @@ OCCURRED_FIELD: dict[str, str] = {
     "DiagnosisReported": "diagnosed_at",
     "GlucoseToleranceTestReported": "tested_at",
     "SelfMonitoringReported": "period_end",
+    "GPDeclared": "declared_at",
 }
 
 
@@ -199,6 +208,7 @@ INBOUND_FIELD_TYPES: dict[str, Any] = {
     "two_hour_g_l": shapes.GlucoseGL,
     "readings": shapes.Readings,
     "above_target": shapes.Readings,
+    "gp": shapes.Rpps,
 }
 
 
