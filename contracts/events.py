@@ -13,11 +13,12 @@ from typing import Union
 
 import msgspec
 
+from contracts.access import ACCESS_PAYLOADS, ACCESS_TYPES
 from contracts.base import EventPayload
 from contracts.facts import FACT_PAYLOADS
 from contracts.pathway import PATHWAY_PAYLOADS
 
-ALL_PAYLOADS: tuple[type[EventPayload], ...] = FACT_PAYLOADS + PATHWAY_PAYLOADS
+ALL_PAYLOADS: tuple[type[EventPayload], ...] = FACT_PAYLOADS + PATHWAY_PAYLOADS + ACCESS_PAYLOADS
 Event = Union[ALL_PAYLOADS]  # type: ignore[valid-type]  # noqa: UP007
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.__struct_config__.tag: cls for cls in ALL_PAYLOADS
@@ -30,7 +31,10 @@ def tag_of(payload: EventPayload | type[EventPayload]) -> str:
 
 
 def category_of(event_type: str) -> str:
-    """The NATS subject category of an event type: ``fact``, ``task`` or ``enrolment``."""
+    """The NATS subject category of an event type: ``fact``, ``task``, ``enrolment`` or
+    ``access`` (GP access and unscheduled care, ``contracts.access``)."""
+    if event_type in ACCESS_TYPES:
+        return "access"
     if event_type.startswith("Task") or event_type in ("EscalationRaised", "ReminderDue"):
         return "task"
     if event_type in ("PatientEnrolled", "ProtocolVersionChanged") or event_type.startswith(

@@ -19,8 +19,10 @@ import msgspec
 from msgspec.structs import replace
 
 from contracts import pathway as ev
+from contracts.access import ACCESS_TYPES
 from contracts.base import EventPayload
-from contracts.facts import FACT_TYPES, DischargeReported, occurred_at
+from contracts.facts import FACT_TYPES, DischargeReported, GPDeclared, occurred_at
+from pathways.domain.access_state import AccessState, evolve_access
 from pathways.domain.planning import day_start
 
 EnrolmentStatus = Literal["active", "paused", "closed"]
@@ -76,6 +78,7 @@ class PatientState(msgspec.Struct, frozen=True, kw_only=True):
     tasks: dict[UUID, TaskState] = {}
     facts: tuple[RecordedFact, ...] = ()
     care_team: dict[str, str] = {}  # role -> RPPS, from the latest discharge naming one
+    access: AccessState = AccessState()  # GP-access and unscheduled-care requests
     version: int = 0  # number of events folded
 
     def tasks_of(self, enrolment_id: UUID) -> list[TaskState]:
@@ -133,7 +136,12 @@ def evolve(state: PatientState, event: EventPayload, event_id: UUID | None = Non
         if isinstance(event, DischargeReported) and event.care_team:
             team = {**state.care_team, **{m.role: m.rpps for m in event.care_team}}
             state = replace(state, care_team=team)
+        elif isinstance(event, GPDeclared):
+            access = replace(state.access, declared_gp=event.gp, declared_at=event.declared_at)
+            state = replace(state, access=access)
         return state
+    if tag in ACCESS_TYPES:
+        return replace(state, access=evolve_access(state.access, event))
     match event:
         case ev.PatientEnrolled():
             e = EnrolmentState(
