@@ -26,9 +26,10 @@ log = structlog.get_logger("pathways.mllp")
 async def build_intake(settings: Settings, mllp: MllpSettings, pool) -> Hl7Intake:  # type: ignore[no-untyped-def]
     from pathways.app import load_catalog
     from pathways.group_commit import GroupCommit
+    from pathways.runtime import default_access_policy
     from pathways.streams import PatientStreams
 
-    streams = PatientStreams(pool, load_catalog(settings))
+    streams = PatientStreams(pool, load_catalog(settings), access_policy=default_access_policy())
     return Hl7Intake(pool, FactRecorder(GroupCommit(streams)), make_clock(settings, pool), mllp)
 
 
