@@ -26,7 +26,7 @@ from tests.integration.access_scenario import (
     hf_discharge,
     patient,
 )
-from tests.integration.clock import iso, on_virtual_clock
+from tests.integration.clock import on_virtual_clock
 from tests.integration.conftest import bearer, serving
 
 
@@ -147,7 +147,7 @@ async def test_two_gps_accept_one_snp_request_at_once(virtual: Settings, token) 
         now = dt.datetime.fromisoformat(
             (await one.get("/v1/admin/clock", headers=bearer(token("admin")))).json()["now"]
         )
-        for gp, headers in gps.items():
+        for headers in gps.values():
             body = {"day": now.date().isoformat(), "zone": ZONE, "slots": 2}
             assert (await one.post("/v1/snp/slots", headers=headers, json=body)).status_code == 201
         pharmacist = bearer(token("pharmacist", sub=PHARMACIST))
