@@ -17,6 +17,7 @@ from litestar.config.app import AppConfig
 from contracts.indicators import load_protocol_indicators
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
+from projections.api.access import capacity_report, waiting_list
 from projections.api.cases import case_timeline
 from projections.api.dashboard import dashboard
 from projections.api.exports import (
@@ -54,6 +55,8 @@ ROUTES = [
     list_enrolments,
     dashboard,
     fhir_tasks,
+    waiting_list,
+    capacity_report,
 ]
 
 

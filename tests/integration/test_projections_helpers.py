@@ -18,6 +18,7 @@ from parcours.eventstore import ANY, EventStore
 from parcours.settings import Settings
 from pathways.relay import Relay
 from projections.app import create_app
+from projections.cli import VIEWS
 from tests.engine_story import Played
 
 FINESS = "750712184"
@@ -32,7 +33,7 @@ async def flush(pool: asyncpg.Pool, *patients: Played) -> None:
 
 
 async def views_caught_up(pool: asyncpg.Pool, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-    """Wait until the three views have applied every event committed so far.
+    """Wait until every view has applied every event committed so far.
 
     The target is the last committed event, not the event store's head: the head stops
     below the oldest transaction still open anywhere, so while some other transaction is
@@ -47,7 +48,7 @@ async def views_caught_up(pool: asyncpg.Pool, timeout: float = 30.0) -> None:  #
     while True:
         rows = await pool.fetch("SELECT view, txid, position FROM projection_checkpoints")
         at = {r["view"]: (r["txid"], r["position"]) for r in rows}
-        if len(at) == 3 and all(v >= target for v in at.values()):
+        if len(at) == len(VIEWS) and all(v >= target for v in at.values()):
             return
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"views did not catch up: last event {target}, views {at}")

@@ -24,6 +24,7 @@ from litestar.params import Body, Parameter
 
 from contracts import shapes
 from contracts.access import GPAccessRequested, GPCapacityDeclared
+from contracts.events import patient_of_stream
 from contracts.identity import PatientIdentity
 from contracts.roles import PROFESSIONAL_ROLES, Role
 from parcours.auth import Principal, requires
@@ -70,6 +71,9 @@ class RequestCommandBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
 class RequestAnswer(msgspec.Struct, frozen=True):
     request_id: uuid.UUID
     events: list[str]
+    # to whom took it (a GP, a professional accepting SNP): the patient, whose identity
+    # she may then read (GET /v1/patients/{patient_id}/identity)
+    patient_id: uuid.UUID | None = None
 
 
 def age_on(born: dt.date | None, day: dt.date) -> int | None:
@@ -159,7 +163,9 @@ async def run_request_command(
         events = await runtime.streams.execute(stream, command, request_origin(request, now), now)
     except Exception as exc:
         raise domain_problem(exc) from exc
-    return RequestAnswer(request_id, [e.type for e in events])
+    types = [e.type for e in events]
+    took = bool({"GPAccessTaken", "UnscheduledCareAccepted"} & set(types))
+    return RequestAnswer(request_id, types, patient_of_stream(stream) if took else None)
 
 
 @post(

@@ -39,13 +39,31 @@ class PatientIdentityView(msgspec.Struct, frozen=True):
 
 def may_read(who: Principal, state: PatientState) -> bool:
     """A coordinator: yes. A professional: when one of the patient's tasks is theirs, or
-    open in the pool of their role."""
+    open in the pool of their role; a GP who took the patient's GP-access request (until
+    it closes without her), a professional who accepted an unscheduled-care request."""
     if who.role in (Role.COORDINATOR, Role.ADMIN):
+        return True
+    if _took_access_request(who, state):
         return True
     role = who.actor_role
     return any(
         t.assignee == who.sub or (t.assignee is None and t.role == role and t.is_open)
         for t in state.tasks.values()
+    )
+
+
+def _took_access_request(who: Principal, state: PatientState) -> bool:
+    access = state.access
+    gp = any(
+        r.taken_by == who.sub
+        and r.status in ("taken", "closed")
+        and r.outcome in (None, "gp-declared")
+        for r in access.gp_requests.values()
+    )
+    return (
+        gp
+        or access.declared_gp == who.sub
+        or any(r.accepted_by == who.sub for r in access.snp_requests.values())
     )
 
 
