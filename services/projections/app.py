@@ -17,7 +17,7 @@ from litestar.config.app import AppConfig
 from contracts.indicators import load_protocol_indicators
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
-from projections.api.access import capacity_report, waiting_list
+from projections.api.access import access_indicators, capacity_report, waiting_list
 from projections.api.cases import case_timeline
 from projections.api.dashboard import dashboard
 from projections.api.exports import (
@@ -57,6 +57,7 @@ ROUTES = [
     fhir_tasks,
     waiting_list,
     capacity_report,
+    access_indicators,
 ]
 
 

@@ -188,6 +188,25 @@ async def test_indicators_equal_the_hand_computed_values_and_no_identity_leaks(
         }
         assert got == expected
 
+        by = await h.get("/v1/gp-access/indicators", auditor, period="2026-03")
+        responses.append(json.dumps(by))
+        gp30 = next(i for i in by["indicators"] if i["code"] == "ACCESS-GP30")
+        assert [
+            (b["by"], b["group"], b["numerator"], b["denominator"]) for b in gp30["breakdowns"]
+        ] == [
+            ("priority", "P1", 1, 2),  # 1501 met, 1505 missed
+            ("priority", "P2", 0, 2),  # 1502 late, 1504 unreachable
+            ("priority", "P3", 0, 0),  # 1503 moved away
+            ("zone", "69001", 0, 2),
+            ("zone", "69123", 1, 2),
+        ]
+        median = next(i for i in by["indicators"] if i["code"] == "ACCESS-MEDIAN-DAYS")
+        assert [(b["group"], b["value"]) for b in median["breakdowns"]] == [
+            ("P1", 10.0),
+            ("P2", 45.0),
+            ("69123", 27.5),
+        ]
+
         cases = await h.get("/v1/indicators/ACCESS-GP30/cases", auditor, period="2026-03")
         responses.append(json.dumps(cases))
         statuses = sorted((c["status"], c["reason"], c["reason_day"]) for c in cases["cases"])
@@ -236,3 +255,49 @@ async def test_indicators_equal_the_hand_computed_values_and_no_identity_leaks(
         (s, i) for i, text in enumerate(responses) for s in secrets if s.lower() in text.lower()
     ]
     assert leaks == [], leaks
+
+
+async def test_the_list_shows_a_request_until_a_gp_takes_it_and_again_once_declined(
+    virtual: Settings, token
+) -> None:  # type: ignore[no-untyped-def]
+    nurse, gp = bearer(token("nurse", sub=NURSE)), bearer(token("gp", sub=GP_A))
+    gp_token = token("gp", sub=GP_B)
+    async with (
+        running(virtual) as h,
+        serving(pathways_app(virtual, with_relay=False, with_scheduler=False)) as api,
+    ):
+        body = {"patient": traits(1520), "criteria": ["pregnancy", "ame"]}
+        filed = await api.post("/v1/gp-access/requests", headers=nurse, json=body)
+        assert filed.status_code == 201, filed.text
+        rid = filed.json()["request_id"]
+
+        async def listed() -> list[str]:
+            await h.settle()
+            found = await h.get("/v1/gp-access/waiting-list", gp_token)
+            return [r["request_id"] for r in found["requests"]]
+
+        assert rid in await listed()
+        [entry] = [
+            r
+            for r in (await h.get("/v1/gp-access/waiting-list", gp_token))["requests"]
+            if r["request_id"] == rid
+        ]
+        assert (entry["priority"], entry["criteria"], entry["age_band"]) == (
+            "P2",
+            ["precarity", "pregnancy"],
+            "60-69",
+        )  # 25 + 30 = 55 < 60: P2; born 1960
+        taken = await api.post(f"/v1/gp-access/requests/{rid}/take", headers=gp)
+        assert taken.status_code == 200, taken.text
+        assert rid not in await listed()
+        declined = await api.post(
+            f"/v1/gp-access/requests/{rid}/decline", headers=gp, json={"reason": "no room"}
+        )
+        assert declined.status_code == 200, declined.text
+        assert rid in await listed()
+        [entry] = [
+            r
+            for r in (await h.get("/v1/gp-access/waiting-list", gp_token))["requests"]
+            if r["request_id"] == rid
+        ]
+        assert (entry["priority"], entry["declined"]) == ("P2", 1)

@@ -279,3 +279,28 @@ async def access_detail(
         ],
         trend=trend,
     )
+
+
+class AccessIndicators(msgspec.Struct, frozen=True, kw_only=True):
+    cpts: str
+    period: str
+    derived: bool
+    indicators: list[AccessIndicator]  # with breakdowns by priority group and zone
+
+
+@get(
+    "/v1/gp-access/indicators",
+    guards=[requires(*AUDIT_READERS)],
+    tags=["gp-access"],
+    summary="ACI mission 1 derived indicators, by priority group and zone",
+)
+async def access_indicators(
+    request: Request[Any, Any, Any], state: State, period: PeriodQuery = None
+) -> AccessIndicators:
+    found = await access_indicator_list(state, request.user.cpts, period)
+    return AccessIndicators(
+        cpts=request.user.cpts,
+        period=period_param(period).label,
+        derived=True,
+        indicators=found,
+    )
