@@ -188,6 +188,15 @@ async def test_indicators_equal_the_hand_computed_values_and_no_identity_leaks(
         }
         assert got == expected
 
+        coordinator = token("coordinator", sub="C-1")
+        escalated = await h.get("/v1/gp-access/escalations", coordinator)
+        # open on D+100: 1505 (not contacted in 2 working days, past its 30-day target);
+        # 1512 (SNP, nobody accepted before the deadline)
+        assert [(e["request_id"], e["reasons"]) for e in escalated["escalations"]] == [
+            (played["snp"][1512], ["not accepted before the deadline"]),
+            (ids[1505], ["contact-overdue", "target-passed"]),
+        ]
+
         by = await h.get("/v1/gp-access/indicators", auditor, period="2026-03")
         responses.append(json.dumps(by))
         gp30 = next(i for i in by["indicators"] if i["code"] == "ACCESS-GP30")

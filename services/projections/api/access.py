@@ -304,3 +304,69 @@ async def access_indicators(
         derived=True,
         indicators=found,
     )
+
+
+class AccessEscalation(msgspec.Struct, frozen=True, kw_only=True):
+    request_id: uuid.UUID
+    kind: str  # gp-access or unscheduled
+    reasons: list[str]  # contact-overdue, target-passed, declaration-missing; SNP: deadline
+    priority: str | None
+    zone: str | None
+    requested_at: str
+    status: str
+
+
+class AccessEscalations(msgspec.Struct, frozen=True, kw_only=True):
+    cpts: str
+    escalations: list[AccessEscalation]
+
+
+@get(
+    "/v1/gp-access/escalations",
+    guards=[requires(Role.COORDINATOR, Role.ADMIN)],
+    tags=["gp-access"],
+    summary="The coordinator's list: open access requests that escalated",
+)
+async def access_escalations(request: Request[Any, Any, Any], state: State) -> AccessEscalations:
+    cpts, pool = request.user.cpts, resources(state).pool
+    gp = await pool.fetch(
+        "SELECT request_id, escalations, priority, zone, requested_at, status "
+        "FROM proj_gp_requests WHERE cpts = $1 AND status <> 'closed' "
+        "AND cardinality(escalations) > 0 ORDER BY score DESC, requested_at",
+        cpts,
+    )
+    snp = await pool.fetch(
+        "SELECT request_id, zone, requested_at FROM proj_snp_requests "
+        "WHERE cpts = $1 AND escalated AND accepted_at IS NULL AND outcome IS NULL "
+        "ORDER BY deadline",
+        cpts,
+    )
+    return AccessEscalations(
+        cpts=cpts,
+        escalations=[
+            *(
+                AccessEscalation(
+                    request_id=r["request_id"],
+                    kind="unscheduled",
+                    reasons=["not accepted before the deadline"],
+                    priority=None,
+                    zone=r["zone"],
+                    requested_at=r["requested_at"].isoformat(),
+                    status="offered",
+                )
+                for r in snp
+            ),
+            *(
+                AccessEscalation(
+                    request_id=r["request_id"],
+                    kind="gp-access",
+                    reasons=sorted(set(r["escalations"])),
+                    priority=r["priority"],
+                    zone=r["zone"],
+                    requested_at=r["requested_at"].isoformat(),
+                    status=r["status"],
+                )
+                for r in gp
+            ),
+        ],
+    )
