@@ -28,9 +28,17 @@ from typing import Literal
 
 from contracts.base import EventPayload
 
-GPAccessOutcome = Literal["gp-declared", "unreachable", "moved-away", "withdrawn"]
+GPAccessOutcome = Literal["gp-declared", "unreachable", "moved-away", "withdrawn", "died"]
 UnscheduledOutcome = Literal["seen", "redirected", "no-show", "withdrawn"]
-GP_ACCESS_OUTCOMES: tuple[str, ...] = ("gp-declared", "unreachable", "moved-away", "withdrawn")
+# "died": a DeathReported fact closes the open request (PROTOCOLS.md § 0: it then leaves
+# the indicators' denominators unless it had met them)
+GP_ACCESS_OUTCOMES: tuple[str, ...] = (
+    "gp-declared",
+    "unreachable",
+    "moved-away",
+    "withdrawn",
+    "died",
+)
 UNSCHEDULED_OUTCOMES: tuple[str, ...] = ("seen", "redirected", "no-show", "withdrawn")
 
 

@@ -234,3 +234,14 @@ def test_a_discharge_naming_a_gp_or_a_declared_gp_files_nothing() -> None:
 def test_a_discharge_no_pathway_follows_files_nothing() -> None:
     events = AccessStory().record(discharge(NOW, "S72.0"))  # a hip fracture: no protocol
     assert not [e for e in events if isinstance(e, ac.GPAccessRequested)]
+
+
+def test_a_death_closes_the_open_request_and_its_timers_decide_nothing() -> None:
+    from tests.unit.given_when_then import death
+
+    story = _filed()
+    events = story.record(death(day(3)), now=day(3))
+    assert [(type(e).__name__, getattr(e, "outcome", None)) for e in events] == [
+        ("GPAccessClosed", "died")
+    ]
+    assert _fire(story, "gp-target", NOW + timedelta(days=30)) == []

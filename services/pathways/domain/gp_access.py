@@ -4,6 +4,7 @@ waiting ──TakeGPRequest (a GP; first claim wins)──▶ taken ──GPDecl
    ▲                                                  │        (gp-declared)
    └────────DeclineGPRequest (the GP who took it)─────┘
 any open status ──CloseGPRequest──▶ closed (unreachable, moved-away, withdrawn)
+any open status ──DeathReported fact──▶ closed (died)
 
 The priority is decided once, when the request is filed, from the priority policy
 (``access_policy``), and kept when a GP declines. A followed discharge that names no GP
@@ -17,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from contracts import access as ac
-from contracts.facts import DischargeReported, GPDeclared
+from contracts.facts import DeathReported, DischargeReported, GPDeclared
 from contracts.roles import PROFESSIONAL_ROLES, Role
 from pathways.domain.access_commands import (
     CloseGPRequest,
@@ -231,6 +232,9 @@ def follow_access(d: Decision, rec: RecordedFact) -> None:
                     )
                 )
         return
+    if isinstance(fact, DeathReported):
+        _close_on_death(d, rec)
+        return
     if not isinstance(fact, DischargeReported) or d.ctx.access_policy is None:
         return
     followed = any(e.anchor_event_id == rec.event_id for e in d.state.enrolments.values())
@@ -252,6 +256,23 @@ def follow_access(d: Decision, rec: RecordedFact) -> None:
         role="service",
         by_fact=rec.event_id,
     )
+
+
+def _close_on_death(d: Decision, rec: RecordedFact) -> None:
+    """A death closes the open requests: nothing more is asked of a GP or the coordinator."""
+    access = d.state.access
+    for r in access.gp_requests.values():
+        if r.is_open:
+            d.emit(
+                ac.GPAccessClosed(
+                    request_id=r.request_id, outcome="died", at=d.ctx.now, by_fact=rec.event_id
+                )
+            )
+    for s in access.snp_requests.values():
+        if s.status != "closed":
+            d.emit(
+                ac.UnscheduledCareClosed(request_id=s.request_id, outcome="withdrawn", at=d.ctx.now)
+            )
 
 
 def fire_access_timer(timer: Timer, d: Decision) -> None:

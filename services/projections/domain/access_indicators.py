@@ -7,8 +7,8 @@ definitions. A request counts in a period when it was filed in it (Europe/Paris 
 - ``ACCESS-REQUESTS``: GP-access requests filed (a count).
 - ``ACCESS-GP30`` / ``ACCESS-GP90``: share of requests with a GP declared within 30 / 90
   days of the request. Per case: ``met`` (declared by then), ``missed`` (not declared by
-  then, an unreachable patient included), ``excluded`` (moved away or withdrawn before
-  the window closed without a GP), ``open`` (window not closed yet: out of the
+  then, an unreachable patient included), ``excluded`` (moved away, withdrawn or died
+  before the window closed without a GP: PROTOCOLS.md § 0), ``open`` (window not closed yet: out of the
   denominator).
 - ``ACCESS-MEDIAN-DAYS``: median calendar days from request to declaration, over the
   requests of the period that found a GP.
@@ -34,7 +34,7 @@ import msgspec
 
 from projections.domain.periods import days_between, local_day
 
-EXCLUDING = ("moved-away", "withdrawn")
+EXCLUDING = ("moved-away", "withdrawn", "died")
 CODES = (
     "ACCESS-REQUESTS",
     "ACCESS-GP30",
