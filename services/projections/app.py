@@ -17,12 +17,8 @@ from litestar.config.app import AppConfig
 from contracts.indicators import load_protocol_indicators
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
-from projections.api.access import (
-    access_escalations,
-    access_indicators,
-    capacity_report,
-    waiting_list,
-)
+from projections.api.access import access_escalations, capacity_report, waiting_list
+from projections.api.access_indicators import access_indicators
 from projections.api.cases import case_timeline
 from projections.api.dashboard import dashboard
 from projections.api.exports import (

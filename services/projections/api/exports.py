@@ -154,7 +154,7 @@ async def measure_report(
     as_of: str | None = None,
     type: Literal["summary", "subject-list"] = "summary",
 ) -> Response[Any]:
-    from projections.api.access import is_access_code
+    from projections.api.access_indicators import is_access_code
     from projections.domain.access_indicators import KINDS, TITLES
 
     p, at = period_param(period), as_of_param(as_of)
@@ -222,7 +222,7 @@ async def mission_report(
     format: Format = "json",
 ) -> MissionReport:  # or text/csv (format=csv): a Response
     p, at = period_param(period), as_of_param(as_of)
-    from projections.api.access import ACCESS_GROUP, access_group
+    from projections.api.access_indicators import ACCESS_GROUP, access_group
 
     rows = await build_mission(resources(state).pool, request.user.cpts, p, at)
     access = (await access_group(state, request.user.cpts, period)).indicators

@@ -130,7 +130,7 @@ async def indicator_list(
     period, as_of = period_param(period_text), as_of_param(as_of_text)
     cat = catalog(state)
     protocols = [p for p in cat.newest.values() if protocol in (None, p.id)]
-    from projections.api.access import ACCESS_GROUP, access_group
+    from projections.api.access_indicators import ACCESS_GROUP, access_group
 
     if protocol and not protocols and protocol != ACCESS_GROUP:
         raise Problem(
@@ -206,7 +206,7 @@ async def indicator_detail(
     lang: str,
     trend_periods: int = 6,
 ) -> IndicatorDetail:
-    from projections.api.access import access_detail, is_access_code
+    from projections.api.access_indicators import access_detail, is_access_code
 
     if is_access_code(code):  # ACI mission 1, derived (projections.api.access)
         return await access_detail(state, cpts, code, period_text, trend_periods)
@@ -281,7 +281,7 @@ async def case_list(
     as_of_text: str | None,
     status: str | None = None,
 ) -> IndicatorCases:
-    from projections.api.access import access_case_list, is_access_code
+    from projections.api.access_indicators import access_case_list, is_access_code
 
     if is_access_code(code):  # ACI mission 1, derived (projections.api.access)
         return await access_case_list(state, cpts, code, period_text, status)
