@@ -67,6 +67,12 @@ async def test_request_taken_by_one_gp_then_declared(virtual: Settings, token) -
         assert (first.status_code, second.status_code) == (200, 409), second.text
         assert first.json()["events"] == ["GPAccessTaken"]
         assert second.json()["current_status"] == "taken"
+        # she took it: she may read who the patient is; the GP who lost the race may not
+        identity = f"/v1/patients/{first.json()['patient_id']}/identity"
+        mine = await api.get(identity, headers=bearer(token("gp", sub=GP_A)))
+        theirs = await api.get(identity, headers=bearer(token("gp", sub=GP_B)))
+        assert (mine.status_code, theirs.status_code) == (200, 403), theirs.text
+        assert mine.json()["birth_date"] == "1950-05-01"
         hospital = bearer(token("gp", sub=GP_A))
         declared = await api.post(
             "/v1/facts", headers=hospital, json=gp_declared(1401, GP_A, START)
