@@ -245,3 +245,12 @@ def test_a_death_closes_the_open_request_and_its_timers_decide_nothing() -> None
         ("GPAccessClosed", "died")
     ]
     assert _fire(story, "gp-target", NOW + timedelta(days=30)) == []
+
+
+def test_a_patient_with_a_declared_gp_is_referred_only_when_she_left() -> None:
+    story = AccessStory()
+    story.record(GPDeclared(gp=GP_A, declared_at=NOW - timedelta(days=900)))
+    refer = {"request_id": REQUEST, "actor_id": NURSE[0], "actor_role": NURSE[1]}
+    story.when(RequestGPAccess(**refer)).then_raises(RequestStateError)
+    [filed] = story.when(RequestGPAccess(criteria=["gp-left"], **refer)).events
+    assert (filed.criteria, filed.score, filed.priority) == (["gp-left"], 15, "P3")

@@ -125,8 +125,12 @@ def request_gp_access(cmd: RequestGPAccess, d: Decision) -> None:
             open_one.status,
             f"the patient already has an open GP-access request ({open_one.request_id})",
         )
-    if d.state.access.declared_gp is not None:
-        raise RequestStateError(cmd.request_id, "declared", "the patient has a declared GP")
+    if d.state.access.declared_gp is not None and "gp-left" not in cmd.criteria:
+        raise RequestStateError(
+            cmd.request_id,
+            "declared",
+            "the patient has a declared GP; name gp-left if she retired or left",
+        )
     policy = _policy(d)
     unknown = [c for c in cmd.criteria if not policy.canonical([c])]
     if unknown:
