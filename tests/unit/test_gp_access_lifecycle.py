@@ -254,3 +254,15 @@ def test_a_patient_with_a_declared_gp_is_referred_only_when_she_left() -> None:
     story.when(RequestGPAccess(**refer)).then_raises(RequestStateError)
     [filed] = story.when(RequestGPAccess(criteria=["gp-left"], **refer)).events
     assert (filed.criteria, filed.score, filed.priority) == (["gp-left"], 15, "P3")
+
+
+def test_declined_after_its_target_it_escalates_at_once() -> None:
+    story = _filed()  # P1: 30 days
+    story.run(_take(GP_A), now=day(20))
+    late = day(33)
+    events = story.when(
+        DeclineGPRequest(request_id=REQUEST, reason="moving", actor_id=GP_A, actor_role="gp"),
+        now=late,
+    ).events
+    assert [type(e).__name__ for e in events] == ["GPAccessDeclined", "GPAccessEscalated"]
+    assert events[1].reason == "target-passed"

@@ -196,6 +196,12 @@ def decline_gp_request(cmd: DeclineGPRequest, d: Decision) -> None:
             request_id=r.request_id, gp=r.taken_by or "", reason=cmd.reason, at=d.ctx.now
         )
     )
+    if d.ctx.now >= r.target_at:  # back on the list past its target: the timer fired before
+        d.emit(
+            ac.GPAccessEscalated(
+                request_id=r.request_id, reason="target-passed", at=d.ctx.now, priority=r.priority
+            )
+        )
 
 
 def close_gp_request(cmd: CloseGPRequest, d: Decision) -> None:
