@@ -153,6 +153,8 @@ def fields(draw: Any, kind: str) -> dict[str, Any]:
                 "readings": readings,
                 "above_target": draw(st.integers(0, readings)),
             }
+        case "GPDeclared":  # closes an open GP-access request (issue 14)
+            return {"declared_at": at, "gp": draw(RPPS)}
     raise AssertionError(f"no fields for {kind}")
 
 
