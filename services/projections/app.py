@@ -17,6 +17,8 @@ from litestar.config.app import AppConfig
 from contracts.indicators import load_protocol_indicators
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
+from projections.api.access import access_escalations, capacity_report, waiting_list
+from projections.api.access_indicators import access_indicators
 from projections.api.access_report import access_report
 from projections.api.cases import case_timeline
 from projections.api.dashboard import dashboard
@@ -56,6 +58,10 @@ ROUTES = [
     dashboard,
     fhir_tasks,
     access_report,
+    waiting_list,
+    capacity_report,
+    access_indicators,
+    access_escalations,
 ]
 
 
