@@ -65,7 +65,8 @@ async def test_request_taken_by_one_gp_then_declared(virtual: Settings, token) -
         first = await api.post(take, headers=bearer(token("gp", sub=GP_A)))
         second = await api.post(take, headers=bearer(token("gp", sub=GP_B)))
         assert (first.status_code, second.status_code) == (200, 409), second.text
-        assert first.json()["events"] == ["GPAccessTaken"]
+        # she took it: she joins the patient's care circle (the circle's rule)
+        assert first.json()["events"] == ["GPAccessTaken", "CareCircleChanged"]
         assert second.json()["current_status"] == "taken"
         # she took it: she may read who the patient is; the GP who lost the race may not
         identity = f"/v1/patients/{first.json()['patient_id']}/identity"
@@ -78,9 +79,15 @@ async def test_request_taken_by_one_gp_then_declared(virtual: Settings, token) -
             "/v1/facts", headers=hospital, json=gp_declared(1401, GP_A, START)
         )
         assert declared.status_code == 201, declared.text
-        assert declared.json()["consequences"] == 1
+        assert declared.json()["consequences"] == 1  # closed; she is in the circle already
         types = await stream_types(virtual, declared.json()["stream"])
-        assert types == ["GPAccessRequested", "GPAccessTaken", "GPDeclared", "GPAccessClosed"]
+        assert types == [
+            "GPAccessRequested",
+            "GPAccessTaken",
+            "CareCircleChanged",
+            "GPDeclared",
+            "GPAccessClosed",
+        ]
 
 
 async def test_declined_goes_back_on_the_list(virtual: Settings, token) -> None:  # type: ignore[no-untyped-def]
