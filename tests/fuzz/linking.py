@@ -79,6 +79,8 @@ def _fill_body(draw: Draw, world: World, body: dict[str, Any]) -> None:
         body["day"] = (NOW + dt.timedelta(days=draw(st.integers(0, 5)))).date().isoformat()
     if "zone" in body:
         body["zone"] = "75114"
+    if "slots" in body:  # SNP slots: an integer (the generator also draws 0.0, 37.0)
+        body["slots"] = draw(st.integers(0, 100))
     if "gp" in body:
         body["gp"] = world.professionals[1]
     for key in ("criteria", "profiles"):
