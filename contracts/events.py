@@ -13,12 +13,15 @@ from typing import Union
 
 import msgspec
 
+from contracts.access import ACCESS_PAYLOADS, ACCESS_TYPES
 from contracts.base import EventPayload
 from contracts.directory import DIRECTORY_PAYLOADS
 from contracts.facts import FACT_PAYLOADS
 from contracts.pathway import PATHWAY_PAYLOADS
 
-ALL_PAYLOADS: tuple[type[EventPayload], ...] = FACT_PAYLOADS + PATHWAY_PAYLOADS + DIRECTORY_PAYLOADS
+ALL_PAYLOADS: tuple[type[EventPayload], ...] = (
+    FACT_PAYLOADS + PATHWAY_PAYLOADS + DIRECTORY_PAYLOADS + ACCESS_PAYLOADS
+)
 Event = Union[ALL_PAYLOADS]  # type: ignore[valid-type]  # noqa: UP007
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.__struct_config__.tag: cls for cls in ALL_PAYLOADS
@@ -30,12 +33,14 @@ def tag_of(payload: EventPayload | type[EventPayload]) -> str:
     return payload.__struct_config__.tag
 
 
-ACCESS_EVENT_TYPES = frozenset({"CareCircleChanged", "BreakGlassGranted"})
+# The care circle and break-the-glass grants, and GP access and unscheduled care
+ACCESS_EVENT_TYPES = frozenset({"CareCircleChanged", "BreakGlassGranted"}) | ACCESS_TYPES
 
 
 def category_of(event_type: str) -> str:
     """The NATS subject category of an event type: ``fact``, ``task``, ``enrolment``,
-    ``access`` (the care circle and break-the-glass grants) or ``directory``."""
+    ``access`` (the care circle, break-the-glass grants, GP access and unscheduled care:
+    ``contracts.access``) or ``directory``."""
     if event_type in ACCESS_EVENT_TYPES:
         return "access"
     if event_type == "ProfessionalListed":

@@ -98,7 +98,7 @@ def asyncapi(extra_messages: dict[str, Any] | None = None) -> dict[str, Any]:
             ),
             "parameters": {
                 "cpts": {"description": "the CPTS (tenant)"},
-                "category": {"enum": ["fact", "task", "enrolment"]},
+                "category": {"enum": ["fact", "task", "enrolment", "access"]},
             },
             "messages": {"event": {"$ref": "#/components/messages/Event"}},
         },

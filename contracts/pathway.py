@@ -179,6 +179,8 @@ CIRCLE_BY_GP_DECLARATION = "gp-declared"  # the declared médecin traitant
 CIRCLE_BY_DISCHARGE = "discharge-care-team"  # named in a discharge's care team
 CIRCLE_BY_COORDINATOR = "coordinator"  # an explicit addition or removal, with a reason
 CIRCLE_BY_OPPOSITION = "opposition"  # the patient opposed sharing with this professional
+CIRCLE_BY_GP_ACCESS = "gp-access"  # the GP who took the patient's GP-access request
+CIRCLE_BY_UNSCHEDULED_CARE = "unscheduled-care"  # accepted an unscheduled-care request
 
 
 class CareCircleChanged(EventPayload, frozen=True, tag="CareCircleChanged"):

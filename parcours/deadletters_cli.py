@@ -87,7 +87,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     again.add_argument(
         "consumer",
         help="relay, pathways-timers, notifications-router, notifications-outbox, "
-        "projections-timeline, projections-care, projections-indicators, projections",
+        "projections-timeline, projections-care, projections-indicators, projections-access, "
+        "projections",
     )
     again.add_argument("--cpts", default=None)
     again.add_argument("--stream", default=None)

@@ -19,6 +19,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--inhabitants", type=int, default=150_000)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument(
+        "--no-access", action="store_true", help="no GP-access nor SNP traffic (ACI mission 1)"
+    )
+    p.add_argument(
         "--pathways-url", default=None, help="default: http://127.0.0.1:$PARCOURS_PATHWAYS_PORT"
     )
     p.set_defaults(func=run)
@@ -27,6 +30,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from parcours.auth import mint
     from parcours.settings import Settings
+    from simulator.access import access_actions
     from simulator.behaviour import simulate
     from simulator.driver import Progress, play
     from simulator.territory import make_territory
@@ -40,9 +44,19 @@ def run(args: argparse.Namespace) -> int:
     days = int(args.months * 30.4)
     start = _start_day(url, mint(settings, sub="SIM-ADMIN", role="admin", cpts=args.cpts))
     facts = simulate(territory, patients=args.patients, start=start, days=days, seed=args.seed)
+    actions = []
+    if not args.no_access:
+        actions = access_actions(
+            territory, inhabitants=args.inhabitants, start=start, days=days, seed=args.seed
+        )
+
+    def token_for(role: str, sub: str) -> str:
+        return mint(settings, sub=sub, role=role, cpts=args.cpts, ttl_seconds=7 * 86400)
+
     print(
         f"territory {args.cpts}: {len(territory.professionals)} professionals, "
-        f"{args.patients} patients, {len(facts)} facts over {days} days from {start.date()}",
+        f"{args.patients} patients, {len(facts)} facts and {len(actions)} access-to-care "
+        f"calls over {days} days from {start.date()}",
         file=sys.stderr,
     )
     outcome = asyncio.run(
@@ -62,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
             end=start + dt.timedelta(days=days),
             concurrency=args.concurrency,
             progress=Progress(len(facts)),
+            actions=actions,
+            token_for=token_for,
         )
     )
     print(
@@ -69,9 +85,14 @@ def run(args: argparse.Namespace) -> int:
         f"{outcome.duplicates} already recorded, refused {outcome.refused or 'none'}; "
         f"{outcome.timers_fired} timers fired over {outcome.days} days"
     )
-    for problem in outcome.problems:
+    a = outcome.access
+    print(
+        f"access to care: {a.calls} calls, {a.ok} accepted, {a.conflicts} conflicts (409: "
+        f"taken first, already closed), refused {a.refused or 'none'}"
+    )
+    for problem in outcome.problems + a.problems:
         print(f"  {problem}", file=sys.stderr)
-    return 0 if not outcome.refused else 1
+    return 0 if not outcome.refused and not a.refused else 1
 
 
 def _start_day(url: str, admin_token: str) -> dt.datetime:

@@ -13,10 +13,13 @@ import datetime as dt
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 
+from simulator.access import Action
+from simulator.access_driver import AccessOutcome, actions_by_day, play_actions
 from simulator.behaviour import Fact
 
 
@@ -30,6 +33,7 @@ class Outcome:
     timers_fired: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    access: AccessOutcome = field(default_factory=AccessOutcome)
 
 
 class Progress:
@@ -85,6 +89,8 @@ async def play(
     end: dt.datetime,
     concurrency: int = 16,
     progress: Progress | None = None,
+    actions: list[Action] = (),  # type: ignore[assignment]  # access to care (GP, SNP)
+    token_for: Callable[[str, str], str] | None = None,  # a token for (role, sub)
 ) -> Outcome:
     out = Outcome()
     started = time.monotonic()
@@ -101,7 +107,10 @@ async def play(
                 "the pathways service runs on the wall clock: start it with PARCOURS_CLOCK=virtual (make run does)"
             )
         done = 0
-        for day, todays in sorted(by_day(facts).items()):
+        access, ids = actions_by_day(list(actions)), {}
+        fact_days = by_day(facts)
+        for day in sorted(set(fact_days) | set(access)):
+            todays = fact_days.get(day, [])
             midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
             out.timers_fired += await _advance(client, admin, midnight)
             patients: dict[str, list[Fact]] = defaultdict(list)
@@ -112,6 +121,15 @@ async def play(
             await asyncio.gather(
                 *(_drain(client, queue, out) for _ in range(min(concurrency, len(queue))))
             )
+            if day in access and token_for is not None:
+                out.timers_fired += await play_actions(
+                    client,
+                    lambda c, to: _advance(c, admin, to),
+                    access[day],
+                    token_for,
+                    ids,
+                    out.access,
+                )
             out.days += 1
             done += len(todays)
             if progress:

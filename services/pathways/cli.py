@@ -69,13 +69,15 @@ async def _with_scheduler(settings: Any, work: Any) -> Any:
 
     from parcours.service import make_clock
     from pathways.app import load_catalog
+    from pathways.runtime import default_access_policy
     from pathways.scheduler import Scheduler
     from pathways.streams import PatientStreams
 
     catalog = load_catalog(settings)
     pool = await asyncpg.create_pool(settings.database.url, min_size=1, max_size=4)
     try:
-        scheduler = Scheduler(PatientStreams(pool, catalog), make_clock(settings, pool))
+        streams = PatientStreams(pool, catalog, access_policy=default_access_policy())
+        scheduler = Scheduler(streams, make_clock(settings, pool))
         return await work(scheduler)
     finally:
         await pool.close()

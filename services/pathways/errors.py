@@ -7,8 +7,10 @@ from pathways.domain import (
     EnrolmentConflictError,
     IllegalTransitionError,
     NotAllowedError,
+    RequestStateError,
     UnknownEnrolmentError,
     UnknownProtocolError,
+    UnknownRequestError,
     UnknownTaskError,
 )
 
@@ -26,7 +28,9 @@ def domain_problem(exc: Exception) -> Exception:
             )
         case NotAllowedError():
             return Problem(403, "Not allowed", exc.message)
-        case UnknownTaskError() | UnknownEnrolmentError():
+        case RequestStateError():
+            return Problem(409, "Request conflict", exc.message, current_status=exc.current_status)
+        case UnknownTaskError() | UnknownEnrolmentError() | UnknownRequestError():
             return Problem(404, "Not found", exc.message)
         case EnrolmentConflictError():
             return Problem(409, "Enrolment conflict", exc.message)

@@ -50,7 +50,7 @@ _CLAIM_DUE = f"""UPDATE timers SET fired_at = $1
 WHERE ctid = ANY(ARRAY(SELECT ctid FROM timers WHERE fired_at IS NULL AND fire_at <= $1
                        AND {_NOT_PARKED}
                        ORDER BY fire_at, key LIMIT $2 FOR UPDATE SKIP LOCKED))
-RETURNING key, cpts, stream, kind, fire_at, task_id, enrolment_id"""
+RETURNING key, cpts, stream, kind, fire_at, task_id, enrolment_id, request_id"""
 _UNCLAIM = """UPDATE timers SET fired_at = NULL WHERE ctid = ANY(ARRAY(
     SELECT t.ctid FROM unnest($1::text[]) AS k(key),
          LATERAL (SELECT ctid FROM timers WHERE key = k.key OFFSET 0) AS t))"""
@@ -66,6 +66,7 @@ def fire_command(row: asyncpg.Record) -> tuple[FireTimer, Origin]:
         kind=row["kind"],
         task_id=row["task_id"],
         enrolment_id=row["enrolment_id"],
+        request_id=row["request_id"],
     )
     key = f"timer:{row['key']}"
     return FireTimer(timer=timer), Origin(row["cpts"], SYSTEM, key, row["fire_at"], key)

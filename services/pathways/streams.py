@@ -43,6 +43,7 @@ from parcours.eventstore import (
     VersionConflictError,
 )
 from pathways.domain import (
+    AccessPolicy,
     DecideContext,
     DecidedEvent,
     DomainError,
@@ -122,13 +123,19 @@ class PatientStreams:
     """The repository of patient streams (see the module's docstring)."""
 
     def __init__(
-        self, pool: asyncpg.Pool, catalog: ProtocolCatalog, cache: StateCache | None = None
+        self,
+        pool: asyncpg.Pool,
+        catalog: ProtocolCatalog,
+        cache: StateCache | None = None,
+        access_policy: AccessPolicy | None = None,
     ) -> None:
-        self.pool, self.catalog = pool, catalog
+        self.pool, self.catalog, self.access_policy = pool, catalog, access_policy
         self.cache = cache if cache is not None else StateCache()
 
     def context(self, now: dt.datetime) -> DecideContext:
-        return DecideContext(now=now, new_id=new_uuid4, catalog=self.catalog)
+        return DecideContext(
+            now=now, new_id=new_uuid4, catalog=self.catalog, access_policy=self.access_policy
+        )
 
     # -- loading ------------------------------------------------------------------------
 

@@ -39,6 +39,9 @@ INDEXED_TYPES = (
     "EnrolmentPaused",
     "EnrolmentClosed",
     "ProtocolVersionChanged",
+    "GPAccessRequested",
+    "GPAccessTaken",
+    "UnscheduledCareRequested",
 )
 LAST_POSITION = 2**63 - 1
 
@@ -122,6 +125,7 @@ def _index_rows(events: list, parked: Parked) -> tuple[tuple, list[DeadLetter]]:
     enrolments: list[tuple] = []
     statuses: dict = {}  # enrolment id -> [status, version], the last change winning
     letters: list[DeadLetter] = []
+    requests: list[tuple] = []  # access requests (GP access, unscheduled care)
     for e in events:
         cpts, stream, kind = e["cpts"], e["stream"], e["type"]
         if behind := parked.behind(stream, e["position"]):
@@ -135,9 +139,14 @@ def _index_rows(events: list, parked: Parked) -> tuple[tuple, list[DeadLetter]]:
             parked.park(stream, e["event_id"], e["position"])
             continue
         for t in found:
-            timers.append((t.key, cpts, stream, t.kind, t.fire_at, t.task_id, t.enrolment_id))
+            timers.append(
+                (t.key, cpts, stream, t.kind, t.fire_at, t.task_id, t.enrolment_id, t.request_id)
+            )
         if (task_id := timers_cancelled_by(payload)) is not None:
             moot.append(task_id)
+        if kind in ("GPAccessRequested", "UnscheduledCareRequested"):
+            which = "gp-access" if kind == "GPAccessRequested" else "unscheduled"
+            requests.append((payload.request_id, cpts, stream, which))
         if kind == "TaskScheduled":
             tasks.append((payload.task_id, cpts, stream, payload.enrolment_id))
         elif kind == "PatientEnrolled":
@@ -155,7 +164,7 @@ def _index_rows(events: list, parked: Parked) -> tuple[tuple, list[DeadLetter]]:
             statuses.setdefault(payload.enrolment_id, [None, None])[0] = status
         elif kind == "ProtocolVersionChanged":
             statuses.setdefault(payload.enrolment_id, [None, None])[1] = str(payload.to_version)
-    return (enrolments, statuses, tasks, timers, moot), letters
+    return (enrolments, statuses, tasks, timers, moot, requests), letters
 
 
 async def _write_index(
@@ -165,6 +174,7 @@ async def _write_index(
     tasks: list,
     timers: list,
     moot: list,
+    requests: list,
 ) -> None:
     # one statement per table (unnest), in the order the rows depend on each other
     if enrolments:
@@ -182,10 +192,21 @@ async def _write_index(
         await _copy_or_insert(conn, "timers", _TIMER_COLUMNS, timers, _INDEX_TIMERS)
     if moot:
         await conn.execute(_DROP_MOOT, moot)
+    if requests:
+        await conn.execute(_INDEX_REQUESTS, *_columns_of(requests, 4))
 
 
 _TASK_COLUMNS = ("task_id", "cpts", "stream", "enrolment_id")
-_TIMER_COLUMNS = ("key", "cpts", "stream", "kind", "fire_at", "task_id", "enrolment_id")
+_TIMER_COLUMNS = (
+    "key",
+    "cpts",
+    "stream",
+    "kind",
+    "fire_at",
+    "task_id",
+    "enrolment_id",
+    "request_id",
+)
 COPY_FROM = 64  # rows: fewer go through one INSERT
 
 
@@ -224,9 +245,13 @@ WHERE i.enrolment_id = u.enrolment_id"""
 _INDEX_TASKS = """INSERT INTO task_index (task_id, cpts, stream, enrolment_id)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[])
 ON CONFLICT DO NOTHING"""
-_INDEX_TIMERS = """INSERT INTO timers (key, cpts, stream, kind, fire_at, task_id, enrolment_id)
+_INDEX_TIMERS = """INSERT INTO timers (key, cpts, stream, kind, fire_at, task_id, enrolment_id,
+                    request_id)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                     $6::uuid[], $7::uuid[])
+                     $6::uuid[], $7::uuid[], $8::uuid[])
+ON CONFLICT DO NOTHING"""
+_INDEX_REQUESTS = """INSERT INTO access_request_index (request_id, cpts, stream, kind)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
 ON CONFLICT DO NOTHING"""
 _DROP_MOOT = """DELETE FROM timers WHERE ctid = ANY(ARRAY(
     SELECT t.ctid FROM unnest($1::uuid[]) AS k(task_id),

@@ -18,6 +18,8 @@ from contracts.indicators import load_protocol_indicators
 from parcours.service import Resources, build_app
 from parcours.settings import Settings
 from projections.api import coordinator
+from projections.api.access import access_escalations, capacity_report, waiting_list
+from projections.api.access_indicators import access_indicators
 from projections.api.access_report import access_report
 from projections.api.cases import case_timeline
 from projections.api.dashboard import dashboard
@@ -58,6 +60,10 @@ ROUTES = [
     fhir_tasks,
     access_report,
     *coordinator.ROUTES,
+    waiting_list,
+    capacity_report,
+    access_indicators,
+    access_escalations,
 ]
 
 

@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import sys
 
-VIEWS = ("timeline", "care", "indicators", "circle")
+VIEWS = ("timeline", "care", "indicators", "circle", "access")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -56,6 +56,22 @@ LABELS: dict[str, tuple[str, str]] = {
     "SharingOpposed": ("Opposition au partage", "Opposition to sharing"),
     "CareCircleChanged": ("Cercle de soins : {change} ({role})", "Care circle: {change} ({role})"),
     "BreakGlassGranted": ("Accès d'urgence accordé ({role})", "Break-the-glass access ({role})"),
+    "GPAccessRequested": (
+        "Demande de médecin traitant ({priority})",
+        "GP-access request ({priority})",
+    ),
+    "GPAccessPatientContacted": ("Patient contacté par la CPTS", "Patient contacted by the CPTS"),
+    "GPAccessTaken": ("Demande prise par un médecin", "Request taken by a GP"),
+    "GPAccessDeclined": ("Demande rendue par le médecin", "Request given back by the GP"),
+    "GPAccessEscalated": ("Alerte au coordinateur ({reason})", "Escalated ({reason})"),
+    "GPAccessClosed": ("Demande close ({outcome})", "Request closed ({outcome})"),
+    "UnscheduledCareRequested": (
+        "Demande de soins non programmés ({within_hours} h)",
+        "Unscheduled-care request ({within_hours} h)",
+    ),
+    "UnscheduledCareAccepted": ("Soins non programmés acceptés", "Unscheduled care accepted"),
+    "UnscheduledCareEscalated": ("Soins non programmés : alerte", "Unscheduled care escalated"),
+    "UnscheduledCareClosed": ("Soins non programmés ({outcome})", "Unscheduled care ({outcome})"),
 }
 
 

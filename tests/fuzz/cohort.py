@@ -43,6 +43,8 @@ class World:
     professionals: list[str] = field(default_factory=lambda: [NURSE, GP])
     pools: list[tuple[str, str]] = field(default_factory=lambda: [("nurse", ZONE)])
     periods: tuple[str, ...] = PERIODS
+    gp_requests: list[uuid.UUID] = field(default_factory=list)  # GP-access requests
+    snp_requests: list[uuid.UUID] = field(default_factory=list)  # unscheduled care
 
 
 def _team() -> list[dict[str, str]]:
@@ -107,6 +109,32 @@ async def seed(settings: Settings, token: Any) -> World:
         return await seed_into(pathways, notifications, projections, token)
 
 
+async def _seed_access(pathways: Any, token: Any, world: World) -> None:
+    """GP-access requests (a nurse refers), SNP slots (the GP) and SNP requests (a
+    pharmacist) for patients 70 300+, not in the cohort's pathways."""
+    nurse = bearer(token("nurse", sub=NURSE))
+    gp = bearer(token("gp", sub=GP))
+    pharmacist = bearer(token("pharmacist", sub="10000000003"))
+    slots = {"day": NOW.date().isoformat(), "zone": ZONE, "slots": 4}
+    assert (await pathways.post("/v1/snp/slots", json=slots, headers=gp)).status_code == 201
+    for k in range(4):
+        patient = {"ins": synthetic_ins(70_300 + k), "oid": INS_TEST_OID, "commune": ZONE}
+        asked = await pathways.post(
+            "/v1/gp-access/requests",
+            json={"patient": patient, "criteria": ["ald"] if k % 2 else []},
+            headers=nurse,
+        )
+        assert asked.status_code == 201, asked.text
+        world.gp_requests.append(uuid.UUID(asked.json()["request_id"]))
+        snp = await pathways.post(
+            "/v1/snp/requests",
+            json={"patient": patient, "within_hours": 24 if k % 2 else 48},
+            headers=pharmacist,
+        )
+        assert snp.status_code == 201, snp.text
+        world.snp_requests.append(uuid.UUID(snp.json()["request_id"]))
+
+
 async def seed_into(pathways: Any, notifications: Any, projections: Any, token: Any) -> World:
     """Plays the cohort through running services (clients of the three) in the CPTS of
     ``token``'s tokens, and reads its ids back."""
@@ -130,6 +158,8 @@ async def seed_into(pathways: Any, notifications: Any, projections: Any, token: 
             world.patients.append(patient)
             world.identities.append(body["patient"]["ins"])
         enrolled += body["type"] != "ConsultationReported"
+
+    await _seed_access(pathways, token, world)
 
     async def caught_up() -> list[dict] | None:
         got = await projections.get("/v1/enrolments", headers=coordinator)

@@ -162,7 +162,7 @@ def fields(draw: Any, kind: str) -> dict[str, Any]:
                 "readings": readings,
                 "above_target": draw(st.integers(0, readings)),
             }
-        case "GPDeclared":
+        case "GPDeclared":  # joins the circle; closes an open GP-access request
             return {"declared_at": at, "rpps": draw(RPPS)}
         case "SharingOpposed":
             return {

@@ -75,6 +75,17 @@ def _fill_body(draw: Draw, world: World, body: dict[str, Any]) -> None:
         body["care_team"] = draw(st.sampled_from([[], team]))
     if "zones" in body:
         body["zones"] = ["75114"]
+    if "day" in body:  # SNP slots: today or the next days on the run's clock
+        body["day"] = (NOW + dt.timedelta(days=draw(st.integers(0, 5)))).date().isoformat()
+    if "zone" in body:
+        body["zone"] = "75114"
+    if "slots" in body:  # SNP slots: an integer (the generator also draws 0.0, 37.0)
+        body["slots"] = draw(st.integers(0, 100))
+    if "gp" in body:
+        body["gp"] = world.professionals[1]
+    for key in ("criteria", "profiles"):
+        if key in body:
+            body[key] = draw(st.sampled_from([[], ["ald"], ["c2s", "pregnancy"]]))
 
 
 PATH_IDS: dict[str, Callable[[World], list[Any]]] = {
@@ -104,6 +115,12 @@ def link(draw: Draw, world: World, case: Any, facts: Any = None) -> Any:
         params["role"], params["zone"] = draw(st.sampled_from(world.pools))
     if label == "POST /v1/tasks/{task_id}/{action}":
         params["action"] = draw(st.sampled_from(["accept", "start", "complete"]))
+    if label == "POST /v1/gp-access/requests/{request_id}/{action}":
+        params["request_id"] = str(draw(st.sampled_from(world.gp_requests)))
+        params["action"] = "contact"  # the coordinator's: idempotent
+    if label == "POST /v1/snp/requests/{request_id}/{action}":
+        params["request_id"] = str(draw(st.sampled_from(world.snp_requests)))
+        params["action"] = draw(st.sampled_from(["accept", "close"]))
     query = case.query if isinstance(case.query, dict) else {}
     if "period" in [p.name for p in case.operation.query]:
         query["period"] = draw(st.sampled_from(world.periods))

@@ -60,7 +60,8 @@ async def test_each_item_gets_its_answer_and_a_bad_item_does_not_reject_the_othe
         assert [r["index"] for r in results] == list(range(9))
         assert [r["status"] for r in results] == [201, 201, 422, 422, 422, 422, 422, 201, 422]
         assert (body["items"], body["created"], body["duplicates"], body["failed"]) == (9, 3, 0, 6)
-        assert results[0]["consequences"] == 20  # enrolled, 19 tasks
+        # enrolled, 19 tasks, and a GP-access request: the discharge names no GP (issue 14)
+        assert results[0]["consequences"] == 21
         assert results[1]["consequences"] == 2  # the GP task completed, the GP joined the circle
         assert results[0]["stream"] == results[1]["stream"] != results[7]["stream"]
         assert results[1]["position"] > results[0]["position"]
@@ -180,7 +181,7 @@ async def test_a_body_above_one_mebibyte_is_recorded_in_bulk(virtual: Settings, 
             stored = await EventStore(conn).read_stream(stream)
         finally:
             await conn.close()
-        assert version == stored[-1].version == 21
+        assert version == stored[-1].version == 22  # the discharge's 21, a GP-access request
         assert cached == fold([(e.event_id, payload_decoder.decode(e.data)) for e in stored])
     conn = await asyncpg.connect(virtual.database.url)
     try:

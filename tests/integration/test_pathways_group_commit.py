@@ -114,11 +114,12 @@ async def test_grouped_facts_answer_as_the_single_path_does(virtual: Settings, t
     # the spec of each answer (scenario above), then: the grouped answers are the single ones
     assert [a.status_code for a in single] == [201, 201, 201, 201, 201, 200, 409, 422, 201]
     expected = meanings(single, single_facts)
-    assert expected[0][1:5] == (False, 20, 21, 0)  # fact + enrolment + 19 tasks
+    # fact + enrolment + 19 tasks + a GP-access request (the discharge names no GP, issue 14)
+    assert expected[0][1:5] == (False, 21, 22, 0)
     # after the discharge: completes the GP task, and the GP joins the patient's care circle
-    assert expected[1][1:5] == (False, 2, 24, 0)
+    assert expected[1][1:5] == (False, 2, 25, 0)
     assert (expected[2][3:5], expected[3][3:5]) == ((1, 1), (2, 1))  # in order, one stream
-    assert expected[4][3:5] == (21, 2)
+    assert expected[4][3:5] == (22, 2)
     assert expected[5][:3] == (200, True, 0) and expected[5][4:] == (0, "sent", "as answer 0")
     assert expected[6][1] == "Duplicate event id" and expected[7][2] == "patient.ins"
     assert expected[8][5] == "sent"

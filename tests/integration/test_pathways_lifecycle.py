@@ -177,7 +177,9 @@ async def test_readmission_pauses_discharge_resumes_and_death_closes(
         death = {"type": "DeathReported", "died_at": iso(at(30))}
         died = await report(hospital, death)
         open_before_death = 16 - 5 + 5 + 1  # visits 6-16, the overdue 1-5, cardiology
-        assert died["consequences"] == open_before_death + 1  # cancelled, EnrolmentClosed
+        # cancelled, EnrolmentClosed, and the GP-access request the discharge filed (it named
+        # no GP, issue 14) closes as died
+        assert died["consequences"] == open_before_death + 2
         view = (await api.get(enrolment, headers=coordinator)).json()
         assert (view["status"], view["close_reason"]) == ("closed", "death")
         assert Counter((t["activity"], t["status"]) for t in view["tasks"]) == {
@@ -195,6 +197,7 @@ async def test_readmission_pauses_discharge_resumes_and_death_closes(
             "DeathReported",
             *["TaskCancelled"] * open_before_death,
             "EnrolmentClosed",
+            "GPAccessClosed",
         ]
         name = {t["task_id"]: (t["activity"], t["occurrence"]) for t in await tasks()}
         overdue = [name[d["task_id"]] for t, d in events if t == "TaskOverdue"]

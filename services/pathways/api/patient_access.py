@@ -23,7 +23,7 @@ from litestar import Request, post
 from litestar.params import Body
 
 from contracts import pathway as ev
-from contracts.access import BreakGlassBody, CareCircleChangeBody
+from contracts.care_circle import BreakGlassBody, CareCircleChangeBody
 from contracts.events import patient_stream
 from contracts.roles import PROFESSIONAL_ROLES, Role
 from parcours.auth import Principal, requires

@@ -15,6 +15,17 @@ ids: time and ids come in through ``DecideContext``.
 - ``errors``: what the HTTP layer maps to 403, 404, 409.
 """
 
+from pathways.domain.access_commands import (
+    AcceptUnscheduledCare,
+    CloseGPRequest,
+    CloseUnscheduledCare,
+    DeclineGPRequest,
+    RecordPatientContact,
+    RequestGPAccess,
+    RequestUnscheduledCare,
+    TakeGPRequest,
+)
+from pathways.domain.access_policy import AccessPolicy, load_access_policy, parse_access_policy
 from pathways.domain.catalog import ProtocolCatalog, ProtocolError, UnknownProtocolError
 from pathways.domain.commands import (
     AcceptTask,
@@ -43,13 +54,28 @@ from pathways.domain.errors import (
     EnrolmentConflictError,
     IllegalTransitionError,
     NotAllowedError,
+    RequestStateError,
     UnknownEnrolmentError,
+    UnknownRequestError,
     UnknownTaskError,
 )
 from pathways.domain.state import PatientState, evolve, fold
 from pathways.domain.timers import Timer, timers_cancelled_by, timers_for
 
 __all__ = [
+    "AcceptUnscheduledCare",
+    "AccessPolicy",
+    "CloseGPRequest",
+    "CloseUnscheduledCare",
+    "DeclineGPRequest",
+    "RecordPatientContact",
+    "RequestGPAccess",
+    "RequestStateError",
+    "RequestUnscheduledCare",
+    "TakeGPRequest",
+    "UnknownRequestError",
+    "load_access_policy",
+    "parse_access_policy",
     "AcceptTask",
     "BreakTheGlass",
     "ChangeCareCircle",

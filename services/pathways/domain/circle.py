@@ -6,6 +6,9 @@ The rule, decided here once and published as ``CareCircleChanged`` events:
   claims (accepts), starts or completes one (past and present tasks: she stays);
 - the declared médecin traitant (``GPDeclared``) joins, as ``gp``;
 - the professionals named in a discharge's hospital care team join;
+- the GP who takes the patient's GP-access request (``GPAccessTaken``) joins, as ``gp``,
+  and a professional who accepts an unscheduled-care request (``UnscheduledCareAccepted``)
+  joins in the role she accepted it in (past requests too: she stays, as with tasks);
 - a coordinator adds or removes a professional explicitly, with a reason
   (``ChangeCareCircle``);
 - a patient's opposition to sharing with a named professional (``SharingOpposed``)
@@ -25,6 +28,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from contracts import access as ac
 from contracts import pathway as ev
 from contracts.base import EventPayload
 from contracts.facts import (
@@ -75,6 +79,10 @@ def _joins(
         case DischargeReported():
             for member in event.care_team:
                 yield member.rpps, member.role, ev.CIRCLE_BY_DISCHARGE
+        case ac.GPAccessTaken():
+            yield event.gp, Role.GP.value, ev.CIRCLE_BY_GP_ACCESS
+        case ac.UnscheduledCareAccepted(role=str(role)) if role in PROFESSIONAL_ROLES:
+            yield event.by, role, ev.CIRCLE_BY_UNSCHEDULED_CARE
 
 
 def publish_circle_changes(d: Decision, produced: int) -> None:

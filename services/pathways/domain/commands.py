@@ -15,6 +15,7 @@ from uuid import UUID
 from contracts.base import Command
 from contracts.facts import FACT_PAYLOADS
 from contracts.identity import CareTeamMember
+from pathways.domain.access_policy import AccessPolicy
 from pathways.domain.catalog import ProtocolCatalog
 from pathways.domain.timers import Timer
 
@@ -23,11 +24,13 @@ FactPayload = Union[FACT_PAYLOADS]  # type: ignore[valid-type]  # noqa: UP007
 
 @dataclass(frozen=True, slots=True)
 class DecideContext:
-    """What a decision may know besides the state: the time, fresh ids, the protocols."""
+    """What a decision may know besides the state: the time, fresh ids, the protocols,
+    the GP-access priority policy (None: access requests are refused)."""
 
     now: datetime
     new_id: Callable[[], UUID]
     catalog: ProtocolCatalog
+    access_policy: AccessPolicy | None = None
 
 
 class _ByActor(Command, frozen=True):

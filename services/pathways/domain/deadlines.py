@@ -9,11 +9,19 @@ from __future__ import annotations
 from contracts import pathway as ev
 from pathways.domain.commands import FireTimer
 from pathways.domain.decision import Decision
+from pathways.domain.gp_access import fire_access_timer
 from pathways.domain.scheduling import close
+from pathways.domain.snp import fire_snp_timer
 
 
 def fire_timer(cmd: FireTimer, d: Decision) -> None:
     timer = cmd.timer
+    if timer.kind.startswith("gp-"):
+        fire_access_timer(timer, d)
+        return
+    if timer.kind == "snp-escalation":
+        fire_snp_timer(timer, d)
+        return
     if timer.kind == "enrolment-end":
         e = d.state.enrolments.get(timer.enrolment_id) if timer.enrolment_id else None
         if e is None or e.status != "active" or (e.ends_at and timer.fire_at < e.ends_at):

@@ -13,6 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pathways.domain import gp_access, snp
+from pathways.domain.access_commands import (
+    AcceptUnscheduledCare,
+    CloseGPRequest,
+    CloseUnscheduledCare,
+    DeclineGPRequest,
+    RecordPatientContact,
+    RequestGPAccess,
+    RequestUnscheduledCare,
+    TakeGPRequest,
+)
 from pathways.domain.circle import (
     break_the_glass,
     change_care_circle,
@@ -56,6 +67,14 @@ _HANDLERS: dict[type, Callable[[Any, Decision], None]] = {
     SyncCareCircle: sync_care_circle,
     TakeOverTasks: take_over,
     HandOverTasks: hand_over,
+    RequestGPAccess: gp_access.request_gp_access,
+    RecordPatientContact: gp_access.record_patient_contact,
+    TakeGPRequest: gp_access.take_gp_request,
+    DeclineGPRequest: gp_access.decline_gp_request,
+    CloseGPRequest: gp_access.close_gp_request,
+    RequestUnscheduledCare: snp.request_unscheduled_care,
+    AcceptUnscheduledCare: snp.accept_unscheduled_care,
+    CloseUnscheduledCare: snp.close_unscheduled_care,
     **{
         c: handle_task_command
         for c in (

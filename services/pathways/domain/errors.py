@@ -42,3 +42,18 @@ class UnknownEnrolmentError(DomainError):
 
 class EnrolmentConflictError(DomainError):
     """The enrolment cannot be made in its current state (already enrolled, closed...)."""
+
+
+class RequestStateError(DomainError):
+    """An access request cannot take this step in its current status (taken by another
+    GP, already closed...): 409 with the current status."""
+
+    def __init__(self, request_id: UUID, current_status: str, message: str) -> None:
+        self.request_id, self.current_status = request_id, current_status
+        super().__init__(message)
+
+
+class UnknownRequestError(DomainError):
+    def __init__(self, request_id: UUID) -> None:
+        self.request_id = request_id
+        super().__init__(f"no access request {request_id} in this patient's record")

@@ -28,6 +28,7 @@ from pathways.domain.commands import EnrolPatient, RecordFact
 from pathways.domain.completion import complete_by_fact
 from pathways.domain.decision import Decision
 from pathways.domain.errors import EnrolmentConflictError, NotAllowedError
+from pathways.domain.gp_access import follow_access
 from pathways.domain.matching import anchors, expected_delivery, fact_type
 from pathways.domain.retraction import retract_discharge
 from pathways.domain.rules import apply_rules
@@ -76,6 +77,7 @@ def record_fact(cmd: RecordFact, d: Decision) -> None:
 
     complete_by_fact(d, rec)
     apply_rules(d, rec)
+    follow_access(d, rec)
 
 
 def _anchor(cmd: RecordFact, d: Decision, rec: RecordedFact) -> None:

@@ -19,8 +19,10 @@ import msgspec
 from msgspec.structs import replace
 
 from contracts import pathway as ev
+from contracts.access import ACCESS_TYPES
 from contracts.base import EventPayload
-from contracts.facts import FACT_TYPES, DischargeReported, SharingOpposed, occurred_at
+from contracts.facts import FACT_TYPES, DischargeReported, GPDeclared, SharingOpposed, occurred_at
+from pathways.domain.access_state import AccessState, evolve_access
 from pathways.domain.planning import day_start
 
 EnrolmentStatus = Literal["active", "paused", "closed"]
@@ -82,6 +84,7 @@ class PatientState(msgspec.Struct, frozen=True, kw_only=True):
     circle: dict[str, str] = {}
     opposed: frozenset[str] = frozenset()  # RPPS the patient opposed sharing with
     break_glass: dict[str, datetime] = {}  # RPPS -> end of its latest break-the-glass grant
+    access: AccessState = AccessState()  # GP-access and unscheduled-care requests
     version: int = 0  # number of events folded
 
     def tasks_of(self, enrolment_id: UUID) -> list[TaskState]:
@@ -141,7 +144,12 @@ def evolve(state: PatientState, event: EventPayload, event_id: UUID | None = Non
             state = replace(state, care_team=team)
         if isinstance(event, SharingOpposed):
             state = replace(state, opposed=state.opposed | {event.rpps})
+        elif isinstance(event, GPDeclared):
+            access = replace(state.access, declared_gp=event.rpps, declared_at=event.declared_at)
+            state = replace(state, access=access)
         return state
+    if tag in ACCESS_TYPES:
+        return replace(state, access=evolve_access(state.access, event))
     match event:
         case ev.PatientEnrolled():
             e = EnrolmentState(

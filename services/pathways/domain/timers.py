@@ -9,6 +9,9 @@ longer open, or of an enrolment already closed, decides nothing.
 - ``TaskScheduled`` → a ``reminder`` at 08:00 Europe/Paris on the due day (when
   that falls after the earliest instant and before the due instant) and an
   ``overdue`` check at the due instant.
+- ``GPAccessRequested`` → ``gp-contact`` (the coordinator contacts the patient) and
+  ``gp-target`` (the policy's target delay); ``GPAccessTaken`` → ``gp-declaration-check``;
+  ``UnscheduledCareRequested`` → ``snp-escalation`` (before its deadline).
 - ``PatientEnrolled`` / ``EnrolmentResumed`` with ``ends_at`` → an
   ``enrolment-end`` timer (a resumed enrolment's end moves: the older timer
   then fires for nothing).
@@ -23,11 +26,20 @@ from uuid import UUID
 
 import msgspec
 
+from contracts import access as ac
 from contracts import pathway as ev
 from contracts.base import EventPayload
 from pathways.domain.planning import LOCAL_TZ, local_date
 
-TimerKind = Literal["reminder", "overdue", "enrolment-end"]
+TimerKind = Literal[
+    "reminder",
+    "overdue",
+    "enrolment-end",
+    "gp-contact",
+    "gp-target",
+    "gp-declaration-check",
+    "snp-escalation",
+]
 REMINDER_TIME = time(8, 0)
 
 
@@ -36,11 +48,13 @@ class Timer(msgspec.Struct, frozen=True, kw_only=True):
     kind: TimerKind
     enrolment_id: UUID | None = None
     task_id: UUID | None = None
+    request_id: UUID | None = None  # a GP-access or unscheduled-care request
 
     @property
     def key(self) -> str:
-        """A natural key for the timer table (one timer of a kind per task or enrolment)."""
-        owner = self.task_id or self.enrolment_id
+        """A natural key for the timer table (one timer of a kind per task, enrolment or
+        request)."""
+        owner = self.task_id or self.enrolment_id or self.request_id
         return f"{self.kind}:{_id_text(owner)}:{_instant_text(self.fire_at)}"
 
 
@@ -63,6 +77,23 @@ def reminder_at(earliest: datetime, due: datetime) -> datetime | None:
 
 def timers_for(event: EventPayload) -> list[Timer]:
     match event:
+        case ac.GPAccessRequested():
+            return [
+                Timer(fire_at=event.contact_due, kind="gp-contact", request_id=event.request_id),
+                Timer(fire_at=event.target_at, kind="gp-target", request_id=event.request_id),
+            ]
+        case ac.GPAccessTaken():
+            return [
+                Timer(
+                    fire_at=event.check_at,
+                    kind="gp-declaration-check",
+                    request_id=event.request_id,
+                )
+            ]
+        case ac.UnscheduledCareRequested():
+            return [
+                Timer(fire_at=event.escalate_at, kind="snp-escalation", request_id=event.request_id)
+            ]
         case ev.TaskScheduled():
             timers = []
             remind = reminder_at(event.earliest, event.due)

@@ -27,9 +27,10 @@ async def build_intake(settings: Settings, mllp: MllpSettings, pool) -> Hl7Intak
     from pathways.app import load_catalog
     from pathways.group_commit import GroupCommit
     from pathways.record_merge import RecordMerge
+    from pathways.runtime import default_access_policy
     from pathways.streams import PatientStreams
 
-    streams = PatientStreams(pool, load_catalog(settings))
+    streams = PatientStreams(pool, load_catalog(settings), access_policy=default_access_policy())
     recorder = FactRecorder(GroupCommit(streams))
     return Hl7Intake(pool, recorder, make_clock(settings, pool), mllp, RecordMerge(streams))
 

@@ -25,6 +25,7 @@ from projections.api.common import (
 from projections.api.indicators import (
     IndicatorCases,
     IndicatorList,
+    IndicatorValue,
     _definition,
     case_list,
     indicator_list,
@@ -42,6 +43,8 @@ class MissionReport(msgspec.Struct, frozen=True, kw_only=True):
     as_of: dt.datetime | None
     generated: dt.datetime
     pathways: list[MissionRow]
+    # ACI mission 1 (access to care): derived indicators (projections.api.access)
+    access_to_care: list[IndicatorValue] = []
 
 
 def csv_response(rows: list[dict[str, Any]], columns: list[str], filename: str) -> Response[str]:
@@ -151,8 +154,16 @@ async def measure_report(
     as_of: str | None = None,
     type: Literal["summary", "subject-list"] = "summary",
 ) -> Response[Any]:
-    _, d = _definition(state, code)
+    from projections.api.access_indicators import is_access_code
+    from projections.domain.access_indicators import KINDS, TITLES
+
     p, at = period_param(period), as_of_param(as_of)
+    if is_access_code(code):  # ACI mission 1, derived (projections.api.access)
+        name = TITLES[code]  # a count reports its cases, as an enrolment count does
+        kind = "count_enrolled" if KINDS.get(code) == "count" else KINDS.get(code, "share")
+    else:
+        _, d = _definition(state, code)
+        name, kind = title(d, "en"), type_tag(d)
     answer = await case_list(state, request.user.cpts, code, period, as_of)
     cases = [asdict(c) for c in answer.cases]
     numerator = sum(c["numerator"] for c in cases)
@@ -160,11 +171,11 @@ async def measure_report(
     report = fhir.measure_report(
         cpts=request.user.cpts,
         code=code,
-        title=title(d, "en"),
+        title=name,
         period_start=p.start,
         period_end=p.end,
         generated=at or await resources(state).clock.now(),
-        kind=type_tag(d),
+        kind=kind,
         numerator=numerator,
         denominator=denominator,
         cases=cases,
@@ -189,6 +200,11 @@ MISSION_COLUMNS = [
     "tasks_overdue",
     "on_time_share",
     "escalations",
+    "code",
+    "derived",
+    "value",
+    "numerator",
+    "denominator",
 ]
 
 
@@ -206,10 +222,21 @@ async def mission_report(
     format: Format = "json",
 ) -> MissionReport:  # or text/csv (format=csv): a Response
     p, at = period_param(period), as_of_param(as_of)
+    from projections.api.access_indicators import ACCESS_GROUP, access_group
+
     rows = await build_mission(resources(state).pool, request.user.cpts, p, at)
+    access = (await access_group(state, request.user.cpts, period)).indicators
     if format == "csv":
-        return csv_response([asdict(r) for r in rows], MISSION_COLUMNS, f"mission-{p.label}.csv")
+        extra = [{"period": p.label, "protocol": ACCESS_GROUP, **asdict(i)} for i in access]
+        return csv_response(
+            [asdict(r) for r in rows] + extra, MISSION_COLUMNS, f"mission-{p.label}.csv"
+        )
     generated: dt.datetime = at or await resources(state).clock.now()
     return MissionReport(
-        cpts=request.user.cpts, period=p.label, as_of=at, generated=generated, pathways=rows
+        cpts=request.user.cpts,
+        period=p.label,
+        as_of=at,
+        generated=generated,
+        pathways=rows,
+        access_to_care=access,
     )

@@ -130,7 +130,9 @@ async def indicator_list(
     period, as_of = period_param(period_text), as_of_param(as_of_text)
     cat = catalog(state)
     protocols = [p for p in cat.newest.values() if protocol in (None, p.id)]
-    if protocol and not protocols:
+    from projections.api.access_indicators import ACCESS_GROUP, access_group
+
+    if protocol and not protocols and protocol != ACCESS_GROUP:
         raise Problem(
             404,
             "Unknown protocol",
@@ -166,6 +168,8 @@ async def indicator_list(
                 id=p.id, version=p.version, title=title(p, lang), indicators=items
             )
         )
+    if protocol in (None, ACCESS_GROUP):  # ACI mission 1, derived (projections.api.access)
+        out.append(await access_group(state, cpts, period_text))
     return IndicatorList(cpts=cpts, period=period.label, as_of=as_of, protocols=out)
 
 
@@ -202,6 +206,10 @@ async def indicator_detail(
     lang: str,
     trend_periods: int = 6,
 ) -> IndicatorDetail:
+    from projections.api.access_indicators import access_detail, is_access_code
+
+    if is_access_code(code):  # ACI mission 1, derived (projections.api.access)
+        return await access_detail(state, cpts, code, period_text, trend_periods)
     protocol, d = _definition(state, code)
     period, as_of = period_param(period_text), as_of_param(as_of_text)
     kind = type(d).__struct_config__.tag
@@ -273,6 +281,10 @@ async def case_list(
     as_of_text: str | None,
     status: str | None = None,
 ) -> IndicatorCases:
+    from projections.api.access_indicators import access_case_list, is_access_code
+
+    if is_access_code(code):  # ACI mission 1, derived (projections.api.access)
+        return await access_case_list(state, cpts, code, period_text, status)
     _definition(state, code)
     period, as_of = period_param(period_text), as_of_param(as_of_text)
     rows = await queries.cases(resources(state).pool, cpts, code, period, as_of, status)

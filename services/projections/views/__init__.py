@@ -28,10 +28,17 @@ class View(Protocol):
 
 
 def build_views(secret: str, catalog) -> dict[str, View]:  # type: ignore[no-untyped-def]
+    from projections.views.access import AccessView
     from projections.views.care import CareView
     from projections.views.cases import CasesView
     from projections.views.circle import CircleView
     from projections.views.timeline import TimelineView
 
-    views: list[View] = [TimelineView(), CareView(secret), CasesView(secret, catalog), CircleView()]
+    views: list[View] = [
+        TimelineView(),
+        CareView(secret),
+        CasesView(secret, catalog),
+        CircleView(),
+        AccessView(secret),
+    ]
     return {v.name: v for v in views}
