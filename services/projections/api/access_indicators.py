@@ -97,8 +97,9 @@ async def access_case_list(
             status=c.status,
             reason=c.reason,
             reason_day=c.days,
-            numerator=int(c.status == "met"),
-            denominator=int(c.status in in_den),
+            # a counted case (ACCESS-REQUESTS: a count) is one in both, as its totals say
+            numerator=int(c.status in ("met", "counted")),
+            denominator=int(c.status in (*in_den, "counted")),
             window_end_day=c.window_days,
             decided_by=[event_pseudonym(secret, cpts, e) for e in c.evidence],
         )

@@ -269,7 +269,7 @@ def indicators(
             out.append(
                 AccessIndicator(
                     code=code, title=TITLES[code], kind="count", value=float(n), numerator=n,
-                    denominator=n, cases=n, met=n, excluded=0, open=0,
+                    denominator=n, cases=n, met=0, excluded=0, open=0,  # counted, not met
                 )
             )  # fmt: skip
             continue
