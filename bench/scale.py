@@ -23,9 +23,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import random
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from bench.environment import bench_settings, service_process
@@ -71,8 +73,8 @@ def _catalog(settings):  # type: ignore[no-untyped-def]
     return ProtocolCatalog.load_dir(folder)
 
 
-async def load(pool, templates, n: int, end: dt.date, seed: int, days: int | None = None):  # type: ignore[no-untyped-def]
-    rows = Timed(history_rows(*templates, n, end, Territory(), seed, days=days))
+async def load(pool, templates, n, end, seed, days=None, sample=None):  # type: ignore[no-untyped-def]
+    rows = Timed(history_rows(*templates, n, end, Territory(), seed, days=days, sample=sample))
     async with pool.acquire() as conn:
         result = await load_history(conn, rows)
     return result, rows.seconds
@@ -123,6 +125,52 @@ async def nats_pull_ack(resources, total: int, batch: int = 5000) -> float:  # t
         await puller.close()
         await resources.js.delete_consumer(stream, name)
     return time.perf_counter() - started
+
+
+async def store_latency(pool, streams: list[str], rounds: int) -> dict:  # type: ignore[no-untyped-def]
+    """The write path's own reads and writes at this size, one at a time: a patient's whole
+    stream (the fold before deciding), and one durable append of one event to a stream."""
+    from contracts.events import Actor, NewEvent
+    from contracts.facts import ConsultationReported
+    from parcours.eventstore import ANY, EventStore
+
+    store, rng = EventStore(pool), random.Random(5)
+    picked = [rng.choice(streams) for _ in range(rounds + 10)]
+    out: dict[str, tuple[float, float, float]] = {}
+    samples, sizes = [], []
+    for i, stream in enumerate(picked):
+        t = time.perf_counter()
+        events = await store.read_stream(stream)
+        if i >= 10:
+            samples.append((time.perf_counter() - t) * 1000)
+            sizes.append(len(events))
+    out["read a patient stream"] = _percentiles(samples, sizes)
+    samples = []
+    at = dt.datetime.now(dt.UTC)
+    for i, stream in enumerate(picked):
+        event = NewEvent(
+            event_id=uuid.uuid4(),
+            data=ConsultationReported(consulted_at=at, role="gp", rpps="10000000009"),
+            occurred_at=at,
+            correlation_id="bench-scale",
+            actor=Actor(id="bench", role="service"),
+            cpts="cpts-0001",
+        )
+        t = time.perf_counter()
+        await store.append(stream, ANY, [event])
+        if i >= 10:
+            samples.append((time.perf_counter() - t) * 1000)
+    out["append one event (durable)"] = _percentiles(samples, [0])
+    return out
+
+
+def _percentiles(samples: list[float], sizes: list[int]) -> tuple[float, float, float]:
+    samples = sorted(samples)
+    return (
+        samples[len(samples) // 2],
+        samples[int(0.95 * (len(samples) - 1))],
+        sum(sizes) / len(sizes),
+    )
 
 
 async def catch_up(settings, resources, views, templates, tail: int, end: dt.date, seed: int):  # type: ignore[no-untyped-def]
@@ -223,9 +271,7 @@ async def _several(
         if i >= 10:
             samples.append(elapsed)
             sizes.append(len(body))
-    samples.sort()
-    p50, p95 = samples[len(samples) // 2], samples[int(0.95 * (len(samples) - 1))]
-    return p50, p95, sum(sizes) / len(sizes)
+    return _percentiles(samples, sizes)
 
 
 async def one_size(args: argparse.Namespace, settings, n: int) -> dict:  # type: ignore[no-untyped-def]
@@ -242,7 +288,8 @@ async def one_size(args: argparse.Namespace, settings, n: int) -> dict:  # type:
     views = build_views(settings.auth.pseudonym_secret, load_catalog(settings))
     async with open_resources(settings, "bench-scale") as resources:
         pool = resources.pool
-        result, gen_s = await load(pool, templates, n, end, args.seed)
+        streams: list[str] = []
+        result, gen_s = await load(pool, templates, n, end, args.seed, sample=streams)
         copy_s = result.copy_seconds - gen_s
         fig.update(events=result.rows, copy_s=copy_s, gen_s=gen_s, index_s=result.index_seconds)
         say(
@@ -253,6 +300,10 @@ async def one_size(args: argparse.Namespace, settings, n: int) -> dict:  # type:
         fig["disk"] = await disk(pool, views)
         ev_t, ev_i = fig["disk"]["events"]
         say(f"[{n:,}] events on disk: {ev_t / n:,.0f} B/enrolment heap, {ev_i / n:,.0f} B indexes")
+        if args.store_only:
+            fig["store"] = await store_latency(pool, streams, args.queries)
+            _say_latencies(n, fig["store"])
+            return fig
         for r in await rebuild_views(
             settings, list(VIEWS), batch=5000, show_progress=args.progress
         ):
@@ -281,9 +332,15 @@ async def one_size(args: argparse.Namespace, settings, n: int) -> dict:  # type:
         port = settings.http.projections_port
         with service_process(settings, "parcours.cli", port, "serve", "projections"):
             fig["queries"] = await queries(settings, pool, catalog, args.queries, end, args.seed)
-        for name, (p50, p95, size) in fig["queries"].items():
-            say(f"[{n:,}] {name}: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({size:,.0f} B answers)")
+        _say_latencies(n, fig["queries"], "B answers")
+        fig["store"] = await store_latency(pool, streams, args.queries)  # last: it appends
+        _say_latencies(n, fig["store"], "events read")
     return fig
+
+
+def _say_latencies(n: int, figures: dict, unit: str = "events read") -> None:
+    for name, (p50, p95, size) in figures.items():
+        say(f"[{n:,}] {name}: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({size:,.0f} {unit})")
 
 
 def table(fig: dict) -> str:
@@ -294,15 +351,17 @@ def table(fig: dict) -> str:
         f"   (+ index build {fig['index_s']:.1f} s)",
     ]
     for v in VIEWS:
-        seconds, rate = fig[f"rebuild {v}"]
-        lines.append(f"{'rebuild ' + v:<28}{rate:>12,.0f} events/s   {seconds:8.1f} s")
-    lines.append(f"{'NATS pull+ack (limit)':<28}{fig['pull_rate']:>12,.0f} msg/s")
-    lines.append(
-        f"{'catch-up, 3 views':<28}{fig['catch_up']:>12,.0f} stream events/s "
-        f"({fig['catch_up'] / fig['pull_rate']:.2f} of the limit)"
-    )
-    lines.append(f"{'query (one at a time)':<28}{'p50 ms':>12}{'p95 ms':>10}{'answer B':>10}")
-    for name, (p50, p95, size) in fig["queries"].items():
+        if f"rebuild {v}" in fig:
+            seconds, rate = fig[f"rebuild {v}"]
+            lines.append(f"{'rebuild ' + v:<28}{rate:>12,.0f} events/s   {seconds:8.1f} s")
+    if "catch_up" in fig:
+        lines.append(f"{'NATS pull+ack (limit)':<28}{fig['pull_rate']:>12,.0f} msg/s")
+        lines.append(
+            f"{'catch-up, 3 views':<28}{fig['catch_up']:>12,.0f} stream events/s "
+            f"({fig['catch_up'] / fig['pull_rate']:.2f} of the limit)"
+        )
+    lines.append(f"{'one at a time':<28}{'p50 ms':>12}{'p95 ms':>10}{'size':>10}")
+    for name, (p50, p95, size) in {**fig.get("queries", {}), **fig.get("store", {})}.items():
         lines.append(f"  {name:<26}{p50:>12.1f}{p95:>10.1f}{size:>10,.0f}")
     lines.append(f"{'disk per enrolment':<28}{'table B':>12}{'indexes B':>10}")
     for name, (t, i) in fig["disk"].items():
@@ -311,15 +370,17 @@ def table(fig: dict) -> str:
 
 
 def plot(figs: list[dict], caption: str) -> str:
-    q = Panel("query p95 (one at a time)", "ms")
+    q = Panel("p95, one request at a time", "ms")
     r = Panel("full rebuild time", "seconds")
-    d = Panel("disk per enrolment", "bytes")
-    for fig in figs:
+    d = Panel("disk per enrolment (table + indexes)", "bytes")
+    for fig in sorted(figs, key=lambda f: f["enrolments"]):
         n = fig["enrolments"]
-        for name, (_, p95, _) in fig["queries"].items():
-            q.series.setdefault(name, []).append((n, p95))
+        for name, (_, p95, _) in {**fig.get("queries", {}), **fig.get("store", {})}.items():
+            if not name.startswith("no-op"):
+                q.series.setdefault(name, []).append((n, p95))
         for v in VIEWS:
-            r.series.setdefault(v, []).append((n, fig[f"rebuild {v}"][0]))
+            if f"rebuild {v}" in fig:
+                r.series.setdefault(v, []).append((n, fig[f"rebuild {v}"][0]))
         for name, (t, i) in fig["disk"].items():
             d.series.setdefault(name, []).append((n, (t + i) / n))
     return svg([q, r, d], caption)
@@ -335,18 +396,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tail", type=int, default=5000, help="enrolments of the catch-up tail")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--svg", default=None, help="write the plot of cost against size here")
+    parser.add_argument(
+        "--results",
+        default=None,
+        help="JSON lines file: each size's figures are appended; --svg then draws them all",
+    )
     parser.add_argument("--fast", action="store_true", help="PostgreSQL without fsync")
+    parser.add_argument(
+        "--store-only",
+        action="store_true",
+        help="load and measure the event store only (no views: for sizes whose views do not fit)",
+    )
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.enrolments]
-    figs = []
+    figs: list[dict] = []
     for n in sizes:
         with bench_settings(durable=not args.fast) as settings:
             figs.append(asyncio.run(one_size(args, settings, n)))
         say(table(figs[-1]))
-        if args.svg:  # after each size: a run stopped later keeps the sizes done
+        if args.results:  # after each size: a run stopped later keeps the sizes done
+            with open(args.results, "a") as out:
+                out.write(json.dumps(figs[-1]) + "\n")
+        if args.svg:
+            drawn = figs
+            if args.results:
+                drawn = [json.loads(line) for line in Path(args.results).read_text().splitlines()]
             caption = f"parcours bench scale, {time.strftime('%Y-%m-%d')}, 2 shared cores"
-            Path(args.svg).write_text(plot(figs, caption))
+            Path(args.svg).write_text(plot(drawn, caption))
     return 0
 
 

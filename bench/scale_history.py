@@ -211,9 +211,7 @@ def compile_template(events: list[TemplateEvent]) -> Compiled:
     n_ids = len(ids)
     ordered = sorted(instants, key=instants.__getitem__)
     # instant holes come after the id holes: renumber {In} -> {3 + ids + n}
-    fixed = [
-        re.sub(r"\{I(\d+)\}", lambda m: f"{{{3 + n_ids + int(m.group(1))}}}", r) for r in rows
-    ]
+    fixed = [re.sub(r"\{I(\d+)\}", lambda m: f"{{{3 + n_ids + int(m.group(1))}}}", r) for r in rows]
     return Compiled(fixed, offsets, ordered, n_ids)
 
 
@@ -257,11 +255,13 @@ def history_rows(
     seed: int,
     chunk: int = 2000,
     days: int | None = None,
+    sample: list[str] | None = None,
 ) -> Iterator[tuple[bytes, int]]:
     """COPY text chunks (``bytes``, rows) of ``enrolments`` stories whose anchor days spread
     evenly over ``days`` (default ``territory.years`` years) up to ``end``; events after
-    ``end`` are left out."""
+    ``end`` are left out. ``sample`` receives the streams of about 500 of them."""
     rng = random.Random(seed)
+    every = max(1, enrolments // 500)
     days = days or 365 * territory.years
     first = end - dt.timedelta(days=days - 1)
     base_day = BASE.date()
@@ -290,6 +290,8 @@ def history_rows(
                 *_uuid_texts(t.ids),
                 *shifted[key],
             ]
+            if sample is not None and n % every == 0:
+                sample.append(values[0])
             zone = zone_code(c, rng.randrange(territory.zones))
             base_s = shift * 86400.0
             for at, fmt in zip(t.offsets, t.rows, strict=True):
