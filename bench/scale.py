@@ -32,6 +32,7 @@ from pathlib import Path
 
 from bench.environment import bench_settings, service_process
 from bench.httpload import Connection
+from bench.nats_limit import nats_pull_ack
 from bench.scale_history import Territory, build_templates, cpts_code, history_rows, zone_code
 from bench.scale_plot import Panel, svg
 from parcours.eventstore.bulk import load_history, relation_disk
@@ -91,40 +92,15 @@ async def disk(pool, views) -> dict[str, tuple[int, int]]:  # type: ignore[no-un
     return out
 
 
-async def nats_pull_ack(resources, total: int, batch: int = 5000) -> float:  # type: ignore[no-untyped-def]
-    """Seconds for a bare durable pull consumer (ack all per batch, as the views' consumer)
-    to receive ``total`` messages of the events stream: the consumer's physical limit."""
-    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+async def read_limit(pool) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    """A rebuild's physical limit: its own read of every event (the same cursor, pages and
+    payload decoding), applying nothing. Returns (events, seconds)."""
+    from parcours.eventstore import Checkpoint, stream_visible_events
 
-    from parcours.puller import Puller
-
-    stream, name = resources.subjects.events_stream, f"{resources.subjects.prefix}-bench-pull"
-    await resources.js.add_consumer(
-        stream,
-        ConsumerConfig(
-            durable_name=name,
-            ack_policy=AckPolicy.ALL,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=60,
-            max_ack_pending=50_000,
-        ),
-    )
-    puller = Puller(resources.js._nc, f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{name}", batch)
-    await puller.start()
-    got, started = 0, time.perf_counter()
-    try:
-        while got < total:
-            msgs = await puller.next_batch(wait=5.0)
-            if not msgs:
-                raise RuntimeError(f"NATS delivered {got} of {total} messages")
-            for m in msgs:
-                _ = m.metadata.sequence.stream  # what the views' consumer reads of each message
-            got += len(msgs)
-            await msgs[-1].ack()
-    finally:
-        await puller.close()
-        await resources.js.delete_consumer(stream, name)
-    return time.perf_counter() - started
+    done, started = 0, time.perf_counter()
+    async for items in stream_visible_events(pool, Checkpoint(), 5000):
+        done += len(items)
+    return done, time.perf_counter() - started
 
 
 async def store_latency(pool, streams: list[str], rounds: int) -> dict:  # type: ignore[no-untyped-def]
@@ -304,6 +280,11 @@ async def one_size(args: argparse.Namespace, settings, n: int) -> dict:  # type:
             fig["store"] = await store_latency(pool, streams, args.queries)
             _say_latencies(n, fig["store"])
             return fig
+        read, read_s = await read_limit(pool)
+        fig["read_limit"] = read / read_s
+        say(
+            f"[{n:,}] rebuild read limit: {read / read_s:,.0f} events/s read and decoded, none applied"
+        )
         for r in await rebuild_views(
             settings, list(VIEWS), batch=5000, show_progress=args.progress
         ):
@@ -350,10 +331,15 @@ def table(fig: dict) -> str:
         f"{'load (COPY)':<28}{fig['events'] / fig['copy_s']:>12,.0f} rows/s"
         f"   (+ index build {fig['index_s']:.1f} s)",
     ]
+    if "read_limit" in fig:
+        lines.append(
+            f"{'rebuild read limit':<28}{fig['read_limit']:>12,.0f} events/s (nothing applied)"
+        )
     for v in VIEWS:
         if f"rebuild {v}" in fig:
             seconds, rate = fig[f"rebuild {v}"]
-            lines.append(f"{'rebuild ' + v:<28}{rate:>12,.0f} events/s   {seconds:8.1f} s")
+            share = f" ({rate / fig['read_limit']:.2f} of the limit)" if "read_limit" in fig else ""
+            lines.append(f"{'rebuild ' + v:<28}{rate:>12,.0f} events/s {seconds:8.1f} s{share}")
     if "catch_up" in fig:
         lines.append(f"{'NATS pull+ack (limit)':<28}{fig['pull_rate']:>12,.0f} msg/s")
         lines.append(
