@@ -389,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fast", action="store_true", help="PostgreSQL without fsync")
     parser.add_argument(
+        "--plot-only", action="store_true", help="draw --svg from --results, measure nothing"
+    )
+    parser.add_argument(
         "--store-only",
         action="store_true",
         help="load and measure the event store only (no views: for sizes whose views do not fit)",
@@ -396,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.enrolments]
+    if args.plot_only:  # draw what --results holds, run nothing
+        sizes = []
     figs: list[dict] = []
     for n in sizes:
         with bench_settings(durable=not args.fast) as settings:
@@ -405,12 +410,18 @@ def main(argv: list[str] | None = None) -> int:
             with open(args.results, "a") as out:
                 out.write(json.dumps(figs[-1]) + "\n")
         if args.svg:
-            drawn = figs
-            if args.results:
-                drawn = [json.loads(line) for line in Path(args.results).read_text().splitlines()]
-            caption = f"parcours bench scale, {time.strftime('%Y-%m-%d')}, 2 shared cores"
-            Path(args.svg).write_text(plot(drawn, caption))
+            _draw(args, figs)
+    if args.plot_only and args.svg and args.results:
+        _draw(args, figs)
     return 0
+
+
+def _draw(args: argparse.Namespace, figs: list[dict]) -> None:
+    drawn = figs
+    if args.results:
+        drawn = [json.loads(line) for line in Path(args.results).read_text().splitlines()]
+    caption = f"parcours bench scale, {time.strftime('%Y-%m-%d')}, 2 shared cores (loaded)"
+    Path(args.svg).write_text(plot(drawn, caption))
 
 
 if __name__ == "__main__":

@@ -4,9 +4,12 @@ Not a write path of the service: nothing here checks versions, event ids or
 expected versions, and nothing is relayed. ``load_history`` is for filling an
 EMPTY store with events already decided elsewhere (``parcours bench scale``'s
 synthetic territory; an import from another system), as COPY text rows in the
-order of ``HISTORY_COLUMNS`` with each stream's rows in version order. Every chunk
-is one COPY, so one transaction: its rows share a ``txid`` and are read in
-position (row) order, as ``read_all`` reads any transaction.
+order of ``HISTORY_COLUMNS`` with each stream's rows in version order. Each COPY
+(``per_copy`` chunks) is one transaction: its rows share a ``txid`` and are read in
+position (row) order, as ``read_all`` reads any transaction. The read side dates what
+a transaction shows by its latest ``recorded_at`` (``VisibleEvent.visible_at``): a
+loaded history's view rows are valid from the end of their chunk, so "as of" queries
+earlier than that see less than a live history would have shown.
 
 On an empty table the secondary indexes and unique constraints are dropped first and
 built once at the end (from their own definitions, read from the catalog, so the
