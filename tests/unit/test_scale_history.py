@@ -57,3 +57,30 @@ def test_rows_decode_as_the_contracts_with_fresh_ids_in_stream_order() -> None:
     assert stamps == sorted(stamps)  # one chunk here: the rows are in time order
     anchors = sorted(r[5][:10] for r in rows if r[2] == "1")
     assert anchors[0] >= str(END - dt.timedelta(days=3 * 365)) and anchors[-1] <= str(END)
+
+
+def test_the_table_and_plot_take_a_store_only_size_beside_full_ones() -> None:
+    from bench.scale import plot, table
+
+    full = {
+        "enrolments": 10_000, "events": 480_000, "copy_s": 6.0, "gen_s": 5.0, "index_s": 3.0,
+        "read_limit": 40_000.0, "rebuild timeline": (48.0, 10_000.0),
+        "rebuild care": (80.0, 6_000.0), "rebuild indicators": (80.0, 6_000.0),
+        "pull_rate": 30_000.0, "catch_up": 3_000.0,
+        "queries": {"patient timeline": (5.0, 10.0, 20_000.0)},
+        "store": {"read a patient stream": (1.0, 2.0, 48.0)},
+        "disk": {"events": (225_000_000, 99_000_000), "timeline": (198_000_000, 77_000_000)},
+    }  # fmt: skip
+    store_only = {
+        "enrolments": 1_000_000, "events": 48_000_000, "copy_s": 600.0, "gen_s": 450.0,
+        "index_s": 300.0, "store": {"read a patient stream": (1.5, 4.0, 48.0)},
+        "disk": {"events": (22_500_000_000, 9_900_000_000)},
+    }  # fmt: skip
+    text = table(store_only)
+    assert "rebuild" not in text and "80,000 rows/s" in text  # 48M rows / 600 s
+    assert "0.25 of the limit" in table(full)  # rebuild timeline: 10k / 40k events/s
+    drawn = plot([store_only, full], "caption")
+    # one polyline per series: 2 latencies, 3 rebuilds, 2 disks; events and the stream read
+    # reach both sizes (two points each)
+    assert drawn.count("<polyline") == 7
+    assert drawn.count("<circle") == 2 + 1 + 3 + 2 + 1
