@@ -10,7 +10,17 @@ import math
 from dataclasses import dataclass, field
 from html import escape
 
-COLOURS = ("#1b6ca8", "#d1495b", "#edae49", "#00798c", "#6a4c93", "#30638e", "#8c564b")
+COLOURS = (
+    "#1b6ca8",
+    "#d1495b",
+    "#edae49",
+    "#00798c",
+    "#6a4c93",
+    "#2a9d3f",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+)
 W, H = 360, 300  # one panel
 LEFT, RIGHT, TOP, BOTTOM = 58, 12, 34, 92
 
