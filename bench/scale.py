@@ -211,6 +211,16 @@ async def queries(settings, pool, catalog, rounds: int, end: dt.date, seed: int)
             for r in patients
         ]
         out["patient timeline"] = await _several(conn, timeline)
+        pages = await pool.fetchrow(
+            """SELECT avg(pages) AS pages, avg(n) AS n FROM (
+                 SELECT count(DISTINCT (t.ctid::text::point)[0]) AS pages, count(*) AS n
+                 FROM timeline t JOIN unnest($1::text[], $2::uuid[]) AS s(cpts, patient_id)
+                   ON t.cpts = s.cpts AND t.patient_id = s.patient_id
+                 GROUP BY t.cpts, t.patient_id) per_patient""",
+            [r["cpts"] for r in patients],
+            [r["patient_id"] for r in patients],
+        )
+        locality = (float(pages["pages"]), float(pages["n"]))
         pool_urls = []
         for c in cpts:
             index = int(c.split("-")[1]) - 1
@@ -228,7 +238,7 @@ async def queries(settings, pool, catalog, rounds: int, end: dt.date, seed: int)
         out["coordinator worklist"] = await _several(conn, coordinator)
     finally:
         conn.close()
-    return out
+    return out, locality
 
 
 async def _several(
@@ -312,8 +322,12 @@ async def one_size(args: argparse.Namespace, settings, n: int) -> dict:  # type:
         await pool.execute("VACUUM ANALYZE")
         port = settings.http.projections_port
         with service_process(settings, "parcours.cli", port, "serve", "projections"):
-            fig["queries"] = await queries(settings, pool, catalog, args.queries, end, args.seed)
+            fig["queries"], fig["timeline_pages"] = await queries(
+                settings, pool, catalog, args.queries, end, args.seed
+            )
         _say_latencies(n, fig["queries"], "B answers")
+        pages, rows = fig["timeline_pages"]
+        say(f"[{n:,}] timeline locality: a patient's {rows:.1f} rows on {pages:.1f} heap pages")
         fig["store"] = await store_latency(pool, streams, args.queries)  # last: it appends
         _say_latencies(n, fig["store"], "events read")
     return fig
@@ -349,6 +363,9 @@ def table(fig: dict) -> str:
     lines.append(f"{'one at a time':<28}{'p50 ms':>12}{'p95 ms':>10}{'size':>10}")
     for name, (p50, p95, size) in {**fig.get("queries", {}), **fig.get("store", {})}.items():
         lines.append(f"  {name:<26}{p50:>12.1f}{p95:>10.1f}{size:>10,.0f}")
+    if "timeline_pages" in fig:
+        pages, rows = fig["timeline_pages"]
+        lines.append(f"{'timeline heap pages':<28}{pages:>12.1f} per patient ({rows:.1f} rows)")
     lines.append(f"{'disk per enrolment':<28}{'table B':>12}{'indexes B':>10}")
     for name, (t, i) in fig["disk"].items():
         lines.append(f"  {name:<26}{t / n:>12,.0f}{i / n:>10,.0f}")

@@ -41,6 +41,10 @@ def test_the_scale_bench_measures_a_small_territory(
         assert re.search(rf"{re.escape(query)}: p50 [\d.]+ ms, p95 [\d.]+ ms", out), query
     timeline = re.search(r"patient timeline: .*\(([\d,]+) B answers\)", out)
     assert int(timeline[1].replace(",", "")) > 1000  # real timelines, not 404s or empty lists
+    locality = re.search(
+        r"timeline locality: a patient's ([\d.]+) rows on ([\d.]+) heap pages", out
+    )
+    assert locality and float(locality[2]) <= float(locality[1]) / 5  # rebuilt patient by patient
     for store in ("events", "timeline", "care", "indicators"):
         assert re.search(rf"^  {store} +[\d,]+ +[\d,]+$", out, re.M), store
     drawn = plot.read_text()
