@@ -48,6 +48,7 @@ WHERE tablename = 'events' AND schemaname = current_schema()
                   WHERE c.conrelid = 'events'::regclass AND c.conname = i.indexname)
 ORDER BY indexname"""
 _EMPTY = "SELECT NOT EXISTS (SELECT 1 FROM events)"
+_NO_LIMIT = 24 * 3600.0  # seconds
 
 
 @dataclass
@@ -95,14 +96,20 @@ async def load_history(
         if not group:
             break
         await conn.copy_to_table(
-            "events", source=_chunks(group, counted), columns=HISTORY_COLUMNS, format="text"
+            "events",
+            source=_chunks(group, counted),
+            columns=HISTORY_COLUMNS,
+            format="text",
+            timeout=_NO_LIMIT,
         )
     copied = time.perf_counter() - started
     started = time.perf_counter()
     await conn.execute("SET maintenance_work_mem = '256MB'")
+    # no command timeout: building the indexes of 48M rows took longer than the pool's
+    # (the 1,000,000-enrolment run failed there with a TimeoutError)
     for statement in deferred:
-        await conn.execute(statement)
-    await conn.execute("ANALYZE events")
+        await conn.execute(statement, timeout=_NO_LIMIT)
+    await conn.execute("ANALYZE events", timeout=_NO_LIMIT)
     return LoadResult(counted[0], copied, time.perf_counter() - started)
 
 
