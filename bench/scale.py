@@ -74,8 +74,10 @@ def _catalog(settings):  # type: ignore[no-untyped-def]
     return ProtocolCatalog.load_dir(folder)
 
 
-async def load(pool, templates, n, end, seed, days=None, sample=None):  # type: ignore[no-untyped-def]
-    rows = Timed(history_rows(*templates, n, end, Territory(), seed, days=days, sample=sample))
+async def load(pool, templates, n, end, seed, days=None, sample=None, chunk=2000):  # type: ignore[no-untyped-def]
+    rows = Timed(
+        history_rows(*templates, n, end, Territory(), seed, chunk, days=days, sample=sample)
+    )
     async with pool.acquire() as conn:
         result = await load_history(conn, rows)
     return result, rows.seconds
@@ -156,7 +158,11 @@ async def catch_up(settings, resources, views, templates, tail: int, end: dt.dat
 
     store = EventStore(resources.pool)
     await store.save_checkpoint("relay", await store.head())  # relay the tail only
-    result, _ = await load(resources.pool, templates, tail, end, seed + 1, days=30)
+    # small transactions, as live appends make them: the consumers look up each event's
+    # transaction's latest recorded_at, a scan of the whole transaction (a 2,000-enrolment
+    # COPY is ~96,000 rows: at 100,000 enrolments every 5,000-event batch then outran the
+    # pool's 30 s command timeout, and the catch-up never finished)
+    result, _ = await load(resources.pool, templates, tail, end, seed + 1, days=30, chunk=20)
     relay_s = await relay_all(settings, resources.pool, result.rows)
     pull_s = await nats_pull_ack(resources, result.rows)
     head = await store.head()
