@@ -9,7 +9,13 @@
    page is fetched while the current one is applied, so PostgreSQL reads while Python
    evolves rows.
    The shadow tables are analysed as they grow (their plans must not assume empty
-   tables) and once more before the swap.
+   tables) and once more before the swap. A view may name, per table, the leading
+   columns of an index its reads follow (``View.clustered``): the filled shadow is then
+   rewritten in that index's order (``CLUSTER``) before the swap, so that one
+   patient's rows share a few pages instead of one page each (the timeline: a
+   patient's ~50 events were on ~32 heap pages at 100,000 enrolments, events being
+   applied in commit order, interleaved across patients). Rows the live consumer adds
+   later go where there is room, as before.
 2. The swap, in ONE transaction: lock the view's checkpoint row (the live consumer
    waits at its next batch), apply to the shadow every event the store shows past
    the rebuild's position (``EventStore.read_all``) (so the shadow reaches at least what the live view had
@@ -146,6 +152,25 @@ async def _load(
     return after, done, last
 
 
+_INDEX_LEADING = """SELECT i.indexrelid::regclass::text FROM pg_index i
+WHERE i.indrelid = $1::regclass
+  AND (SELECT array_agg(a.attname::text ORDER BY k.n)
+       FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+      )[1:cardinality($2::text[])] = $2::text[]
+ORDER BY i.indexrelid LIMIT 1"""
+
+
+async def _cluster(conn: asyncpg.Connection, view: View, tables: dict[str, str]) -> None:
+    """Rewrite each shadow table the view names in ``clustered`` in its index's order."""
+    for table, columns in getattr(view, "clustered", {}).items():
+        index = await conn.fetchval(_INDEX_LEADING, tables[table], list(columns))
+        if index is None:
+            raise RuntimeError(f"{view.name}: no index of {table} leads with {columns}")
+        await conn.execute(f"CLUSTER {tables[table]} USING {index}")
+        await conn.execute(f"ANALYZE {tables[table]}")
+
+
 async def _analyse(conn: asyncpg.Connection, tables: dict[str, str]) -> None:
     for table in tables.values():
         await conn.execute(f"ANALYZE {table}")
@@ -188,6 +213,7 @@ async def rebuild(
             await conn.execute(f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)")
         total = await count_events(conn)
         after, done, last = await _load(pool, conn, view, shadow, batch, progress, total)
+        await _cluster(conn, view, shadow)
         async with conn.transaction():
             live: ViewCheckpoint = await lock_checkpoint(conn, view.name)
             after, done, tail = await _apply_from(conn, view, shadow, after, batch, None, done)

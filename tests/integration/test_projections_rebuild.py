@@ -106,3 +106,18 @@ def test_the_command_shows_a_progress_bar(settings):
     assert done.returncode == 0, done.stderr
     assert "care" in done.stderr and "100%" in done.stderr
     assert "events/s" in done.stdout
+
+
+async def test_a_rebuilt_timeline_is_stored_patient_by_patient(settings):
+    async with running(settings) as h:
+        for _ in range(3):
+            await flush(h.pool, *cohort().values())
+        await h.settle()
+        await rebuild_views(settings, ["timeline"], show_progress=False)
+        physical = await h.pool.fetch(
+            "SELECT cpts, patient_id, occurred_at, version FROM timeline ORDER BY ctid"
+        )
+        patients = {r["patient_id"] for r in physical}
+        assert len(patients) > 3
+        # the heap in the order of the patient index: a patient's rows are neighbours
+        assert [tuple(r) for r in physical] == sorted(tuple(r) for r in physical)

@@ -19,6 +19,9 @@ Item = VisibleEvent
 
 
 class View(Protocol):
+    """``clustered`` (optional, read by the rebuild): per table, the leading columns of
+    the index a rebuilt table is stored in the order of (``projections.rebuild``)."""
+
     name: str
     tables: tuple[str, ...]
 

@@ -13,6 +13,8 @@ from projections.views import Item
 class TimelineView:
     name = "timeline"
     tables = ("timeline",)
+    # a rebuilt timeline is stored patient by patient (one patient's rows on a few pages)
+    clustered = {"timeline": ("cpts", "patient_id")}
 
     async def apply(
         self, conn: asyncpg.Connection, items: Sequence[Item], tables: Mapping[str, str]
