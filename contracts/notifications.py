@@ -4,7 +4,8 @@ One ``Notification`` per NATS message on ``<prefix>.<cpts>.tasks.<role>.<rpps>``
 (one professional), ``<prefix>.<cpts>.pool.<role>.<zone>`` (the pool of a role
 in a zone) or ``<prefix>.<cpts>.coord`` (the coordinators). It carries what an
 app needs to show a line: the task, its window, its status, and a *patient
-reference* (the internal patient id): never the patient's identity (INS,
+reference* (the internal patient id; none at all in an unscheduled-care offer,
+which names the request only): never the patient's identity (INS,
 names, birth date), which stays behind the HTTP API and the professional's token.
 
 Headers: ``Nats-Msg-Id`` = ``notification_id`` (deterministic: the causing
@@ -44,6 +45,10 @@ NotificationKind = Literal[
     "admitted",  # a patient you follow was admitted to hospital (no task in it)
     "discharged",  # a patient you follow left hospital (no task in it)
     "break-glass",  # (coordinators) a professional outside a care circle was granted access
+    "snp-offered",  # an unscheduled-care request is offered to you (you have SNP slots)
+    "snp-taken",  # an unscheduled-care request offered to you was accepted by someone else
+    "snp-escalated",  # (coordinators) an unscheduled-care request was not accepted in time
+    "gp-access-escalated",  # (coordinators) a GP-access request slipped (contact, target)
 ]
 NOTIFICATION_KINDS: tuple[str, ...] = NotificationKind.__args__  # type: ignore[attr-defined]
 
@@ -84,6 +89,10 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
     event_id: uuid.UUID | None = None  # the event that caused it (absent for digests)
     digest_day: dt.date | None = None
     items: tuple[DigestItem, ...] = ()  # digest lines
+    # access to care (snp-*, gp-access-*): the request, never the patient's identity
+    request_id: uuid.UUID | None = None
+    within_hours: int | None = None  # an unscheduled-care request: 24 or 48
+    deadline: dt.datetime | None = None  # by when the patient must be seen
 
 
 notification_encoder = msgspec.json.Encoder()

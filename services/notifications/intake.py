@@ -3,6 +3,9 @@
 It reads the patient streams' fact and enrolment events too, in stream order: an
 admission or a discharge of a followed patient alerts their care circle
 (``notifications.domain.alerts``), judged on what the router knew just before it.
+Access-to-care events (unscheduled-care offers, accepts, escalations; GP-access
+escalations) go to the offered professionals or the coordinators
+(``notifications.domain.access``).
 
 ``RouterConsumer`` is ``parcours.consumer.EventConsumer`` (durable pull
 consumer with one outstanding pull request, checkpoint written with the
@@ -20,7 +23,8 @@ from nats.aio.client import Client as NATS
 
 from contracts.events import patient_of_stream
 from contracts.subjects import Subjects
-from notifications import patientviews, taskviews
+from notifications import accessnotices, patientviews, taskviews
+from notifications.domain.access import ACCESS_NOTICE_TYPES
 from notifications.domain.alerts import ALERTS, alerts
 from notifications.domain.routing import Addressed, TaskView, route, task_id_of
 from notifications.outbox import enqueue
@@ -64,6 +68,9 @@ def make_handler(subjects: Subjects, default_zone: str):  # type: ignore[no-unty
                     enrolments.clear()
                     tasks, statuses = await patientviews.of_patient(conn, env.cpts, patient)
                     out.extend(alerts(env, tasks, statuses, subjects))
+                continue
+            if env.type in ACCESS_NOTICE_TYPES:
+                out.extend((await accessnotices.notices(conn, env, subjects)).out)
                 continue
             task_id = task_id_of(env.data)
             before: TaskView | None = views.get(task_id) if task_id else None
