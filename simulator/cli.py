@@ -21,6 +21,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--pathways-url", default=None, help="default: http://127.0.0.1:$PARCOURS_PATHWAYS_PORT"
     )
+    p.add_argument(
+        "--no-professionals",
+        action="store_true",
+        help="post facts only: no directory, no professional apps (simulator/apps.py)",
+    )
     p.set_defaults(func=run)
 
 
@@ -45,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         f"{args.patients} patients, {len(facts)} facts over {days} days from {start.date()}",
         file=sys.stderr,
     )
+    apps = None if args.no_professionals else _professionals(args, settings, territory, facts)
     outcome = asyncio.run(
         play(
             facts,
@@ -62,8 +68,16 @@ def run(args: argparse.Namespace) -> int:
             end=start + dt.timedelta(days=days),
             concurrency=args.concurrency,
             progress=Progress(len(facts)),
+            after_day=apps.day if apps else None,
         )
     )
+    if apps:
+        a = apps.out
+        print(
+            f"professionals: {a.pool_looks} pool looks, {a.claims} pool claims, "
+            f"{a.lost_races} lost races (409), {a.accepted_own} own tasks accepted, "
+            f"refused {a.refused or 'none'}"
+        )
     print(
         f"posted {outcome.posted} facts in {outcome.seconds:.0f}s: {outcome.accepted} accepted, "
         f"{outcome.duplicates} already recorded, refused {outcome.refused or 'none'}; "
@@ -72,6 +86,34 @@ def run(args: argparse.Namespace) -> int:
     for problem in outcome.problems:
         print(f"  {problem}", file=sys.stderr)
     return 0 if not outcome.refused else 1
+
+
+def _professionals(args, settings, territory, facts):  # type: ignore[no-untyped-def]
+    """Register the territory's professionals in the directory; their apps, to play."""
+    from parcours.auth import mint
+    from simulator.apps import Apps, followed_in
+    from simulator.professionals import professional_token, register
+
+    host = settings.http.host
+    admin = mint(settings, sub="SIM-ADMIN", role="admin", cpts=args.cpts, ttl_seconds=7 * 86400)
+    done = asyncio.run(
+        register(
+            territory,
+            notifications_url=f"http://{host}:{settings.http.notifications_port}",
+            admin_token=admin,
+        )
+    )
+    print(f"directory: {done.added} professionals added, {done.updated} updated", file=sys.stderr)
+    apps = Apps(
+        territory,
+        seed=args.seed,
+        pathways_url=args.pathways_url or f"http://{host}:{settings.http.pathways_port}",
+        projections_url=f"http://{host}:{settings.http.projections_port}",
+        token_for=professional_token(settings, args.cpts),
+    )
+    for rpps in followed_in(facts):
+        apps.follow(rpps)
+    return apps
 
 
 def _start_day(url: str, admin_token: str) -> dt.datetime:

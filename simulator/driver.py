@@ -13,6 +13,7 @@ import datetime as dt
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -85,6 +86,7 @@ async def play(
     end: dt.datetime,
     concurrency: int = 16,
     progress: Progress | None = None,
+    after_day: Callable[[dt.date], Awaitable[None]] | None = None,
 ) -> Outcome:
     out = Outcome()
     started = time.monotonic()
@@ -112,6 +114,8 @@ async def play(
             await asyncio.gather(
                 *(_drain(client, queue, out) for _ in range(min(concurrency, len(queue))))
             )
+            if after_day is not None:  # the professionals' apps (simulator/apps.py)
+                await after_day(day)
             out.days += 1
             done += len(todays)
             if progress:
