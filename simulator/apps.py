@@ -7,9 +7,13 @@ colleague of the same pool tries the same task too: one wins, the other gets 409
 and moves on. Professionals with tasks assigned to them (a declared GP, a hospital
 care team) look at their own worklist every few days and accept what is theirs.
 
-What a professional does is still reported by the territory's facts (a consultation,
-a nursing visit): the fact completes the task she claimed, so the indicators count
-each act once. Choices are drawn from a seeded generator keyed by day and pool, so
+Once she holds a task she reads the patient's identity (allowed after the claim).
+When the territory would report one of her consultations of that patient, her app
+completes the task instead (``POST /v1/tasks/{id}/complete`` with findings, at the
+share ``APP_COMPLETION``) and the consultation fact is not posted: the task's
+completion is the record, so the indicators count each act once. Every other act is
+still reported by the territory's facts, which complete the tasks she claimed; the
+rates of PROTOCOLS.md (on time, late, never) stay those of ``behaviour.py``. Choices are drawn from a seeded generator keyed by day and pool, so
 the same seed plays the same professionals.
 """
 
@@ -28,6 +32,12 @@ from simulator.territory import Professional, Territory
 CLAIM_PER_DAY = 0.7  # share of the visible pool tasks a professional takes on each day
 CONTENTION = 0.25  # share of claims a colleague of the same pool also tries
 OWN_LIST_EVERY = 3  # days between two looks at one's own worklist
+APP_COMPLETION = 0.5  # share of her consultations a professional records in her app
+FINDINGS = (
+    "Patient vu, examen clinique sans particularité, traitement poursuivi.",
+    "Consultation faite, traitement ajusté, prochain rendez-vous programmé.",
+    "Patient vu, éducation thérapeutique reprise, pas de signe de décompensation.",
+)
 
 
 @dataclass
@@ -36,6 +46,8 @@ class AppsOutcome:
     claims: int = 0
     lost_races: int = 0
     accepted_own: int = 0
+    completed_in_app: int = 0
+    stale: int = 0  # a task done meanwhile (a lagging list, a fact): 409, moves on
     refused: dict[int, int] = field(default_factory=dict)
 
 
@@ -62,6 +74,9 @@ class Apps:
                 self.pools[(p.role, zone)].append(p)
         self._tokens: dict[str, str] = {}
         self.followed: set[str] = set()  # RPPS of the professionals with tasks of their own
+        self.by_rpps = {p.rpps: p for p in territory.professionals}
+        # INS -> the tasks professionals hold for that patient: (rpps, role, task)
+        self.held: dict[str, list[tuple[str, str, dict]]] = defaultdict(list)
 
     def follow(self, rpps: str) -> None:
         self.followed.add(rpps)
@@ -133,6 +148,7 @@ class Apps:
                 if answer.status_code == 200:
                     self.out.claims += 1
                     self.follow(who.rpps)
+                    await self._hold(writes, who, task)
                 elif answer.status_code == 409:
                     self.out.lost_races += 1
                 else:
@@ -153,8 +169,66 @@ class Apps:
             )
             if answer.status_code == 200:
                 self.out.accepted_own += 1
+                await self._hold(writes, p, task)
+            elif answer.status_code == 409:  # the worklist lagged: done meanwhile
+                self.out.stale += 1
             else:
                 self._count(answer.status_code)
+
+    async def _hold(self, writes: httpx.AsyncClient, p: Professional, task: dict) -> None:
+        """After a claim her app shows the patient: the identity names the INS."""
+        answer = await writes.get(
+            f"/v1/patients/{task['patient_id']}/identity", headers=self._headers(p)
+        )
+        if answer.status_code != 200:
+            self._count(answer.status_code)
+            return
+        self.held[answer.json()["ins"]].append((p.rpps, p.role, task))
+
+    async def before_day(self, day: dt.date, facts: list) -> list:  # type: ignore[type-arg]
+        """Today's facts minus the consultations the professionals record in their apps."""
+        midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
+        kept = []
+        async with httpx.AsyncClient(base_url=self.pathways_url, timeout=60) as writes:
+            for f in facts:
+                if not await self._completes(writes, f, midnight):
+                    kept.append(f)
+        return kept
+
+    async def _completes(self, writes: httpx.AsyncClient, f, midnight: dt.datetime) -> bool:  # type: ignore[no-untyped-def]
+        body = f.body
+        if body["type"] != "ConsultationReported" or body["rpps"] not in self.by_rpps:
+            return False
+        held = self.held.get(body["patient"]["ins"], [])
+        for i, (rpps, role, task) in enumerate(held):
+            if (
+                rpps != body["rpps"]
+                or role != body["role"]
+                or _instant(task["earliest"]) > midnight
+            ):
+                continue
+            rng = random.Random(f"{self.seed}:{body['event_id']}")
+            if rng.random() >= APP_COMPLETION:
+                return False
+            answer = await writes.post(
+                f"/v1/tasks/{task['task_id']}/complete",
+                headers=self._headers(self.by_rpps[rpps]),
+                json={"findings": rng.choice(FINDINGS)},
+            )
+            del held[i]
+            if answer.status_code == 200:
+                self.out.completed_in_app += 1
+                return True
+            if answer.status_code == 409:
+                self.out.stale += 1
+            else:
+                self._count(answer.status_code)
+            return False
+        return False
+
+
+def _instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def followed_in(facts) -> set[str]:  # type: ignore[no-untyped-def]

@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             progress=Progress(len(facts)),
             after_day=apps.day if apps else None,
+            before_day=apps.before_day if apps else None,
         )
     )
     if apps:
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"professionals: {a.pool_looks} pool looks, {a.claims} pool claims, "
             f"{a.lost_races} lost races (409), {a.accepted_own} own tasks accepted, "
+            f"{a.completed_in_app} completed in the apps, "
             f"refused {a.refused or 'none'}"
         )
     print(

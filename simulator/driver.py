@@ -87,6 +87,7 @@ async def play(
     concurrency: int = 16,
     progress: Progress | None = None,
     after_day: Callable[[dt.date], Awaitable[None]] | None = None,
+    before_day: Callable[[dt.date, list[Fact]], Awaitable[list[Fact]]] | None = None,
 ) -> Outcome:
     out = Outcome()
     started = time.monotonic()
@@ -106,6 +107,8 @@ async def play(
         for day, todays in sorted(by_day(facts).items()):
             midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
             out.timers_fired += await _advance(client, admin, midnight)
+            if before_day is not None:  # what the professionals' apps record instead
+                todays = await before_day(day, todays)
             patients: dict[str, list[Fact]] = defaultdict(list)
             for f in todays:
                 patients[f.body["patient"]["ins"]].append(f)

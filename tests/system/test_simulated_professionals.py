@@ -46,8 +46,10 @@ async def test_the_territory_plays_its_professionals(system_factory) -> None:
         admin_token=admin,
         end=START + dt.timedelta(days=DAYS),
         after_day=apps.day,
+        before_day=apps.before_day,
     )
     assert outcome.refused == {}
+    assert outcome.accepted == len(facts) - apps.out.completed_in_app
     assert apps.out.refused == {}, apps.out
 
     coordinator = {"Authorization": f"Bearer {system.token('coordinator', sub='COORD-1')}"}
@@ -65,6 +67,12 @@ async def test_the_territory_plays_its_professionals(system_factory) -> None:
         by_pros = [r for r in accepted if r["actor_id"] in pros]
         assert len(by_pros) == apps.out.claims + apps.out.accepted_own > 0
         assert apps.out.lost_races >= 1
+        completed = await conn.fetch(
+            "SELECT actor_id, data->>'findings' AS findings FROM events"
+            " WHERE type = 'TaskCompleted' AND data->>'by_fact' IS NULL"
+        )
+        in_app = [r for r in completed if r["actor_id"] in pros and r["findings"]]
+        assert len(in_app) == apps.out.completed_in_app > 0
         joined = await conn.fetchval(
             "SELECT count(*) FROM events WHERE type = 'CareCircleChanged'"
             " AND data::text LIKE '%task%'"
