@@ -141,16 +141,20 @@ class Apps:
             if len(members) > 1 and rng.random() < CONTENTION:
                 claimants.append(rng.choice([m for m in members if m is not looker]))
                 rng.shuffle(claimants)
+            won = False
             for who in claimants:
                 answer = await writes.post(
                     f"/v1/tasks/{task['task_id']}/accept", headers=self._headers(who)
                 )
                 if answer.status_code == 200:
+                    won = True
                     self.out.claims += 1
                     self.follow(who.rpps)
                     await self._hold(writes, who, task)
-                elif answer.status_code == 409:
+                elif answer.status_code == 409 and won:  # her colleague was first
                     self.out.lost_races += 1
+                elif answer.status_code == 409:  # the pool list lagged: taken or done
+                    self.out.stale += 1
                 else:
                     self._count(answer.status_code)
 

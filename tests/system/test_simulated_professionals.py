@@ -58,6 +58,21 @@ async def test_the_territory_plays_its_professionals(system_factory) -> None:
     assert {p["rpps"] for p in listed} == {p.rpps for p in territory.professionals}
     assert {tuple(p["zones"]) for p in listed} == {p.zones for p in territory.professionals}
 
+    # per-professional worklists: the coordinator sees tasks held by professionals, and
+    # a holder sees them in her own worklist
+    async with httpx.AsyncClient(base_url=system.url("projections"), headers=coordinator) as c:
+        tasks = (await c.get("/v1/worklists/coordinator")).json()["tasks"]
+        held = [t for t in tasks if t["assignee"] in {p.rpps for p in territory.professionals}]
+        assert held
+        holder = next(p for p in territory.professionals if p.rpps == held[0]["assignee"])
+        mine = await c.get(
+            "/v1/worklists/me",
+            headers={
+                "Authorization": f"Bearer {professional_token(system.settings, 'demo')(holder)}"
+            },
+        )
+        assert held[0]["task_id"] in {t["task_id"] for t in mine.json()["tasks"]}
+
     conn = await asyncpg.connect(system.settings.database.url)
     try:
         pros = {p.rpps for p in territory.professionals}
@@ -73,10 +88,11 @@ async def test_the_territory_plays_its_professionals(system_factory) -> None:
         )
         in_app = [r for r in completed if r["actor_id"] in pros and r["findings"]]
         assert len(in_app) == apps.out.completed_in_app > 0
-        joined = await conn.fetchval(
-            "SELECT count(*) FROM events WHERE type = 'CareCircleChanged'"
-            " AND data::text LIKE '%task%'"
+        # circles formed from what the professionals did through the API
+        joined = await conn.fetch(
+            "SELECT actor_id FROM events WHERE type = 'CareCircleChanged'"
+            " AND data->>'source' = 'task' AND data->>'rpps' = actor_id"
         )
-        assert joined > 0
+        assert len([r for r in joined if r["actor_id"] in pros]) > 0
     finally:
         await conn.close()
