@@ -30,6 +30,7 @@ import httpx
 from simulator.territory import Professional, Territory
 
 CLAIM_PER_DAY = 0.7  # share of the visible pool tasks a professional takes on each day
+CLAIM_AHEAD = 3  # days: a task that opens later waits in its pool
 CONTENTION = 0.25  # share of claims a colleague of the same pool also tries
 OWN_LIST_EVERY = 3  # days between two looks at one's own worklist
 APP_COMPLETION = 0.5  # share of her consultations a professional records in her app
@@ -134,8 +135,9 @@ class Apps:
             answer.json()["tasks"],
             key=lambda t: (t["earliest"], t["due"], t["activity"], t["occurrence"]),
         )
+        horizon = dt.datetime.combine(day, dt.time(), dt.UTC) + dt.timedelta(days=CLAIM_AHEAD)
         for task in tasks:
-            if rng.random() >= CLAIM_PER_DAY:
+            if _instant(task["earliest"]) > horizon or rng.random() >= CLAIM_PER_DAY:
                 continue
             claimants = [looker]
             if len(members) > 1 and rng.random() < CONTENTION:

@@ -26,6 +26,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="post facts only: no directory, no professional apps (simulator/apps.py)",
     )
+    p.add_argument(
+        "--psc-accounts",
+        default=None,
+        metavar="FILE",
+        help="write the provider accounts (JSON) of simulated professionals, for psc-provider.mjs",
+    )
     p.set_defaults(func=run)
 
 
@@ -43,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     url = args.pathways_url or f"http://{settings.http.host}:{settings.http.pathways_port}"
     territory = make_territory(args.cpts, args.inhabitants, random.Random(args.seed))
     days = int(args.months * 30.4)
+    if args.psc_accounts:
+        _write_accounts(args.psc_accounts, territory)
     start = _start_day(url, mint(settings, sub="SIM-ADMIN", role="admin", cpts=args.cpts))
     facts = simulate(territory, patients=args.patients, start=start, days=days, seed=args.seed)
     print(
@@ -116,6 +124,15 @@ def _professionals(args, settings, territory, facts):  # type: ignore[no-untyped
     for rpps in followed_in(facts):
         apps.follow(rpps)
     return apps
+
+
+def _write_accounts(path: str, territory) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from simulator.professionals import psc_accounts
+
+    with open(path, "w") as out:
+        json.dump(psc_accounts(territory), out, indent=1)
 
 
 def _start_day(url: str, admin_token: str) -> dt.datetime:

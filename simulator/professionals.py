@@ -73,3 +73,13 @@ def professional_token(settings, cpts: str):  # type: ignore[no-untyped-def]
         )  # fmt: skip
 
     return token_for
+
+
+def psc_accounts(territory: Territory, per_role: int = 2) -> dict:
+    """Accounts of the OpenID provider of the demo (tools/node/psc-provider.mjs) for the
+    first professionals of each role: login ``<role>-<n>``, ``SubjectNameID`` "8" + RPPS."""
+    accounts: dict = {}
+    for role in sorted({p.role for p in territory.professionals}):
+        for n, p in enumerate(territory.of_role(role)[:per_role], start=1):
+            accounts[f"{role}-{n}"] = {"SubjectNameID": f"8{p.rpps}", "given_name": f"{role} {n}"}
+    return accounts
