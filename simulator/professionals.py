@@ -8,6 +8,7 @@ of a patient without a commune) is set to the territory's first commune.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import httpx
@@ -27,6 +28,15 @@ def _entry(p: Professional) -> dict:
     return {"rpps": p.rpps, "role": p.role, "zones": list(p.zones)}
 
 
+async def _retried(client: httpx.AsyncClient, method: str, path: str, body: dict) -> httpx.Response:
+    """The directory's changes are one event stream: a concurrent change is a version
+    conflict (409), tried again."""
+    while True:
+        answer = await client.request(method, path, json=body)
+        if answer.status_code != 409 or "version-conflict" not in answer.text:
+            return answer
+
+
 async def register(
     territory: Territory, *, notifications_url: str, admin_token: str, concurrency: int = 4
 ) -> Registration:
@@ -40,23 +50,17 @@ async def register(
         async def worker() -> None:
             while queue:
                 p = queue.pop()
-                answer = await client.post("/v1/directory/professionals", json=_entry(p))
-                # the directory's changes are one event stream: a concurrent add is a
-                # version conflict (409), tried again
-                while answer.status_code == 409 and "version-conflict" in answer.text:
-                    answer = await client.post("/v1/directory/professionals", json=_entry(p))
+                entry = _entry(p)
+                answer = await _retried(client, "POST", "/v1/directory/professionals", entry)
                 if answer.status_code == 409:
-                    change = {k: v for k, v in _entry(p).items() if k != "rpps"}
-                    answer = await client.patch(
-                        f"/v1/directory/professionals/{p.rpps}", json=change
-                    )
+                    change = {k: v for k, v in entry.items() if k != "rpps"}
+                    path = f"/v1/directory/professionals/{p.rpps}"
+                    answer = await _retried(client, "PATCH", path, change)
                     answer.raise_for_status()
                     out.updated += 1
                 else:
                     answer.raise_for_status()
                     out.added += 1
-
-        import asyncio
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return out
