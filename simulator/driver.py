@@ -13,7 +13,7 @@ import datetime as dt
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -91,6 +91,8 @@ async def play(
     progress: Progress | None = None,
     actions: list[Action] = (),  # type: ignore[assignment]  # access to care (GP, SNP)
     token_for: Callable[[str, str], str] | None = None,  # a token for (role, sub)
+    after_day: Callable[[dt.date], Awaitable[None]] | None = None,
+    before_day: Callable[[dt.date, list[Fact]], Awaitable[list[Fact]]] | None = None,
 ) -> Outcome:
     out = Outcome()
     started = time.monotonic()
@@ -113,6 +115,8 @@ async def play(
             todays = fact_days.get(day, [])
             midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
             out.timers_fired += await _advance(client, admin, midnight)
+            if before_day is not None:  # what the professionals' apps record instead
+                todays = await before_day(day, todays)
             patients: dict[str, list[Fact]] = defaultdict(list)
             for f in todays:
                 patients[f.body["patient"]["ins"]].append(f)
@@ -130,6 +134,8 @@ async def play(
                     ids,
                     out.access,
                 )
+            if after_day is not None:  # the professionals' apps (simulator/apps.py)
+                await after_day(day)
             out.days += 1
             done += len(todays)
             if progress:
