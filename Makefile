@@ -20,7 +20,7 @@ export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_CONFIG := 1
 
-.PHONY: run test test-faults test-fuzz lint bench clean venv lock check-lock chromium node-tools skip-report
+.PHONY: run test test-faults test-fuzz test-slow lint bench clean venv lock check-lock chromium node-tools skip-report
 
 $(UV): tools/uv-requirements.txt
 	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
@@ -49,11 +49,15 @@ run: check-lock $(STAMP)
 	$(BIN)/parcours dev
 
 test: check-lock $(STAMP) chromium node-tools
-	$(BIN)/python -m pytest -q -m "not cluster and not soak"
+	$(BIN)/python -m pytest -q -m "not cluster and not soak and not slow"
 
 test-faults: check-lock $(STAMP)
 	PARCOURS_FAULTS=long $(BIN)/python -m pytest -q tests/faults \
 		tests/integration/test_replication.py tests/integration/test_cluster_services.py
+
+# Long system tests (the simulation's determinism with the professionals played).
+test-slow: check-lock $(STAMP)
+	$(BIN)/python -m pytest -q -m slow tests
 
 test-fuzz: check-lock $(STAMP)
 	PARCOURS_FUZZ=long $(BIN)/python -m pytest -q tests/fuzz

@@ -4,7 +4,6 @@ is played twice, on two fresh systems, and every indicator of every protocol agr
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
 
 import asyncpg
@@ -78,10 +77,7 @@ async def test_the_same_seed_gives_the_same_indicators(system_factory) -> None:
     assert sum(d for _, d, _ in first.values()) > 0  # the cohort reached the indicators
 
 
-@pytest.mark.skipif(
-    os.environ.get("PARCOURS_SIMULATION") != "long",
-    reason="80 s: PARCOURS_SIMULATION=long runs it",
-)
+@pytest.mark.slow  # 80 s: `make test-slow` runs it (make test deselects it, never skips it)
 async def test_the_same_seed_gives_the_same_indicators_with_professionals(system_factory) -> None:
     clock = {"clock_start": START - dt.timedelta(days=1)}
     first = await indicators_after_simulation(system_factory(**clock), seed=11, pros=True)
