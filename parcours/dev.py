@@ -29,7 +29,7 @@ from pathlib import Path
 from parcours.settings import Settings
 
 SERVICES = ("relay", "pathways", "notifications", "projections", "mllp")
-REPLICATED = ("relay", "pathways", "notifications", "projections")  # ``--replicas N`` of each
+REPLICATED = ("relay", "pathways", "notifications", "projections", "mllp")  # ``--replicas N``
 
 
 async def _prepare(settings: Settings) -> None:
@@ -131,7 +131,7 @@ def run_dev(args: argparse.Namespace) -> int:
                 if not name.startswith("mllp"):
                     wait_ready(f"http://{settings.http.host}:{listening[name]}", proc)
             token = mint(settings, sub="CHU-DEMO", role="discharge-system", cpts="demo")
-            _print_banner(settings, ports, token)
+            _print_banner(settings, ports, token, instances["mllp"])
             if args.replicas > 1:
                 print(
                     "Replicas (the leaders of the relay and consumers: /health/ready):", instances
@@ -195,8 +195,9 @@ def _bindable(port: int) -> bool:
             return False
 
 
-def _print_banner(settings: Settings, ports: dict[str, int], token: str) -> None:
+def _print_banner(settings: Settings, ports: dict[str, int], token: str, mllp: list[int]) -> None:
     host = settings.http.host
+    listeners = ", ".join(f"{host}:{port}" for port in mllp)
     p = ports["pathways"]
     print(
         f"""
@@ -206,7 +207,7 @@ Parcours is running (Ctrl-C stops everything; data stays in .parcours/).
   notifications  http://{host}:{ports["notifications"]}          OpenAPI: http://{host}:{ports["notifications"]}/schema
   projections    http://{host}:{ports["projections"]}          OpenAPI: http://{host}:{ports["projections"]}/schema
   relay          http://{host}:{ports["relay"]}/health/ready   (committed events to NATS)
-  HL7 v2 MLLP    {host}:{ports["mllp"]}   (ADT, IHE PAM France; ACK after commit; parcours hl7 --help)
+  HL7 v2 MLLP    {listeners}   (ADT, IHE PAM France; ACK after commit; parcours hl7 --help)
 
 Post a discharge (token for the discharge system of CPTS "demo"):
 

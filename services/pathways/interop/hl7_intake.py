@@ -2,7 +2,9 @@
 
 1. The message is written to ``hl7_messages`` before anything else (without
    waiting for the disk: until its ACK is sent, the sender still holds it). A message already answered (same CPTS, MSH-3,
-   MSH-4, MSH-10) gets its stored ACK again and nothing is written.
+   MSH-4, MSH-10) gets its stored ACK again and nothing is written. The row is
+   claimed while it is processed (``message_log.claimed``): the same message given
+   to another listener at once waits for the claim, then answers the stored ACK.
 2. It is mapped (pure, ``hl7.pam``); AR for what we do not take, AE (and the
    quarantine, replayable) for what cannot be read.
 3. The patient: a qualified INS links the hospital's IPP to it; a message
@@ -21,6 +23,7 @@ again.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
@@ -73,6 +76,8 @@ class Hl7Intake:
     ):
         self.pool, self.recorder, self.clock, self.settings = pool, recorder, clock, settings
         self.merge = merge
+        # a claim holds a connection while processing takes others: at most half the pool
+        self._claims = asyncio.Semaphore(max(1, pool.get_max_size() // 2))
 
     async def handle(self, data: bytes) -> bytes:
         """The ACK for one message (its MLLP payload); raises only when PostgreSQL fails,
@@ -101,7 +106,11 @@ class Hl7Intake:
         if not new and row.ack is not None:
             log.info("hl7.duplicate", message_id=row.id, trigger=row.trigger)
             return row.ack.encode()
-        return await self.process(row, message, now)
+        async with self._claims, db.claimed(self.pool, row.id) as current:
+            if current.ack is not None:  # answered by another listener while we waited
+                log.info("hl7.duplicate", message_id=row.id, trigger=row.trigger)
+                return current.ack.encode()
+            return await self.process(current, message, now)
 
     async def replay(self, message_id: int) -> bytes:
         """Map and record a stored message again (quarantined, once its cause is fixed)."""

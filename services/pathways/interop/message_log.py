@@ -7,7 +7,10 @@ MSH-10) with an ACK stored gets that ACK back and nothing is written.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 
 import asyncpg
 import msgspec
@@ -80,6 +83,35 @@ async def receive(
             key.control_id,
         )
         return _stored(row), False  # type: ignore[return-value]
+
+
+CLAIMS = 0x484C37  # the first key of the advisory locks of messages being processed ("HL7")
+
+
+@contextlib.asynccontextmanager
+async def claimed(pool: asyncpg.Pool, message_id: int) -> AsyncIterator[StoredMessage]:
+    """Hold the message ``message_id`` while it is processed: another listener given the
+    same message (a re-send through another instance, the same message sent twice at
+    once) waits here, then finds the stored ACK. The claim is a session advisory lock, so
+    a listener that dies while processing lets the next one in at once. Yields the row as
+    it is once the claim is held."""
+    async with pool.acquire() as conn:
+        key = message_id % 2147483647  # the two-int form: keys apart from the leader locks
+        await conn.execute("SELECT pg_advisory_lock($1, $2)", CLAIMS, key)
+        try:
+            yield _stored(
+                await conn.fetchrow(  # type: ignore[misc]
+                    f"SELECT {_COLUMNS} FROM hl7_messages WHERE id = $1", message_id
+                )
+            )
+        finally:
+            try:
+                await asyncio.wait_for(
+                    conn.execute("SELECT pg_advisory_unlock($1, $2)", CLAIMS, key), 5
+                )
+            except (Exception, asyncio.CancelledError):
+                conn.terminate()  # never back in the pool holding the lock
+                raise
 
 
 async def decide(

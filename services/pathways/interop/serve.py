@@ -37,7 +37,7 @@ async def build_intake(settings: Settings, mllp: MllpSettings, pool) -> Hl7Intak
 
 async def run(settings: Settings, mllp: MllpSettings) -> None:
     pool = await create_pool(
-        settings, min_size=1, max_size=max(2, min(settings.database.pool_size, mllp.in_flight))
+        settings, min_size=1, max_size=2 * max(2, min(settings.database.pool_size, mllp.in_flight))
     )
     try:
         intake = await build_intake(settings, mllp, pool)
