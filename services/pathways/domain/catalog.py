@@ -27,8 +27,8 @@ from pathways.domain.protocol import (
 )
 
 _TASK_ROLES = frozenset(r.value for r in Role)
-_LOINC = re.compile(r"^\d{1,7}-\d$")
-_MONTH_DAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+_LOINC = re.compile(r"^[0-9]{1,7}-[0-9]$")
+_MONTH_DAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
 
 
 class ProtocolError(Exception):

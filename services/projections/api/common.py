@@ -23,7 +23,7 @@ PeriodQuery = Annotated[
     str | None,
     Parameter(
         required=True,
-        pattern=r"^(19\d\d|2[01]\d\d)(-(0[1-9]|1[0-2]|Q[1-4]))?$",
+        pattern=r"^(19[0-9][0-9]|2[01][0-9][0-9])(-(0[1-9]|1[0-2]|Q[1-4]))?$",
         description="a month (2026-03), a quarter (2026-Q1) or a year (2026)",
     ),
 ]

@@ -54,7 +54,7 @@ FHIR_DISPOSITIONS = {
     "long": "transfer",
     "rehab": "transfer",
 }
-ICD10 = re.compile(r"^([A-Z]\d{2})\.?(\d{0,2})$")
+ICD10 = re.compile(r"^([A-Z][0-9]{2})\.?([0-9]{0,2})$")
 LOINC = "http://loinc.org"
 
 

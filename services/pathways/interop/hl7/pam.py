@@ -92,7 +92,7 @@ DISCHARGE_MODES = {"6": "mutation", "7": "transfer", "8": "home", "9": "death"}
 HL7_DISPOSITIONS = {"01": "home", "02": "transfer", "20": "death"}
 ICD10_SYSTEMS = frozenset({"", "I10", "ICD10", "CIM10", "CIM-10", "I10P", "ICD-10"})
 DIAGNOSIS_TYPES = {"F": 0, "W": 1, "A": 2}
-_ICD10 = re.compile(r"^([A-Z]\d{2})\.?(\d{0,2})")
+_ICD10 = re.compile(r"^([A-Z][0-9]{2})\.?([0-9]{0,2})")
 
 
 class SenderProfile(msgspec.Struct, frozen=True, kw_only=True):
