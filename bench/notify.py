@@ -67,6 +67,8 @@ class Probe:
     def __init__(self) -> None:
         self.sent: dict[uuid.UUID, float] = {}
         self.arrived: dict[uuid.UUID, float] = {}
+        self.relayed: dict[uuid.UUID, float] = {}  # the relay's publish, seen on core NATS
+        self.published: dict[uuid.UUID, float] = {}  # the outbox's publish, seen on core NATS
         self.errors: dict[str, int] = {}
         self.notifications = 0
 
@@ -74,9 +76,10 @@ class Probe:
         self.errors[what] = self.errors.get(what, 0) + 1
 
     def latencies_ms(self) -> list[float]:
-        return sorted(
-            (self.arrived[p] - t) * 1000 for p, t in self.sent.items() if p in self.arrived
-        )
+        return self.between(self.sent, self.arrived)
+
+    def between(self, start: dict[uuid.UUID, float], end: dict[uuid.UUID, float]) -> list[float]:
+        return sorted((end[p] - start[p]) * 1000 for p in self.sent if p in start and p in end)
 
 
 async def follow(settings: Settings, probe: Probe) -> tuple[object, AppFeed]:
@@ -94,7 +97,37 @@ async def follow(settings: Settings, probe: Probe) -> tuple[object, AppFeed]:
 
     feed._on_msg = on_msg  # type: ignore[method-assign]  # timing only: no decode, no dedup
     await feed.start()
+
+    # The stages, seen as plain subscribers of what the relay and the outbox publish.
+    async def on_event(msg) -> None:  # type: ignore[no-untyped-def]
+        now = time.perf_counter()
+        stream = _stream_of.decode(msg.data).stream
+        if stream.startswith("patient-"):
+            probe.relayed.setdefault(uuid.UUID(stream.removeprefix("patient-")), now)
+
+    async def on_notification(msg) -> None:  # type: ignore[no-untyped-def]
+        now = time.perf_counter()
+        if ".events." in msg.subject:
+            return
+        patient = _patient_of.decode(msg.data).patient_id
+        if patient is not None:
+            probe.published.setdefault(patient, now)
+
+    await nc.subscribe(subjects.events("demo", "*"), cb=on_event)
+    await nc.subscribe(f"{settings.nats.prefix}.demo.>", cb=on_notification)
     return nc, feed
+
+
+class _Stream(msgspec.Struct):
+    stream: str
+
+
+class _Patient(msgspec.Struct):
+    patient_id: uuid.UUID | None = None
+
+
+_stream_of = msgspec.json.Decoder(_Stream)
+_patient_of = msgspec.json.Decoder(_Patient)
 
 
 async def run_facts(settings: Settings, base: str, args: argparse.Namespace, probe: Probe) -> None:
@@ -260,6 +293,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    p95 {percentile(latencies, 95):7.1f} ms")
     print(f"    p99 {percentile(latencies, 99):7.1f} ms   (target <= 100)")
     print(f"    max {latencies[-1] if latencies else float('nan'):7.1f} ms")
+    print(
+        "  by stage (p50 / p99 ms; core NATS subscribers see the relay's and the outbox's publishes):"
+    )
+    stages = [
+        (f"{origin} -> relay published", probe.sent, probe.relayed),
+        ("relay published -> outbox published", probe.relayed, probe.published),
+        ("outbox published -> client", probe.published, probe.arrived),
+    ]
+    for what, start, end in stages:
+        ms = probe.between(start, end)
+        print(f"    {what:<44} {percentile(ms, 50):7.1f} / {percentile(ms, 99):7.1f}")
     ok = (
         latencies
         and missing == 0

@@ -42,10 +42,13 @@ from nats.js.errors import NotFoundError
 
 from contracts.events import Envelope, envelope_decoder
 from parcours.deadletters import (
+    NOT_POISON,
     SYSTEMIC,
     TRANSIENT,
     DeadLetter,
+    Parked,
     letter,
+    parked_query,
     record,
 )
 from parcours.isolation import apply_isolated, undecodable
@@ -82,6 +85,41 @@ async def load_checkpoint(
     return row["stream_seq"]
 
 
+async def lock_position(
+    conn: asyncpg.Connection,
+    name: str,
+    consumer: str,
+    streams: Sequence[str],
+    *,
+    term: int | None,
+    wait_for_disk: bool,
+) -> tuple[int, Parked]:
+    """In one round trip: lock ``name``'s checkpoint (checking ``term``), read the streams
+    parked for ``consumer`` among ``streams``, and (``wait_for_disk=False``) let this
+    transaction commit without waiting for the WAL flush."""
+    row = await conn.fetchrow(
+        f"""SELECT c.stream_seq, c.term, p.streams, p.behinds, p.positions,
+                  set_config('synchronous_commit', $4, true) AS sync
+           FROM consumer_checkpoints c,
+                LATERAL (SELECT array_agg(q.stream) AS streams, array_agg(q.behind) AS behinds,
+                                array_agg(q.position) AS positions
+                         FROM ({parked_query("$2", "$3")}) q) p
+           WHERE c.name = $1 FOR UPDATE OF c""",
+        name,
+        consumer,
+        list(set(streams)),
+        "on" if wait_for_disk else "off",
+    )
+    if row is None:  # never subscribed (a consumer applied directly): create its row
+        await load_checkpoint(conn, name, term=term)
+        return await lock_position(
+            conn, name, consumer, streams, term=term, wait_for_disk=wait_for_disk
+        )
+    check_term(name, term, row["term"])
+    parked = zip(row["streams"] or (), row["behinds"] or (), row["positions"] or (), strict=True)
+    return row["stream_seq"], Parked(parked)
+
+
 class EventConsumer:
     """A durable pull consumer whose position is the checkpoint in PostgreSQL.
 
@@ -94,6 +132,17 @@ class EventConsumer:
 
     ``ack_all`` acknowledges a whole batch with one ack (``AckPolicy.ALL``),
     cheaper when catching up on many events.
+
+    ``wait_for_disk=False`` commits each batch without waiting for the WAL flush
+    (``synchronous_commit`` off for that transaction only; PostgreSQL flushes it within
+    ``wal_writer_delay``, 200 ms). A crash of PostgreSQL may then lose the last batches'
+    commits, effects and checkpoint together, never one without the other; on
+    reconnection the consumer is created again from the checkpoint that survived, and
+    the events come again from the stream, which keeps them. It is for handlers
+    whose effects are a function of the events and of what the same transaction
+    reads (the notifications router: its notifications carry deterministic ids that
+    JetStream de-duplicates if the outbox had already sent them), not for effects
+    that leave the database before the commit.
     """
 
     def __init__(
@@ -109,10 +158,11 @@ class EventConsumer:
         ack_all: bool = False,
         dead_letter_name: str | None = None,
         roles: MutableMapping[str, str] | None = None,
+        wait_for_disk: bool = True,
     ) -> None:
         self.name, self.pool, self.js, self.stream = name, pool, js, stream
         self.handler, self.filter_subject, self.batch = handler, filter_subject, batch
-        self.ack_all = ack_all
+        self.ack_all, self.wait_for_disk = ack_all, wait_for_disk
         self.dead_letter_name = dead_letter_name or name  # one name whatever the NATS prefix
         self.applied = 0
         self.last_seq = 0
@@ -238,41 +288,68 @@ class EventConsumer:
     async def apply(
         self, deliveries: Sequence[Delivery], undecoded: Sequence[tuple[int, DeadLetter]] = ()
     ) -> None:
+        """Apply a batch with its checkpoint in one transaction.
+
+        The batch is applied whole first, without a savepoint; when the handler fails,
+        that transaction is rolled back and the batch applied again event by event
+        (``parcours.isolation``), so a poison event costs a second transaction and a
+        clean batch no savepoint."""
         if not deliveries and not undecoded:
             return
-        async with self.pool.acquire() as conn, conn.transaction():
-            checkpoint = await load_checkpoint(conn, self.name, lock=True, term=self.term)
-            fresh = [d for d in deliveries if d.seq > checkpoint]
-            bad = [d for seq, d in undecoded if seq > checkpoint]
-            if not fresh and not bad:
-                return
-            # an undecodable event parks its stream from where it stands in the batch
-            first_bad: dict[str, tuple[int, uuid.UUID]] = {}
-            for seq, d in undecoded:
-                if seq > checkpoint:
-                    first_bad.setdefault(d.stream, (seq, d.event_id))
-            behind = [
-                d
-                for d in fresh
-                if d.envelope.stream in first_bad and d.seq > first_bad[d.envelope.stream][0]
-            ]
-            waits = {d.seq for d in behind}
-            await apply_isolated(
-                conn, self.dead_letter_name, [d for d in fresh if d.seq not in waits], self.handler
-            )
-            name = self.dead_letter_name
-            waiting = [
-                letter(name, d.envelope, "", first_bad[d.envelope.stream][1]) for d in behind
-            ]
-            await record(conn, [*bad, *waiting])
-            last = max([d.seq for d in fresh] + [seq for seq, _ in undecoded if seq > checkpoint])
-            await conn.execute(
-                "UPDATE consumer_checkpoints SET stream_seq = $2, updated_at = now() WHERE name = $1",
-                self.name,
-                last,
-            )
-        self.applied += len(fresh)
-        self.last_seq = last
+        async with self.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    done = await self._apply_in(conn, deliveries, undecoded, isolate=False)
+            except NOT_POISON:
+                raise
+            except Exception:  # noqa: BLE001 - a poison event: find it, one at a time
+                async with conn.transaction():
+                    done = await self._apply_in(conn, deliveries, undecoded, isolate=True)
+        if done is not None:
+            self.last_seq, fresh = done
+            self.applied += fresh
+
+    async def _apply_in(
+        self,
+        conn: asyncpg.Connection,
+        deliveries: Sequence[Delivery],
+        undecoded: Sequence[tuple[int, DeadLetter]],
+        *,
+        isolate: bool,
+    ) -> tuple[int, int] | None:
+        """The batch in ``conn``'s transaction: the new checkpoint and how many events were
+        fresh, or None if all was old."""
+        name = self.dead_letter_name
+        streams = [d.envelope.stream for d in deliveries]
+        checkpoint, parked = await lock_position(
+            conn, self.name, name, streams, term=self.term, wait_for_disk=self.wait_for_disk
+        )
+        fresh = [d for d in deliveries if d.seq > checkpoint]
+        bad = [d for seq, d in undecoded if seq > checkpoint]
+        if not fresh and not bad:
+            return None
+        # an undecodable event parks its stream from where it stands in the batch
+        first_bad: dict[str, tuple[int, uuid.UUID]] = {}
+        for seq, d in undecoded:
+            if seq > checkpoint:
+                first_bad.setdefault(d.stream, (seq, d.event_id))
+        behind = [
+            d
+            for d in fresh
+            if d.envelope.stream in first_bad and d.seq > first_bad[d.envelope.stream][0]
+        ]
+        waits = {d.seq for d in behind}
+        todo = [d for d in fresh if d.seq not in waits]
+        await apply_isolated(conn, name, todo, self.handler, parked=parked, isolate=isolate)
+        waiting = [letter(name, d.envelope, "", first_bad[d.envelope.stream][1]) for d in behind]
+        await record(conn, [*bad, *waiting])
+        last = max([d.seq for d in fresh] + [seq for seq, _ in undecoded if seq > checkpoint])
+        await conn.execute(
+            "UPDATE consumer_checkpoints SET stream_seq = $2, updated_at = now() WHERE name = $1",
+            self.name,
+            last,
+        )
+        return last, len(fresh)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -123,6 +123,16 @@ class Parked:
         self._at.setdefault(stream, (event_id, position or 0))
 
 
+def parked_query(consumer: str, streams: str) -> str:
+    """The SQL of the streams parked for a consumer (``consumer`` and ``streams`` name its
+    parameters, e.g. ``$1``/``$2``): stream, the failed event it waits behind, position."""
+    return f"""SELECT DISTINCT ON (stream) stream, coalesce(parked_behind, event_id) AS behind,
+                  position
+           FROM dead_letters WHERE consumer = {consumer} AND replayed_at IS NULL
+             AND stream = ANY({streams}::text[])
+           ORDER BY stream, position"""
+
+
 async def parked_streams(
     conn: asyncpg.Connection | asyncpg.Pool, consumer: str, streams: Iterable[str]
 ) -> Parked:
@@ -130,15 +140,7 @@ async def parked_streams(
     streams = list(set(streams))
     if not streams:
         return Parked()
-    rows = await conn.fetch(
-        """SELECT DISTINCT ON (stream) stream, coalesce(parked_behind, event_id) AS behind,
-                  position
-           FROM dead_letters WHERE consumer = $1 AND replayed_at IS NULL
-             AND stream = ANY($2::text[])
-           ORDER BY stream, position""",
-        consumer,
-        streams,
-    )
+    rows = await conn.fetch(parked_query("$1", "$2"), consumer, streams)
     return Parked((r["stream"], r["behind"], r["position"]) for r in rows)
 
 

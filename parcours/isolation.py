@@ -18,7 +18,15 @@ import msgspec
 from nats.aio.msg import Msg
 
 from contracts.events import Envelope
-from parcours.deadletters import NOT_POISON, DeadLetter, letter, parked_streams, reason_of, record
+from parcours.deadletters import (
+    NOT_POISON,
+    DeadLetter,
+    Parked,
+    letter,
+    parked_streams,
+    reason_of,
+    record,
+)
 
 
 class _Loose(msgspec.Struct):
@@ -45,12 +53,20 @@ async def apply_isolated(
     items: Sequence[Any],
     apply: Callable[[asyncpg.Connection, Sequence[Any]], Awaitable[None]],
     envelope_of: Callable[[Any], Envelope] = lambda d: d.envelope,
+    *,
+    parked: Parked | None = None,
+    isolate: bool = True,
 ) -> list[Any]:
     """Apply ``items`` (in the caller's transaction); return those applied.
 
     Items of a parked stream, and items that fail on their own, are dead-lettered for
-    ``consumer``; a failing item parks its stream for the rest of the batch too."""
-    parked = await parked_streams(conn, consumer, (envelope_of(i).stream for i in items))
+    ``consumer``; a failing item parks its stream for the rest of the batch too.
+    ``parked``: the parked streams, when the caller read them already.
+    ``isolate=False`` applies the batch without a savepoint and lets a failure through:
+    the caller rolls its transaction back and calls again with ``isolate=True`` (a
+    savepoint costs two round trips to PostgreSQL on every batch, poison or not)."""
+    if parked is None:
+        parked = await parked_streams(conn, consumer, (envelope_of(i).stream for i in items))
     letters: list[DeadLetter] = []
     todo = []
     for item in items:
@@ -59,6 +75,11 @@ async def apply_isolated(
             letters.append(letter(consumer, env, "", behind))
         else:
             todo.append(item)
+    if not isolate:
+        if todo:
+            await apply(conn, todo)
+        await record(conn, letters)
+        return todo
     try:
         if todo:
             async with conn.transaction():

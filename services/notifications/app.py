@@ -54,6 +54,7 @@ async def run_router(runtime: NotificationsRuntime, stop: asyncio.Event) -> None
         on_commit=runtime.publisher.wake.set,
         ack_all=True,  # one ack per batch: it restarts from its PostgreSQL checkpoint anyway
         roles=resources.roles,  # leader or standby, in /health/ready
+        wait_for_disk=False,  # a commit lost in a crash is routed again (EventConsumer says why)
     )
     await consumer.run(stop)
 

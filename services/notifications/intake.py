@@ -25,7 +25,7 @@ from contracts.events import patient_of_stream
 from contracts.subjects import Subjects
 from notifications import accessnotices, patientviews, taskviews
 from notifications.domain.access import ACCESS_NOTICE_TYPES
-from notifications.domain.alerts import ALERTS, alerts
+from notifications.domain.alerts import ALERTS, FOLLOWED, alerts
 from notifications.domain.routing import Addressed, TaskView, route, task_id_of
 from notifications.outbox import enqueue
 from parcours.consumer import Delivery, EventConsumer
@@ -66,7 +66,9 @@ def make_handler(subjects: Subjects, default_zone: str):  # type: ignore[no-unty
                     await patientviews.save_enrolments(conn, enrolments)
                     changed.clear()
                     enrolments.clear()
-                    tasks, statuses = await patientviews.of_patient(conn, env.cpts, patient)
+                    tasks, statuses = await patientviews.of_patient(
+                        conn, env.cpts, patient, FOLLOWED
+                    )
                     out.extend(alerts(env, tasks, statuses, subjects))
                 continue
             if env.type in ACCESS_NOTICE_TYPES:

@@ -5,7 +5,7 @@ each of their enrolments (``notification_enrolments``) and their tasks
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import asyncpg
 
@@ -35,20 +35,22 @@ async def save_enrolments(
 
 
 async def of_patient(
-    conn: asyncpg.Connection, cpts: str, patient_id: uuid.UUID
+    conn: asyncpg.Connection, cpts: str, patient_id: uuid.UUID, followed: Collection[str]
 ) -> tuple[list[TaskView], dict[uuid.UUID, str]]:
-    tasks = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM notification_tasks WHERE cpts = $1 AND patient_id = $2",
-        cpts,
-        patient_id,
-    )
+    """The patient's enrolment statuses, and their tasks when an enrolment has a status in
+    ``followed`` (a patient nobody follows has no circle to tell: one query, not two)."""
     enrolments = await conn.fetch(
         "SELECT enrolment_id, status FROM notification_enrolments"
         " WHERE cpts = $1 AND patient_id = $2",
         cpts,
         patient_id,
     )
-    return (
-        [TaskView(**dict(r)) for r in tasks],
-        {r["enrolment_id"]: r["status"] for r in enrolments},
+    statuses = {r["enrolment_id"]: r["status"] for r in enrolments}
+    if not any(status in followed for status in statuses.values()):
+        return [], statuses
+    tasks = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM notification_tasks WHERE cpts = $1 AND patient_id = $2",
+        cpts,
+        patient_id,
     )
+    return [TaskView(**dict(r)) for r in tasks], statuses
