@@ -1,7 +1,8 @@
 """Rebuilding a view from the event store into shadow tables, then swapping them in.
 
-1. ``<table>__shadow`` is created for each table of the view (``LIKE … INCLUDING ALL``)
-   and filled, in batches, with the same ``apply`` the live consumer uses. The live
+1. ``<table>__shadow`` is created for each table of the view (``LIKE … INCLUDING ALL``,
+   ``UNLOGGED`` while filled, its non-unique indexes built after the fill, then
+   ``SET LOGGED``: ``_create_shadows``) and filled, in batches, with the same ``apply`` the live consumer uses. The live
    tables keep serving (and keep being updated). The events come from ONE query on a
    second connection (``eventstore.stream_visible_events``): a server-side cursor over
    the events visible in a repeatable-read snapshot, in ``read_all`` order, each row
@@ -171,6 +172,42 @@ async def _cluster(conn: asyncpg.Connection, view: View, tables: dict[str, str])
         await conn.execute(f"ANALYZE {tables[table]}")
 
 
+_SECONDARY = """SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def
+FROM pg_index i WHERE i.indrelid = $1::regclass AND NOT i.indisunique AND NOT i.indisprimary
+ORDER BY i.indexrelid"""
+
+
+async def _create_shadows(conn: asyncpg.Connection, shadow: dict[str, str]) -> list[str]:
+    """Create the empty shadow tables for a bulk fill; return the indexes deferred.
+
+    A shadow is ``UNLOGGED`` while it is filled (no WAL for each row; a crash empties it,
+    and a rebuild starts from an empty shadow anyway) and keeps only its primary key and
+    unique indexes (what the view's upserts and lookups stand on); its other indexes are
+    dropped and built once, after the fill, instead of being maintained row by row."""
+    deferred: list[str] = []
+    for table, copy in shadow.items():
+        await conn.execute(f"DROP TABLE IF EXISTS {copy}")
+        await conn.execute(f"CREATE UNLOGGED TABLE {copy} (LIKE {table} INCLUDING ALL)")
+        for index in await conn.fetch(_SECONDARY, copy):
+            await conn.execute(f"DROP INDEX {index['name']}")
+            deferred.append(index["def"])
+    return deferred
+
+
+async def _finish_shadows(
+    conn: asyncpg.Connection, view: View, shadow: dict[str, str], deferred: list[str]
+) -> None:
+    """After the fill: the deferred indexes, the ``CLUSTER``, then logged like the live
+    tables (one sequential write of each table to the WAL, which a standby replays)."""
+    await conn.execute("SET maintenance_work_mem = '256MB'")
+    for definition in deferred:
+        await conn.execute(definition)
+    await _cluster(conn, view, shadow)
+    for copy in shadow.values():
+        await conn.execute(f"ALTER TABLE {copy} SET LOGGED")
+    await conn.execute("RESET maintenance_work_mem")
+
+
 async def _analyse(conn: asyncpg.Connection, tables: dict[str, str]) -> None:
     for table in tables.values():
         await conn.execute(f"ANALYZE {table}")
@@ -208,12 +245,10 @@ async def rebuild(
     started = time.monotonic()
     shadow = {t: f"{t}{SHADOW}" for t in view.tables}
     async with pool.acquire() as conn:
-        for table, copy in shadow.items():
-            await conn.execute(f"DROP TABLE IF EXISTS {copy}")
-            await conn.execute(f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)")
+        deferred = await _create_shadows(conn, shadow)
         total = await count_events(conn)
         after, done, last = await _load(pool, conn, view, shadow, batch, progress, total)
-        await _cluster(conn, view, shadow)
+        await _finish_shadows(conn, view, shadow, deferred)
         async with conn.transaction():
             live: ViewCheckpoint = await lock_checkpoint(conn, view.name)
             after, done, tail = await _apply_from(conn, view, shadow, after, batch, None, done)

@@ -121,3 +121,29 @@ async def test_a_rebuilt_timeline_is_stored_patient_by_patient(settings):
         assert len(patients) > 3
         # the heap in the order of the patient index: a patient's rows are neighbours
         assert [tuple(r) for r in physical] == sorted(tuple(r) for r in physical)
+
+
+SHAPE = """SELECT c.relpersistence::text,
+       (SELECT array_agg(regexp_replace(pg_get_indexdef(i.indexrelid),
+                                        '^CREATE (UNIQUE )?INDEX \\S+ ON \\S+', '\\1'))
+        FROM pg_index i WHERE i.indrelid = c.oid) AS indexes
+FROM pg_class c WHERE c.oid = $1::regclass"""
+
+
+async def shape(pool, table: str) -> tuple[str, list[str]]:  # type: ignore[no-untyped-def]
+    persistence, indexes = await pool.fetchrow(SHAPE, table)
+    return persistence, sorted(indexes or [])
+
+
+async def test_a_rebuilt_table_is_logged_with_every_index_of_the_live_one(settings):
+    """The shadow is filled unlogged with its unique indexes only (``_create_shadows``);
+    what is swapped in is logged, with every index the migrations gave the live table."""
+    async with running(settings) as h:
+        await flush(h.pool, *cohort().values())
+        await h.settle()
+        tables = [t for ts in TABLES.values() for t in ts]
+        before = {t: await shape(h.pool, t) for t in tables}
+        assert all(p == "p" and ix for p, ix in before.values()), before
+        await rebuild_views(settings, list(VIEWS), show_progress=False)
+        after = {t: await shape(h.pool, t) for t in tables}
+        assert after == before
