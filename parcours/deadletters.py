@@ -68,7 +68,7 @@ SYSTEMIC: tuple[type[BaseException], ...] = (
 NOT_POISON = TRANSIENT + SYSTEMIC
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-_DIGITS = re.compile(r"\d{5,}")
+_DIGITS = re.compile(r"[0-9]{5,}")
 
 
 def reason_of(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 
 COMPONENTS = ("parcours", "pathways", "notifications", "projections")
-_FILE = re.compile(r"^(\d{4})_[\w-]+\.sql$")
+_FILE = re.compile(r"^([0-9]{4})_[A-Za-z0-9_-]+\.sql$")
 _LOCK_KEY = 7_264_881_001
 
 
