@@ -18,6 +18,7 @@ from parcours.eventstore import (
     DuplicateEventError,
     EventStore,
     VersionConflictError,
+    writes,
 )
 
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
@@ -32,6 +33,15 @@ def event(i: int = 0, event_id: uuid.UUID | None = None) -> NewEvent:
         actor=Actor(id="SYS-1", role="discharge-system"),
         cpts="demo",
     )
+
+
+@pytest.fixture(params=["insert", "copy"], autouse=True)
+def append_path(request, monkeypatch) -> str:
+    """Every test here runs twice: appends by the one-statement INSERT, and by COPY (the
+    path of large batches, forced here from the first event)."""
+    if request.param == "copy":
+        monkeypatch.setattr(writes, "COPY_FROM", 1)
+    return request.param
 
 
 @pytest.fixture
@@ -86,6 +96,34 @@ async def test_the_same_id_with_different_content_is_a_conflict_not_an_overwrite
         await store.append("patient-other", ANY, [e])
     stored = await store.read_stream("patient-d")
     assert [s.type for s in stored] == ["DeliveryReported"]
+
+
+async def test_a_conflict_inside_a_callers_transaction_leaves_that_transaction_usable(
+    pool,
+) -> None:
+    store = EventStore(pool)
+    await store.append("patient-t", NO_STREAM, [event(0)])
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO store_checkpoints (name, txid, position) VALUES ('t', '1', 1)"
+        )
+        with pytest.raises(VersionConflictError):
+            await store.append("patient-t", NO_STREAM, [event(1), event(2)], conn=conn)
+        done = await store.append("patient-t", 1, [event(1), event(2)], conn=conn)
+        assert done.version == 3
+    assert await store.stream_version("patient-t") == 3
+    assert await pool.fetchval("SELECT count(*) FROM store_checkpoints WHERE name = 't'") == 1
+
+
+async def test_a_large_batch_gets_its_positions_in_version_order(pool) -> None:
+    store = EventStore(pool)
+    batch = [event(i) for i in range(300)]
+    result = await store.append("patient-big", ANY, batch)
+    stored = await store.read_stream("patient-big")
+    assert [e.event_id for e in stored] == [e.event_id for e in batch]
+    assert result.positions == [e.position for e in stored] and result.version == 300
+    again = await store.append("patient-big", ANY, batch)
+    assert again.duplicate and again.positions == result.positions[:1]
 
 
 async def test_concurrent_appends_with_any_version_all_land_without_gaps(pool) -> None:
