@@ -142,37 +142,37 @@ async def _group_commit_stats(host: str, port: int, headers: dict[str, str]) -> 
         conn.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="parcours bench ingest", description=__doc__)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per HTTP phase")
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--batches", type=int, default=60)
-    parser.add_argument("--batch-size", type=int, default=500)
-    args = parser.parse_args(argv)
+def _server_choices(text: str) -> list[tuple[str, int]]:
+    choices = []
+    for part in text.split(","):
+        name, _, workers = part.strip().partition(":")
+        if name not in ("uvicorn", "granian"):
+            raise argparse.ArgumentTypeError(f"unknown HTTP server {name!r}: uvicorn or granian")
+        choices.append((name, int(workers or 1)))
+    return choices
 
-    with bench_settings(durable=True) as settings:
-        token = mint(settings, sub="BENCH-DPI", role="discharge-system", cpts="demo")
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        port = settings.http.pathways_port
-        with relay_process(settings), service_process(settings, "bench.ingest_server", port):
-            host = settings.http.host
-            noop = asyncio.run(
-                closed_loop(host, port, path="/bench/noop", make_body=discharge_body,
-                            headers=headers, concurrency=args.concurrency, duration=args.duration)
-            )  # fmt: skip
-            durable = asyncio.run(
-                closed_loop(host, port, path="/v1/facts", make_body=lambda n: lab_result_body(10**6 + n),
-                            headers=headers, concurrency=args.concurrency, duration=args.duration)
-            )  # fmt: skip
-            grouping = asyncio.run(_group_commit_stats(host, port, headers))
-            enrolling = asyncio.run(
-                closed_loop(host, port, path="/v1/facts", make_body=lambda n: discharge_body(3 * 10**6 + n),
-                            headers=headers, concurrency=args.concurrency, duration=args.duration)
-            )  # fmt: skip
-        ours, inserted, raw, copied = asyncio.run(
-            batched_appends(settings.database.url, args.batches, args.batch_size)
-        )
 
+def _http_phases(settings, headers: dict[str, str], server: tuple[str, int], args) -> None:  # noqa: ANN001
+    """The no-op ceiling, durable facts and enrolling discharges on one HTTP server."""
+    port, host = settings.http.pathways_port, settings.http.host
+    name, workers = server
+    base = 10**7
+    with service_process(settings, "bench.ingest_server", port, name, str(workers)):
+        noop = asyncio.run(
+            closed_loop(host, port, path="/bench/noop", make_body=discharge_body,
+                        headers=headers, concurrency=args.concurrency, duration=args.duration)
+        )  # fmt: skip
+        durable = asyncio.run(
+            closed_loop(host, port, path="/v1/facts", make_body=lambda n: lab_result_body(base + n),
+                        headers=headers, concurrency=args.concurrency, duration=args.duration)
+        )  # fmt: skip
+        grouping = asyncio.run(_group_commit_stats(host, port, headers))
+        enrolling = asyncio.run(
+            closed_loop(host, port, path="/v1/facts",
+                        make_body=lambda n: discharge_body(base + 5 * 10**6 + n),
+                        headers=headers, concurrency=args.concurrency, duration=args.duration)
+        )  # fmt: skip
+    print(f"-- {name}, {workers} worker{'s' if workers > 1 else ''}")
     print(f"no-op POST (ceiling)      {noop.summary()}")
     print(f"POST /v1/facts (durable)  {durable.summary()}")
     print(f"  ratio durable / no-op   {durable.rate / noop.rate:.2f}  (target >= 0.50)")
@@ -180,9 +180,33 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  group commit            {grouped} facts in {groups} groups "
         f"({grouped / max(groups, 1):.1f} a group), {grouping['single']} alone"
+        + ("  (one worker's)" if workers > 1 else "")
     )
     print(f"enrolling discharges      {enrolling.summary()}")
     print("  (each: the fact + ~20 task and enrolment events, relayed and indexed for timers)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="parcours bench ingest", description=__doc__)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per HTTP phase")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--batches", type=int, default=60)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--server", type=_server_choices, default=[("uvicorn", 1)],
+        help="HTTP servers to measure, one after the other: uvicorn:1,granian:2 (name:workers)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+
+    for server in args.server:  # each server on fresh servers: nothing left to catch up
+        with bench_settings(durable=True) as settings, relay_process(settings):
+            token = mint(settings, sub="BENCH-DPI", role="discharge-system", cpts="demo")
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            _http_phases(settings, headers, server, args)
+    with bench_settings(durable=True) as settings:
+        ours, inserted, raw, copied = asyncio.run(
+            batched_appends(settings.database.url, args.batches, args.batch_size)
+        )
     print(
         f"batched append x{args.batch_size}     {ours:9.0f} events/s  (COPY from {writes.COPY_FROM})"
     )

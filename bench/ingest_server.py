@@ -1,7 +1,12 @@
-"""The pathways service plus a no-op POST on the same HTTP stack (the ceiling)."""
+"""The pathways service plus a no-op POST on the same HTTP stack (the ceiling).
+
+``python -m bench.ingest_server [uvicorn|granian] [WORKERS]``: the HTTP server and its
+number of worker processes are the choices ``parcours bench ingest --server`` measures
+(each worker its own app, pool and group commit)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import uvicorn
@@ -29,12 +34,36 @@ def group_commit_stats(runtime: PathwaysRuntime) -> dict:
     return {"groups": gc.groups, "grouped": gc.grouped, "single": gc.single}
 
 
-def main() -> None:
-    settings = Settings.from_env()
+def make_app():  # noqa: ANN201 - the ASGI app factory both servers import in each worker
     configure_logging("json", "warning")
-    app = create_app(settings, extra_routes=[noop, group_commit_stats])
+    return create_app(Settings.from_env(), extra_routes=[noop, group_commit_stats])
+
+
+def main() -> None:
+    server = sys.argv[1] if len(sys.argv) > 1 else "uvicorn"
+    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    settings = Settings.from_env()
+    if server == "granian":
+        from granian.constants import Interfaces, Loops
+        from granian.log import LogLevels
+        from granian.server import Server
+
+        Server(
+            "bench.ingest_server:make_app",
+            address=settings.http.host,
+            port=settings.http.pathways_port,
+            interface=Interfaces.ASGI,
+            workers=workers,
+            loop=Loops.uvloop,
+            factory=True,
+            log_enabled=False,
+            log_level=LogLevels.warning,
+        ).serve()
+        return
     uvicorn.run(
-        app,
+        "bench.ingest_server:make_app",
+        factory=True,
+        workers=workers,
         host=settings.http.host,
         port=settings.http.pathways_port,
         log_config=None,
