@@ -154,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_contracts)
 
     p = sub.add_parser("bench", help="benchmarks (see bench/)")
-    p.add_argument("what", help="ingest, engine, notify, projections, load, soak, peer, mllp")
+    p.add_argument(
+        "what", help="ingest, engine, model, notify, projections, load, soak, peer, mllp, scale"
+    )
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
 

@@ -39,17 +39,19 @@ RETURNING position, version
 """
 BEFORE_FIRST_PARAM = 4  # the first $n free for an append's ``before`` statement
 
-# From this many events (measured crossover: the INSERT wins at 32-256, COPY from ~500, by
-# 1.3x at 5,000), an append to one stream goes through COPY (binary rows, no JSON
-# array for PostgreSQL to parse and unpack), in a transaction that reads the positions
-# back; below it, the one-statement INSERT is cheaper (one round trip, no transaction).
-# ``parcours bench ingest`` measures both against a raw COPY.
+# From this many events (measured crossover: the INSERT wins at 32-256 events, COPY from
+# ~500, by 1.3x at 5,000), an append (to one stream, or ``append_many``'s streams together)
+# goes through binary COPY (no JSON array for PostgreSQL to parse and unpack), in a
+# transaction that reads the positions back; below it, the one-statement INSERT is cheaper
+# (one round trip, no transaction). ``parcours bench ingest`` and ``parcours bench model``
+# measure both against a raw COPY.
 COPY_FROM = 500
 _COLUMNS = ("event_id", "stream", "version", "type", "cpts", "occurred_at", "correlation_id",
             "causation_id", "actor_id", "actor_role", "data")  # fmt: skip
-_BASE = "SELECT coalesce(max(version), 0) FROM events WHERE stream = $1"
-_PLACED = """SELECT position, version FROM events
-WHERE stream = $1 AND version > $2 AND version <= $3 ORDER BY version"""
+_LAST = "SELECT stream, max(version) FROM events WHERE stream = ANY($1::text[]) GROUP BY stream"
+# this transaction's rows among these ids (the caller's transaction may hold others)
+_WRITTEN = """SELECT event_id, position FROM events
+WHERE txid = pg_current_xact_id() AND event_id = ANY($1::uuid[])"""
 
 _INSERT_MANY = """
 INSERT INTO events (event_id, stream, version, type, cpts, occurred_at, correlation_id,
@@ -168,46 +170,47 @@ class _Writes:
         events: Sequence[NewEvent],
         conn: asyncpg.Connection | None,
     ) -> AppendResult:
-        """``append`` of a large batch: the same checks, the rows sent by binary COPY.
-
-        The versions are numbered here from ``expected_version`` (or the stream's last
-        version, read in the same transaction); the unique constraints reject a
-        concurrent writer or a re-sent event id exactly as they do for the INSERT,
-        and the COPY writes nothing then (the transaction, or the savepoint inside a
-        caller's transaction, is rolled back).
-        """
-        if conn is not None or isinstance(self._db, asyncpg.Connection):
-            return await self._copy_in(conn or self._db, stream, expected_version, events)
-        async with self._db.acquire() as own:
-            return await self._copy_in(own, stream, expected_version, events)
-
-    async def _copy_in(
-        self,
-        conn: asyncpg.Connection,
-        stream: str,
-        expected_version: int,
-        events: Sequence[NewEvent],
-    ) -> AppendResult:
-        encode = _json.encode
+        """``append`` of a large batch: the same checks, the rows sent by binary COPY."""
         try:
-            async with conn.transaction():  # a savepoint when the caller holds one open
-                base = expected_version
-                if base < 0:
-                    base = await conn.fetchval(_BASE, stream)
-                records = [
-                    (e.event_id, stream, base + rank, tag_of(e.data), e.cpts, e.occurred_at,
-                     e.correlation_id, e.causation_id, e.actor.id, e.actor.role,
-                     encode(e.data).decode())
-                    for rank, e in enumerate(events, start=1)
-                ]  # fmt: skip
-                await conn.copy_records_to_table("events", records=records, columns=_COLUMNS)
-                rows = await conn.fetch(_PLACED, stream, base, base + len(records))
+            placed = await self._copy(conn, [AppendRequest(stream, expected_version, events)])
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "events_event_id_cpts_key":
-                return await self._replayed(stream, events, conn)
+                return await self._replayed(stream, events, conn or self._db)
             actual = await self.stream_version(stream, conn=conn)
             raise VersionConflictError(stream, expected_version, actual) from None
-        return AppendResult(positions=[r["position"] for r in rows], version=rows[-1]["version"])
+        return AppendResult(positions=[p for p, _ in placed], version=placed[-1][1])
+
+    async def _copy(
+        self, conn: asyncpg.Connection | None, requests: Sequence[AppendRequest]
+    ) -> list[tuple[int, int]]:
+        """Write ``requests`` by binary COPY in one transaction (a savepoint inside a
+        caller's); each event's ``(position, version)``, in request order.
+
+        Versions are numbered here from each request's expected version (or its stream's
+        last version, read in the same transaction); the unique constraints reject a
+        concurrent writer or a re-sent event id exactly as they do for the INSERT (an
+        ``asyncpg.UniqueViolationError``), and the COPY writes nothing then.
+        """
+        if conn is None and not isinstance(self._db, asyncpg.Connection):
+            async with self._db.acquire() as own:
+                return await self._copy(own, requests)
+        conn = conn or self._db
+        encode = _json.encode
+        async with conn.transaction():
+            unknown = sorted({r.stream for r in requests if r.expected_version < 0})
+            last = dict(await conn.fetch(_LAST, unknown)) if unknown else {}
+            records = []
+            for r in requests:
+                base = r.expected_version if r.expected_version >= 0 else last.get(r.stream, 0)
+                records += [
+                    (e.event_id, r.stream, base + rank, tag_of(e.data), e.cpts, e.occurred_at,
+                     e.correlation_id, e.causation_id, e.actor.id, e.actor.role,
+                     encode(e.data).decode())
+                    for rank, e in enumerate(r.events, start=1)
+                ]  # fmt: skip
+            await conn.copy_records_to_table("events", records=records, columns=_COLUMNS)
+            placed = dict(await conn.fetch(_WRITTEN, [rec[0] for rec in records]))
+        return [(placed[rec[0]], rec[2]) for rec in records]
 
     async def append_many(
         self, requests: Sequence[AppendRequest], *, conn: asyncpg.Connection | None = None
@@ -222,6 +225,24 @@ class _Writes:
         """
         if not requests:
             return []
+        try:
+            if sum(len(r.events) for r in requests) >= COPY_FROM:
+                placed = await self._copy(conn, requests)
+            else:
+                placed = await self._insert_many(conn, requests)
+        except asyncpg.UniqueViolationError:
+            return [await self._append_alone(req, conn) for req in requests]
+        results: list[AppendResult | EventStoreError] = []
+        at = 0
+        for req in requests:
+            mine = placed[at : at + len(req.events)]
+            at += len(req.events)
+            results.append(AppendResult(positions=[p for p, _ in mine], version=mine[-1][1]))
+        return results
+
+    async def _insert_many(
+        self, conn: asyncpg.Connection | None, requests: Sequence[AppendRequest]
+    ) -> list[tuple[int, int]]:
         placing: list[tuple[str, int, int]] = []
         events: list[NewEvent] = []
         for req in requests:
@@ -230,23 +251,12 @@ class _Writes:
                 events.append(event)
         payload = _rows(events, placing)
         db = conn or self._db
-        try:
-            if conn is not None and conn.is_in_transaction():
-                async with conn.transaction():
-                    rows = await db.fetch(_INSERT_MANY, payload)
-            else:
+        if conn is not None and conn.is_in_transaction():
+            async with conn.transaction():
                 rows = await db.fetch(_INSERT_MANY, payload)
-        except asyncpg.UniqueViolationError:
-            return [await self._append_alone(req, conn) for req in requests]
-        results: list[AppendResult | EventStoreError] = []
-        at = 0
-        for req in requests:
-            mine = rows[at : at + len(req.events)]
-            at += len(req.events)
-            results.append(
-                AppendResult(positions=[r["position"] for r in mine], version=mine[-1]["version"])
-            )
-        return results
+        else:
+            rows = await db.fetch(_INSERT_MANY, payload)
+        return [(r["position"], r["version"]) for r in rows]
 
     async def _append_alone(
         self, req: AppendRequest, conn: asyncpg.Connection | None
