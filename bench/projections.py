@@ -288,6 +288,11 @@ async def run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-unt
     catalog = load_catalog(settings)
     protocols = [p for p in catalog.newest.values() if p.indicators]
     views = build_views(settings.auth.pseudonym_secret, catalog)
+    if args.views:
+        unknown = set(args.views) - set(views)
+        if unknown:
+            raise SystemExit(f"unknown views {sorted(unknown)}: choose among {sorted(views)}")
+        views = {name: views[name] for name in args.views}
     async with open_resources(settings, "bench-projections") as resources:
         pool = resources.pool
         t = time.perf_counter()
@@ -346,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fast", action="store_true", help="PostgreSQL without fsync")
+    parser.add_argument(
+        "--views", type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
+        default=None, help="only these views (comma-separated; default: every view), "
+        "e.g. timeline,care,indicators: the three of the issue's catch-up target",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     with bench_settings(durable=not args.fast) as settings:
         return asyncio.run(run(args, settings))
