@@ -10,6 +10,7 @@ import asyncpg
 import msgspec
 
 from contracts.events import Envelope
+from parcours.copying import copy_or_insert
 from projections.domain.patients import patient_of
 
 _json = msgspec.json.Encoder()
@@ -118,20 +119,22 @@ def timeline_row(envelope: Envelope) -> TimelineRow | None:
     )
 
 
+_COLUMNS = ("event_id", "cpts", "patient_id", "version", "type", "occurred_at", "recorded_at",
+            "label_fr", "label_en", "data")  # fmt: skip
+
+
 async def insert_timeline_rows(
     conn: asyncpg.Connection, rows: Sequence[TimelineRow], table: str = "timeline"
 ) -> None:
-    """Write timeline rows into ``table`` (the live table, or a rebuild's shadow copy)."""
-    if not rows:
-        return
-    columns = list(zip(*(msgspec.structs.astuple(r) for r in rows), strict=True))
-    await conn.execute(
-        f"""INSERT INTO {table} (event_id, cpts, patient_id, version, type, occurred_at,
-                                 recorded_at, label_fr, label_en, data)
+    """Write timeline rows into ``table`` (the live table, or a rebuild's shadow copy): by
+    COPY (about twice the rows/s of the ``unnest`` INSERT, ``parcours bench projections``),
+    by the INSERT when a replayed event's line is already there."""
+    await copy_or_insert(
+        conn, table, _COLUMNS, [msgspec.structs.astuple(r) for r in rows],
+        f"""INSERT INTO {table} ({", ".join(_COLUMNS)})
             SELECT e, c, p, v, t, o, r, lf, le, d::jsonb
             FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::int[], $5::text[],
                         $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[])
                  AS u(e, c, p, v, t, o, r, lf, le, d)
             ON CONFLICT (event_id, cpts) DO NOTHING""",
-        *[list(c) for c in columns],
-    )
+    )  # fmt: skip

@@ -80,6 +80,9 @@ class VersionedTable(Generic[R]):
             return 0
         closing = [(k, v[0][1]) for k, v in versions.new.items() if k in versions.live and v]
         if closing:
+            # a transaction split over two batches: its first version lasted no time
+            # (closed at its own valid_from); those are deleted, the others kept
+            empty = [k for k, vt in closing if (live := versions.live.get(k)) and live[1] == vt]
             await conn.execute(
                 f"UPDATE {table} AS t SET valid_to = u.vt "
                 f"FROM unnest($1::uuid[], $2::timestamptz[]) AS u(k, vt) "
@@ -87,11 +90,12 @@ class VersionedTable(Generic[R]):
                 [k for k, _ in closing],
                 [vt for _, vt in closing],
             )
-            # a transaction split over two batches: its first version lasted no time
-            await conn.execute(
-                f"DELETE FROM {table} WHERE {self.key} = ANY($1::uuid[]) AND valid_to = valid_from",
-                [k for k, _ in closing],
-            )
+            if empty:
+                await conn.execute(
+                    f"DELETE FROM {table} WHERE {self.key} = ANY($1::uuid[]) "
+                    "AND valid_to = valid_from",
+                    empty,
+                )
         records: list[tuple[Any, ...]] = []
         for chain in versions.new.values():
             for i, (row, valid_from) in enumerate(chain):

@@ -158,20 +158,23 @@ class CasesView:
                 f"UPDATE {cases} AS t SET valid_to = u.vt "
                 "FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(e, c, vt) "
                 "WHERE t.enrolment_id = u.e AND t.code = u.c AND t.valid_to IS NULL "
-                "RETURNING t.cpts, t.code, t.anchor_day, t.window_end, t.status, t.num, t.den",
+                "RETURNING t.cpts, t.code, t.anchor_day, t.window_end, t.status, t.num, t.den, "
+                "t.enrolment_id, t.valid_from = t.valid_to AS lasted_no_time",
                 [c[0] for c in closing],
                 [c[1] for c in closing],
                 [c[2] for c in closing],
             )
             for r in closed:
                 totals.add(r[0], r[1], r[2], r[3], r[4], r[5], r[6], -1)
-            # a transaction split over two batches: its first version lasted no time
-            await conn.execute(
-                f"DELETE FROM {cases} AS t USING unnest($1::uuid[], $2::text[]) AS u(e, c) "
-                "WHERE t.enrolment_id = u.e AND t.code = u.c AND t.valid_to = t.valid_from",
-                [c[0] for c in closing],
-                [c[1] for c in closing],
-            )
+            # a transaction split over two batches: its first version lasted no time (only
+            # those closed at their own valid_from: the UPDATE said which)
+            if empty := [(r[7], r[1]) for r in closed if r[8]]:
+                await conn.execute(
+                    f"DELETE FROM {cases} AS t USING unnest($1::uuid[], $2::text[]) AS u(e, c) "
+                    "WHERE t.enrolment_id = u.e AND t.code = u.c AND t.valid_to = t.valid_from",
+                    [e[0] for e in empty],
+                    [e[1] for e in empty],
+                )
         records = _chain(records)
         await copy_rows(conn, cases, CASE_COLUMNS, records)
         for rec in records:
