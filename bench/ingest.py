@@ -90,22 +90,7 @@ async def batched_appends(url: str, batches: int, size: int) -> tuple[float, flo
     for b in range(batches):
         events = [_event(i) for i in range(size)]
         stream = f"bench-{b}"
-        rows = [
-            (
-                e.event_id,
-                stream,
-                i + 1,
-                "DischargeReported",
-                e.cpts,
-                e.occurred_at,
-                e.correlation_id,
-                None,
-                e.actor.id,
-                e.actor.role,
-                msgspec.json.encode(e.data).decode(),
-            )
-            for i, e in enumerate(events)
-        ]
+        rows = [writes.event_record(e, stream, i + 1) for i, e in enumerate(events)]
         start = time.perf_counter()
         async with pool.acquire() as conn:
             await conn.executemany(insert_raw, rows)
@@ -113,7 +98,9 @@ async def batched_appends(url: str, batches: int, size: int) -> tuple[float, flo
         await pool.execute("DELETE FROM events_raw")  # the COPY reuses the same rows
         start = time.perf_counter()
         async with pool.acquire() as conn:
-            await conn.copy_records_to_table("events_raw", records=rows, columns=_RAW_COLUMNS)
+            await conn.copy_records_to_table(
+                "events_raw", records=rows, columns=writes.EVENT_COLUMNS
+            )
         copied += time.perf_counter() - start
         start = time.perf_counter()
         await store.append(stream, NO_STREAM, events)
@@ -127,10 +114,6 @@ async def batched_appends(url: str, batches: int, size: int) -> tuple[float, flo
     await pool.close()
     total = batches * size
     return total / ours, total / inserted, total / raw, total / copied
-
-
-_RAW_COLUMNS = ("event_id", "stream", "version", "type", "cpts", "occurred_at",
-                "correlation_id", "causation_id", "actor_id", "actor_role", "data")  # fmt: skip
 
 
 async def _group_commit_stats(host: str, port: int, headers: dict[str, str]) -> dict[str, int]:

@@ -38,8 +38,9 @@ from bench.environment import bench_settings, relay_process
 from bench.scale import _catalog
 from contracts import facts as f
 from contracts import pathway as ev
-from contracts.events import Actor, EventPayload, NewEvent, tag_of
-from parcours.eventstore import NO_STREAM, AppendRequest, EventStore
+from contracts.events import Actor, EventPayload, NewEvent
+from parcours.eventstore import NO_STREAM, AppendRequest, AppendResult, EventStore
+from parcours.eventstore.writes import EVENT_COLUMNS, event_record
 from pathways.domain import DecideContext, PatientState, RecordFact, decide
 from pathways.relay import CHECKPOINT
 
@@ -108,11 +109,6 @@ def requests_for(shape: list[tuple[object, bool]], patients: int) -> list[Append
     return out
 
 
-_ENC = msgspec.json.Encoder()
-_COLUMNS = ("event_id", "stream", "version", "type", "cpts", "occurred_at", "correlation_id",
-            "causation_id", "actor_id", "actor_role", "data")  # fmt: skip
-
-
 async def write(url: str, requests: list[AppendRequest], batch: int) -> tuple[float, float]:
     """Seconds through ``append_many`` (the engine's write) and by raw COPY of the same
     rows into an identical table (the limit), batch by batch."""
@@ -123,18 +119,16 @@ async def write(url: str, requests: list[AppendRequest], batch: int) -> tuple[fl
     for s in range(0, len(requests), batch):
         chunk = requests[s : s + batch]
         rows = [
-            (e.event_id, r.stream, v, tag_of(e.data), e.cpts, e.occurred_at, e.correlation_id,
-             e.causation_id, e.actor.id, e.actor.role, _ENC.encode(e.data).decode())
-            for r in chunk for v, e in enumerate(r.events, start=1)
-        ]  # fmt: skip
+            event_record(e, r.stream, v) for r in chunk for v, e in enumerate(r.events, start=1)
+        ]
         start = time.perf_counter()
         results = await store.append_many(chunk)
         ours += time.perf_counter() - start
-        if any(not hasattr(x, "positions") for x in results):
+        if any(not isinstance(x, AppendResult) for x in results):
             raise RuntimeError(f"an append failed: {results[0]!r}")
         start = time.perf_counter()
         async with pool.acquire() as conn:
-            await conn.copy_records_to_table("events_raw", records=rows, columns=_COLUMNS)
+            await conn.copy_records_to_table("events_raw", records=rows, columns=EVENT_COLUMNS)
         raw += time.perf_counter() - start
     await pool.close()
     return ours, raw

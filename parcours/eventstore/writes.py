@@ -46,8 +46,18 @@ BEFORE_FIRST_PARAM = 4  # the first $n free for an append's ``before`` statement
 # (one round trip, no transaction). ``parcours bench ingest`` and ``parcours bench model``
 # measure both against a raw COPY.
 COPY_FROM = 500
-_COLUMNS = ("event_id", "stream", "version", "type", "cpts", "occurred_at", "correlation_id",
-            "causation_id", "actor_id", "actor_role", "data")  # fmt: skip
+# the columns an append writes, in the order of ``event_record`` (what COPY sends)
+EVENT_COLUMNS = ("event_id", "stream", "version", "type", "cpts", "occurred_at",
+                 "correlation_id", "causation_id", "actor_id", "actor_role", "data")  # fmt: skip
+
+
+def event_record(e: NewEvent, stream: str, version: int) -> tuple[Any, ...]:
+    """One event as a row of ``EVENT_COLUMNS`` (the payload as JSON text)."""
+    return (e.event_id, stream, version, tag_of(e.data), e.cpts, e.occurred_at,
+            e.correlation_id, e.causation_id, e.actor.id, e.actor.role,
+            _json.encode(e.data).decode())  # fmt: skip
+
+
 _LAST = "SELECT stream, max(version) FROM events WHERE stream = ANY($1::text[]) GROUP BY stream"
 # this transaction's rows among these ids (the caller's transaction may hold others)
 _WRITTEN = """SELECT event_id, position FROM events
@@ -139,8 +149,30 @@ class _Writes:
         if not events:
             raise ValueError("an append needs at least one event")
         db = conn or self._db
-        if before is None and len(events) >= COPY_FROM:
-            return await self._copied(stream, expected_version, events, conn)
+        try:
+            if before is None and len(events) >= COPY_FROM:
+                placed = await self._copy(conn, [AppendRequest(stream, expected_version, events)])
+            else:
+                placed = await self._insert(conn, stream, expected_version, events, before)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "events_event_id_cpts_key":
+                return await self._replayed(stream, events, db)
+            actual = await self.stream_version(stream, conn=conn)
+            raise VersionConflictError(stream, expected_version, actual) from None
+        if not placed:
+            raise PreconditionFailedError(stream)
+        return AppendResult(positions=[p for p, _ in placed], version=placed[-1][1])
+
+    async def _insert(
+        self,
+        conn: asyncpg.Connection | None,
+        stream: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        before: tuple[str, Sequence[Any]] | None,
+    ) -> list[tuple[int, int]]:
+        """``append`` in one INSERT statement: each event's ``(position, version)``, or
+        nothing when ``before`` returned no row."""
         sql, extra = _INSERT, ()
         if before is not None:
             sql = f"WITH before AS ({before[0]})\n" + _INSERT.replace(
@@ -148,37 +180,12 @@ class _Writes:
             )
             extra = tuple(before[1])
         args = (stream, expected_version, _rows(events), *extra)
-        try:
-            if conn is not None and conn.is_in_transaction():
-                async with conn.transaction():  # a savepoint: a conflict must not abort the caller
-                    rows = await db.fetch(sql, *args)
-            else:
-                rows = await db.fetch(sql, *args)
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == "events_event_id_cpts_key":
-                return await self._replayed(stream, events, db)
-            actual = await self.stream_version(stream, conn=conn)
-            raise VersionConflictError(stream, expected_version, actual) from None
-        if not rows:
-            raise PreconditionFailedError(stream)
-        return AppendResult(positions=[r["position"] for r in rows], version=rows[-1]["version"])
-
-    async def _copied(
-        self,
-        stream: str,
-        expected_version: int,
-        events: Sequence[NewEvent],
-        conn: asyncpg.Connection | None,
-    ) -> AppendResult:
-        """``append`` of a large batch: the same checks, the rows sent by binary COPY."""
-        try:
-            placed = await self._copy(conn, [AppendRequest(stream, expected_version, events)])
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == "events_event_id_cpts_key":
-                return await self._replayed(stream, events, conn or self._db)
-            actual = await self.stream_version(stream, conn=conn)
-            raise VersionConflictError(stream, expected_version, actual) from None
-        return AppendResult(positions=[p for p, _ in placed], version=placed[-1][1])
+        if conn is not None and conn.is_in_transaction():
+            async with conn.transaction():  # a savepoint: a conflict must not abort the caller
+                rows = await conn.fetch(sql, *args)
+        else:
+            rows = await (conn or self._db).fetch(sql, *args)
+        return [(r["position"], r["version"]) for r in rows]
 
     async def _copy(
         self, conn: asyncpg.Connection | None, requests: Sequence[AppendRequest]
@@ -195,7 +202,6 @@ class _Writes:
             async with self._db.acquire() as own:
                 return await self._copy(own, requests)
         conn = conn or self._db
-        encode = _json.encode
         async with conn.transaction():
             unknown = sorted({r.stream for r in requests if r.expected_version < 0})
             last = dict(await conn.fetch(_LAST, unknown)) if unknown else {}
@@ -203,12 +209,10 @@ class _Writes:
             for r in requests:
                 base = r.expected_version if r.expected_version >= 0 else last.get(r.stream, 0)
                 records += [
-                    (e.event_id, r.stream, base + rank, tag_of(e.data), e.cpts, e.occurred_at,
-                     e.correlation_id, e.causation_id, e.actor.id, e.actor.role,
-                     encode(e.data).decode())
+                    event_record(e, r.stream, base + rank)
                     for rank, e in enumerate(r.events, start=1)
-                ]  # fmt: skip
-            await conn.copy_records_to_table("events", records=records, columns=_COLUMNS)
+                ]
+            await conn.copy_records_to_table("events", records=records, columns=EVENT_COLUMNS)
             placed = dict(await conn.fetch(_WRITTEN, [rec[0] for rec in records]))
         return [(placed[rec[0]], rec[2]) for rec in records]
 
