@@ -16,6 +16,12 @@ the live consumer then skips what the rebuild already applied and applies the
 rest (see ``projections.rebuild``). An event the relay published twice (after a
 crash, beyond JetStream's de-duplication window) is skipped the same way.
 
+The views of a batch are applied at the same time (``apply_views``): the first in the
+consumer's transaction, each other one in a transaction of its own, on a connection of
+its own, its rows with its checkpoint; while one waits for PostgreSQL, Python builds
+another's rows. A batch whose consumer transaction then fails comes again, and a view
+that had committed it skips it by its checkpoint.
+
 No event stops a view. Each view applies a batch through
 ``parcours.isolation.apply_isolated`` under its own dead-letter name
 (``projections-timeline``, ``projections-care``, ``projections-indicators``): an
@@ -30,7 +36,8 @@ dead-letters replay projections-…``) is applied behind the view's checkpoint
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -132,25 +139,62 @@ def _itself(envelope: Envelope) -> Envelope:
 
 
 async def apply_views(
-    conn: asyncpg.Connection, views: Sequence[View], deliveries: Sequence[Delivery]
+    conn: asyncpg.Connection,
+    views: Sequence[View],
+    deliveries: Sequence[Delivery],
+    pool: asyncpg.Pool | None = None,
 ) -> None:
+    """Apply a batch to every view: the first in ``conn``'s transaction, each other one,
+    when a ``pool`` is given, in a transaction of its own on a connection of its own, at
+    the same time (while one view waits for PostgreSQL, Python builds another's rows).
+
+    Each view's rows and checkpoint commit together, so a view that committed skips
+    the batch when it comes again (its events are at or behind its checkpoint): the
+    caller's transaction (the consumer's stream checkpoint) may fail after another
+    view committed, and nothing is applied twice."""
     envelopes = [d.envelope for d in deliveries]
     placed = await places_of_events(conn, [(e.cpts, e.event_id) for e in envelopes])
     live = [d.envelope for d in deliveries if not d.replayed]
     late = [d.envelope for d in deliveries if d.replayed]
-    for view in views:
+
+    async def one(c: asyncpg.Connection, view: View) -> None:
         name = f"projections-{view.name}"
 
-        async def live_batch(c: asyncpg.Connection, envs: Sequence[Envelope], view=view) -> None:
+        async def live_batch(c: asyncpg.Connection, envs: Sequence[Envelope]) -> None:
             await apply_live(c, view, envs, placed)
 
-        async def late_batch(c: asyncpg.Connection, envs: Sequence[Envelope], view=view) -> None:
+        async def late_batch(c: asyncpg.Connection, envs: Sequence[Envelope]) -> None:
             await apply_late(c, view, envs, placed)
 
         if live:
-            await apply_isolated(conn, name, live, live_batch, _itself)
+            await apply_isolated(c, name, live, live_batch, _itself)
         if late:
-            await apply_isolated(conn, name, late, late_batch, _itself)
+            await apply_isolated(c, name, late, late_batch, _itself)
+
+    if pool is None or len(views) < 2:
+        for view in views:
+            await one(conn, view)
+        return
+
+    async def on_its_own(view: View) -> None:
+        async with pool.acquire() as c, c.transaction():
+            await one(c, view)
+
+    await all_or_none([one(conn, views[0]), *(on_its_own(v) for v in views[1:])])
+
+
+async def all_or_none(coroutines: Sequence[Coroutine[Any, Any, None]]) -> None:
+    """Run the coroutines together; on the first failure cancel the others, wait for
+    them, and raise that failure itself (not an ``ExceptionGroup``: the consumer tells
+    an outage from a poison event by the exception's type)."""
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def replayer(resources: Resources, consumer: str):  # type: ignore[no-untyped-def]
@@ -177,7 +221,7 @@ def consumer_for(
     views = [views] if not isinstance(views, Sequence) else list(views)
 
     async def handle(conn: asyncpg.Connection, deliveries: Sequence[Delivery]) -> None:
-        await apply_views(conn, views, deliveries)
+        await apply_views(conn, views, deliveries, resources.pool)
 
     name = "-".join(v.name for v in views) if len(views) < 3 else "views"
     # one durable consumer feeds every view: each message is fetched and decoded once
