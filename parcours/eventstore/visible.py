@@ -92,11 +92,13 @@ _READ_VISIBLE = """
 SELECT txid::text::bigint AS txid, position, event_id, stream, version, type, cpts,
        occurred_at, recorded_at, correlation_id, causation_id, actor_id, actor_role,
        schema_version, data::text AS data,
-       max(recorded_at) OVER (PARTITION BY txid) AS visible_at
+       max(recorded_at) OVER (PARTITION BY txid ORDER BY position
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+           AS visible_at
 FROM events
 WHERE (txid, position) > ($1::text::xid8, $2)
   AND txid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY txid, position
+ORDER BY events.txid, events.position  -- the columns (index order), not the bigint output
 """
 
 
@@ -133,19 +135,24 @@ async def stream_visible_events(
 
     ONE query on a connection of its own: a server-side cursor in a repeatable-read,
     read-only snapshot, each row with the latest ``recorded_at`` of its transaction (a
-    window function). The next page is prefetched while the caller works on the current
-    one, so PostgreSQL reads while Python applies.
+    window function). The next page is fetched and decoded, in a task, while the caller
+    works on the current one: PostgreSQL reads, and Python decodes while the caller
+    waits for PostgreSQL (a rebuild's writes).
     """
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         cursor = await conn.cursor(_READ_VISIBLE, str(after.txid), after.position)
-        ahead = asyncio.ensure_future(cursor.fetch(batch))
+
+        async def page() -> list[VisibleEvent]:
+            return [_visible_event(r, decode) for r in await cursor.fetch(batch)]
+
+        ahead = asyncio.ensure_future(page())
         try:
             while True:
-                rows = await ahead
-                if not rows:
+                events = await ahead
+                if not events:
                     return
-                ahead = asyncio.ensure_future(cursor.fetch(batch))
-                yield [_visible_event(r, decode) for r in rows]
+                ahead = asyncio.ensure_future(page())
+                yield events
         finally:
             if not ahead.done():
                 ahead.cancel()
