@@ -36,6 +36,7 @@ dead-letters replay projections-…``) is applied behind the view's checkpoint
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -93,49 +94,53 @@ async def save_checkpoint(
     )
 
 
-async def apply_live(
-    conn: asyncpg.Connection,
-    view: View,
-    envelopes: Sequence[Envelope],
-    placed: EventPlaces | None = None,
-) -> int:
-    """Apply, inside the caller's transaction, the events past the view's checkpoint."""
-    checkpoint = await lock_checkpoint(conn, view.name)
-    if placed is None:
-        placed = await places_of_events(conn, [(e.cpts, e.event_id) for e in envelopes])
+def in_store_order(envelopes: Sequence[Envelope], placed: EventPlaces) -> list[Item]:
+    """The batch's events as items, each past the ones before it in the event store's
+    order (an event the relay published twice comes once), built once for every view."""
     items: list[Item] = []
-    seen = checkpoint.key
+    seen = (0, 0)
     for env in envelopes:
         place = placed.places.get((env.cpts, env.event_id))
         if place is None:
-            log.error(
-                "event not in the event store, skipped", view=view.name, event_id=str(env.event_id)
-            )
+            log.error("event not in the event store, skipped", event_id=str(env.event_id))
             continue
         if place > seen:
             items.append(Item(place[0], place[1], env, placed.instants[place[0]]))
             seen = place
+    return items
+
+
+def _place(item: Item) -> tuple[int, int]:
+    return (item.txid, item.position)
+
+
+async def apply_live(conn: asyncpg.Connection, view: View, items: Sequence[Item]) -> int:
+    """Apply, inside the caller's transaction, the items (``in_store_order``) past the
+    view's checkpoint."""
+    checkpoint = await lock_checkpoint(conn, view.name)
+    fresh = items[bisect.bisect_right(items, checkpoint.key, key=_place) :]
+    if fresh:
+        await view.apply(conn, fresh, {t: t for t in view.tables})
+        await save_checkpoint(conn, view.name, fresh[-1], len(fresh))
+    return len(fresh)
+
+
+async def apply_late(conn: asyncpg.Connection, view: View, items: Sequence[Item]) -> None:
+    """Apply events behind the view's checkpoint (replays): no position check, no move."""
     if items:
         await view.apply(conn, items, {t: t for t in view.tables})
-        await save_checkpoint(conn, view.name, items[-1], len(items))
-    return len(items)
 
 
-async def apply_late(
-    conn: asyncpg.Connection, view: View, envelopes: Sequence[Envelope], placed: EventPlaces
-) -> None:
-    """Apply events behind the view's checkpoint (replays): no position check, no move."""
-    items = [
+def _items(envelopes: Sequence[Envelope], placed: EventPlaces) -> list[Item]:
+    return [
         Item(p[0], p[1], env, placed.instants[p[0]])
         for env in envelopes
         if (p := placed.places.get((env.cpts, env.event_id))) is not None
     ]
-    if items:
-        await view.apply(conn, items, {t: t for t in view.tables})
 
 
-def _itself(envelope: Envelope) -> Envelope:
-    return envelope
+def _envelope(item: Item) -> Envelope:
+    return item.envelope
 
 
 async def apply_views(
@@ -154,22 +159,22 @@ async def apply_views(
     view committed, and nothing is applied twice."""
     envelopes = [d.envelope for d in deliveries]
     placed = await places_of_events(conn, [(e.cpts, e.event_id) for e in envelopes])
-    live = [d.envelope for d in deliveries if not d.replayed]
-    late = [d.envelope for d in deliveries if d.replayed]
+    live = in_store_order([d.envelope for d in deliveries if not d.replayed], placed)
+    late = _items([d.envelope for d in deliveries if d.replayed], placed)
 
     async def one(c: asyncpg.Connection, view: View) -> None:
         name = f"projections-{view.name}"
 
-        async def live_batch(c: asyncpg.Connection, envs: Sequence[Envelope]) -> None:
-            await apply_live(c, view, envs, placed)
+        async def live_batch(c: asyncpg.Connection, items: Sequence[Item]) -> None:
+            await apply_live(c, view, items)
 
-        async def late_batch(c: asyncpg.Connection, envs: Sequence[Envelope]) -> None:
-            await apply_late(c, view, envs, placed)
+        async def late_batch(c: asyncpg.Connection, items: Sequence[Item]) -> None:
+            await apply_late(c, view, items)
 
         if live:
-            await apply_isolated(c, name, live, live_batch, _itself)
+            await apply_isolated(c, name, live, live_batch, _envelope)
         if late:
-            await apply_isolated(c, name, late, late_batch, _itself)
+            await apply_isolated(c, name, late, late_batch, _envelope)
 
     if pool is None or len(views) < 2:
         for view in views:
@@ -209,8 +214,9 @@ def replayer(resources: Resources, consumer: str):  # type: ignore[no-untyped-de
     async def replay(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> None:
         envelopes = [e.envelope() for e in events]
         placed = await places_of_events(conn, [(e.cpts, e.event_id) for e in envelopes])
+        items = _items(envelopes, placed)
         for view in chosen:
-            await apply_late(conn, view, envelopes, placed)
+            await apply_late(conn, view, items)
 
     return replay
 
