@@ -15,21 +15,31 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from parcours.dev import wait_ready
-from parcours.devstack import EmbeddedNats, EmbeddedPostgres, create_database, free_port
+from parcours.devstack import (
+    EmbeddedNats,
+    EmbeddedPostgres,
+    create_database,
+    free_port,
+    sized_for_this_machine,
+)
 from parcours.migrations import apply
 from parcours.settings import Settings
 
 
 @contextlib.contextmanager
 def bench_settings(*, durable: bool = True, **overrides: object) -> Iterator[Settings]:
-    """Fresh database (and NATS prefix) for one benchmark run; durable PostgreSQL by default."""
+    """Fresh database (and NATS prefix) for one benchmark run; durable PostgreSQL by default,
+    its memory sized for this machine as a deployment's would be
+    (``devstack.sized_for_this_machine``; the tests' servers keep PostgreSQL's defaults)."""
     with contextlib.ExitStack() as stack:
         home = Path(tempfile.mkdtemp(prefix="parcours-bench-"))
         home.chmod(0o755)
         stack.callback(shutil.rmtree, home, True)
         admin = os.environ.get("PARCOURS_DATABASE_URL")
         if not admin:
-            pg = stack.enter_context(EmbeddedPostgres(home / "pg", fast=not durable))
+            pg = stack.enter_context(
+                EmbeddedPostgres(home / "pg", fast=not durable, tuning=sized_for_this_machine())
+            )
             admin = pg.url
         nats_url = os.environ.get("PARCOURS_NATS_URL")
         if not nats_url:

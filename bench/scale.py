@@ -280,6 +280,11 @@ async def one_size(args: argparse.Namespace, settings, n: int) -> dict:  # type:
     views = build_views(settings.auth.pseudonym_secret, load_catalog(settings))
     async with open_resources(settings, "bench-scale") as resources:
         pool = resources.pool
+        memory = await pool.fetch(
+            "SELECT name, current_setting(name) AS value FROM pg_settings WHERE name IN "
+            "('shared_buffers', 'effective_cache_size', 'work_mem', 'max_wal_size') ORDER BY 1"
+        )
+        say(f"[{n:,}] PostgreSQL: " + ", ".join(f"{r['name']}={r['value']}" for r in memory))
         streams: list[str] = []
         result, gen_s = await load(pool, templates, n, end, args.seed, sample=streams)
         copy_s = result.copy_seconds - gen_s

@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from parcours.devstack.process import (
@@ -19,6 +20,23 @@ from parcours.devstack.process import (
     _is_postgres,
     _pid_alive,
 )
+
+
+def sized_for_this_machine() -> tuple[str, ...]:
+    """Memory settings for a server that has this machine to itself, as a deployment's
+    would be set (PostgreSQL's defaults are sized for any machine: 128 MB of shared
+    buffers, a checkpoint every 1 GB of WAL): a quarter of the memory as shared buffers
+    (at most 8 GB), the planner told the OS caches three quarters, WAL checkpoints
+    spaced by 8 GB. Shared buffers are touched as used, not reserved up front."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    mb = memory // 2**20
+    return (
+        f"shared_buffers={min(mb // 4, 8192)}MB",
+        f"effective_cache_size={mb * 3 // 4}MB",
+        "max_wal_size=8GB",
+        "checkpoint_timeout=15min",
+    )
+
 
 # What a failing statement may write into the server log: its message only. No
 # statement text, no parameters, no DETAIL or CONTEXT (a JSON parse error's
@@ -40,14 +58,23 @@ class EmbeddedPostgres(_ChildServer):
     ``fast=True`` is for tests: no fsync and no full-page writes. Commits stay
     synchronous, so a committed transaction survives ``kill()`` (a process
     crash); only an operating-system crash could lose it.
+
+    ``tuning``: more ``name=value`` settings, e.g. ``sized_for_this_machine()``.
     """
 
     name = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown: abort sessions, checkpoint, exit
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, fast: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        fast: bool = False,
+        tuning: Sequence[str] = (),
+    ) -> None:
         super().__init__(data_dir, port)
-        self.fast = fast
+        self.fast, self.tuning = fast, tuple(tuning)
         self._server_home = self.home  # where PGDATA and the socket live (see module doc)
         self._primary: EmbeddedPostgres | None = None
 
@@ -136,6 +163,7 @@ class EmbeddedPostgres(_ChildServer):
         ]  # fmt: skip
         if self.fast:
             argv += ["-c", "fsync=off", "-c", "full_page_writes=off"]
+        argv += [arg for setting in self.tuning for arg in ("-c", setting)]
         self._launch(argv, cwd=self._server_home, user=user)
         self._wait_ready(self._accepts_connections)
 
