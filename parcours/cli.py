@@ -11,6 +11,7 @@ import asyncio
 import os
 import sys
 
+from parcours import collector
 from parcours.settings import Settings, SettingsError
 
 
@@ -181,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    collector.tune()  # batches of events allocate many objects: see parcours.collector
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 
