@@ -45,7 +45,7 @@ from projections.domain.windows import activity_done, activity_within, fact_with
 __all__ = ["Catalog", "Enr", "Fact", "Outcome", "PatientCases", "Task", "evolve", "outcomes"]
 
 
-class PatientCases(msgspec.Struct, frozen=True, kw_only=True):
+class PatientCases(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     cpts: str
     patient_id: uuid.UUID
     enrolments: tuple[Enr, ...] = ()

@@ -17,7 +17,7 @@ from projections.domain.periods import local_day
 MAX_EVIDENCE = 24
 
 
-class Enr(msgspec.Struct, frozen=True, array_like=True):
+class Enr(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """An enrolment of the patient, as the indicators need it.
 
     Append fields only (with a default): stored rows decode by position (``array_like``,
@@ -37,7 +37,7 @@ class Enr(msgspec.Struct, frozen=True, array_like=True):
     cancelled_as: str | None = None  # the exclusion reason: DischargeCancelled, PatientMerged
 
 
-class Task(msgspec.Struct, frozen=True, array_like=True):
+class Task(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """One planned occurrence of an activity and what became of it.
 
     Append fields only (with a default): stored rows decode by position (``array_like``,
@@ -61,7 +61,7 @@ class Task(msgspec.Struct, frozen=True, array_like=True):
     plan: str | None = None  # the enrolment's protocol version when it was scheduled
 
 
-class Fact(msgspec.Struct, frozen=True, array_like=True):
+class Fact(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """A fact reported for the patient (its type, when, by which event).
 
     Append fields only (with a default): stored rows decode by position (``array_like``,
@@ -74,7 +74,7 @@ class Fact(msgspec.Struct, frozen=True, array_like=True):
     event_id: uuid.UUID
 
 
-class Outcome(msgspec.Struct, frozen=True, array_like=True):
+class Outcome(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """How one enrolment counts in one indicator (see the cases module docstring).
 
     Append fields only (with a default): stored rows decode by position (``array_like``,
