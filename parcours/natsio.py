@@ -9,9 +9,13 @@ crashes between publishing and saving its checkpoint.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 
 import nats
+import nats.errors
+import nats.js.errors
 import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
@@ -57,12 +61,40 @@ async def connect(settings: Settings, name: str, **options: object) -> NATS:
     return await nats.connect(**params)  # type: ignore[arg-type]
 
 
-async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
-    try:
-        await js.stream_info(config.name)
-        await js.update_stream(config)
-    except NotFoundError:
-        await js.add_stream(config)
+_COMPARED = ("subjects", "num_replicas", "retention", "storage", "duplicate_window",
+             "max_age", "discard")  # fmt: skip
+
+
+async def ensure_stream(
+    js: JetStreamContext, config: StreamConfig, *, patience: float = 60.0
+) -> None:
+    """Create the stream, or update it when its configuration differs: every instance of
+    every service calls this at start-up, and an update that changes nothing is still a
+    proposal to the cluster. A JetStream request that times out or finds no responder
+    (a cluster electing its leaders, a loaded machine) is asked again, with backoff,
+    for up to ``patience`` seconds, instead of failing the service's start-up."""
+    deadline, delay = time.monotonic() + patience, 0.2
+    while True:
+        try:
+            try:
+                info = await js.stream_info(config.name)
+            except NotFoundError:
+                await js.add_stream(config)
+                return
+            # the server answers 0 for a limit left unset (None): the same setting
+            if any(
+                (getattr(info.config, f) or None) != (getattr(config, f) or None) for f in _COMPARED
+            ):
+                await js.update_stream(config)
+            return
+        except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "jetstream did not answer, asking again", stream=config.name, error=str(exc)
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def events_stream_config(subjects: Subjects, replicas: int = 1) -> StreamConfig:

@@ -116,7 +116,10 @@ class ClusterSystem:
         try:
             wait_ready(self.url(instance), self.procs[instance], timeout)
         except RuntimeError as exc:
-            raise RuntimeError(f"{exc}; see {self.logs}") from None
+            # the scratch directory goes with the test: its log's last lines go in the error
+            lines = (self.logs / f"{instance}.log").read_text(errors="replace").splitlines()
+            tail = "\n".join(lines[-15:])
+            raise RuntimeError(f"{exc}; the end of its log:\n{tail}") from None
 
     def kill(self, instance: str) -> None:
         """kill -9: no shutdown, no flush, nothing."""
