@@ -9,14 +9,17 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from contracts.subjects import Subjects
-from parcours import natsio
-from parcours.consumer import Delivery, EventConsumer
+from parcours.consumer import Delivery
 from parcours.eventstore import ANY, EventStore
 from parcours.settings import Settings
-from pathways.relay import Relay
 from tests.integration.conftest import eventually
-from tests.integration.test_relay import event, pool, record_seen, seen_through_marker
+from tests.integration.test_relay import (
+    event,
+    pool,
+    record_seen,
+    seen_through_marker,
+    start_pipeline,
+)
 
 __all__ = ["pool"]  # the fixture, shared with the relay's tests
 
@@ -25,11 +28,6 @@ async def test_batches_are_applied_one_after_the_other_in_commit_order(
     settings: Settings, pool: asyncpg.Pool
 ) -> None:
     store, stop = EventStore(pool), asyncio.Event()
-    subjects = Subjects(settings.nats.prefix)
-    relay_nc = await natsio.connect(settings, "test-relay")
-    consumer_nc = await natsio.connect(settings, "test-pipelined")
-    await natsio.provision(relay_nc.jetstream(), settings)
-    relay = Relay(pool=pool, nc=relay_nc, subjects=subjects, database_url=settings.database.url)
     applying, overlaps, batches, failed_once = 0, 0, 0, False
 
     async def slow_handler(conn: asyncpg.Connection, deliveries: Sequence[Delivery]) -> None:
@@ -46,23 +44,16 @@ async def test_batches_are_applied_one_after_the_other_in_commit_order(
         finally:
             applying -= 1
 
-    consumer = EventConsumer(
-        name="test-pipelined",
-        pool=pool,
-        js=consumer_nc.jetstream(),
-        stream=subjects.events_stream,
-        handler=slow_handler,
-        batch=10,
+    ids = []
+    async with pool.acquire() as conn, conn.transaction():  # one commit: many batches
+        for i in range(120):
+            e = event(i)
+            ids.append(e.event_id)
+            await store.append(f"patient-{i % 7}", ANY, [e], conn=conn)
+    _, _, tasks, conns = await start_pipeline(
+        settings, pool, stop, slow_handler, batch=10, name="test-pipelined"
     )
-    tasks = [asyncio.create_task(relay.run(stop))]
     try:
-        ids = []
-        async with pool.acquire() as conn, conn.transaction():  # one commit: many batches
-            for i in range(120):
-                e = event(i)
-                ids.append(e.event_id)
-                await store.append(f"patient-{i % 7}", ANY, [e], conn=conn)
-        tasks.append(asyncio.create_task(consumer.run(stop)))
         await eventually(lambda: pool.fetchval("SELECT count(*) >= 120 FROM seen"), timeout=60)
         assert await seen_through_marker(store, pool) == ids  # each once, in commit order
         assert failed_once and batches >= 12
@@ -70,5 +61,5 @@ async def test_batches_are_applied_one_after_the_other_in_commit_order(
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for nc in (relay_nc, consumer_nc):
+        for nc in conns:
             await nc.close()

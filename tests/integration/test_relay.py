@@ -53,19 +53,26 @@ async def seen_through_marker(store: EventStore, pool: asyncpg.Pool) -> list[uui
     return seen[:-1]
 
 
-async def start_pipeline(settings: Settings, pool: asyncpg.Pool, stop: asyncio.Event):
+async def start_pipeline(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    stop: asyncio.Event,
+    handler=record_seen,  # type: ignore[no-untyped-def]
+    batch: int = 50,
+    name: str = "test-seen",
+):
     relay_nc = await natsio.connect(settings, "test-relay")
     consumer_nc = await natsio.connect(settings, "test-consumer")
     await natsio.provision(relay_nc.jetstream(), settings)
     subjects = Subjects(settings.nats.prefix)
     relay = Relay(pool=pool, nc=relay_nc, subjects=subjects, database_url=settings.database.url)
     consumer = EventConsumer(
-        name="test-seen",
+        name=name,
         pool=pool,
         js=consumer_nc.jetstream(),
         stream=subjects.events_stream,
-        handler=record_seen,
-        batch=50,
+        handler=handler,
+        batch=batch,
     )
     tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(consumer.run(stop))]
     return relay, consumer, tasks, [relay_nc, consumer_nc]
