@@ -15,22 +15,32 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from parcours.dev import wait_ready
-from parcours.devstack import (
-    EmbeddedNats,
-    EmbeddedPostgres,
-    create_database,
-    free_port,
-    sized_for_this_machine,
-)
+from parcours.devstack import EmbeddedNats, EmbeddedPostgres, create_database, free_port
 from parcours.migrations import apply
 from parcours.settings import Settings
+
+
+def sized_for_this_machine() -> tuple[str, ...]:
+    """Memory settings for a server that has this machine to itself, as a deployment's
+    would be set (PostgreSQL's defaults are sized for any machine: 128 MB of shared
+    buffers, a checkpoint every 1 GB of WAL): a quarter of the memory as shared buffers
+    (at most 8 GB), the planner told the OS caches three quarters, WAL checkpoints
+    spaced by 8 GB. Shared buffers are touched as used, not reserved up front."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    mb = memory // 2**20
+    return (
+        f"shared_buffers={min(mb // 4, 8192)}MB",
+        f"effective_cache_size={mb * 3 // 4}MB",
+        "max_wal_size=8GB",
+        "checkpoint_timeout=15min",
+    )
 
 
 @contextlib.contextmanager
 def bench_settings(*, durable: bool = True, **overrides: object) -> Iterator[Settings]:
     """Fresh database (and NATS prefix) for one benchmark run; durable PostgreSQL by default,
     its memory sized for this machine as a deployment's would be
-    (``devstack.sized_for_this_machine``; the tests' servers keep PostgreSQL's defaults)."""
+    (``sized_for_this_machine``; the tests' servers keep PostgreSQL's defaults)."""
     with contextlib.ExitStack() as stack:
         home = Path(tempfile.mkdtemp(prefix="parcours-bench-"))
         home.chmod(0o755)

@@ -53,7 +53,7 @@ from parcours.deadletters import (
 )
 from parcours.isolation import apply_isolated, undecodable
 from parcours.leadership import Leadership, durable_name, term_of
-from parcours.puller import Puller
+from parcours.puller import Puller, sequences
 
 log = structlog.get_logger("parcours.consumer")
 
@@ -200,21 +200,15 @@ class EventConsumer:
                 # decoded while the batch before is applied (Python works while that
                 # batch waits for PostgreSQL); applied only once that one is committed
                 decoded = self._decode(msgs, seqs) if msgs else None
-                if applying is not None:
-                    done, applying = applying, None
-                    await done
+                applying = await _settled(applying)
                 if decoded is not None:
                     applying = asyncio.ensure_future(self._apply_batch(msgs, decoded, stop))
                 why = puller.stale or (out_of_line and "a delivery out of line")
                 if why:
-                    if applying is not None:  # the new consumer starts from its checkpoint
-                        done, applying = applying, None
-                        await done
+                    applying = await _settled(applying)  # the new consumer reads its checkpoint
                     log.info("consumer subscribes again", consumer=self.name, reason=why)
                     return
-            if applying is not None:  # stopping: the last batch is committed and acked
-                done, applying = applying, None
-                await done
+            applying = await _settled(applying)  # stopping: the last batch committed, acked
         finally:
             if applying is not None:  # failing: a batch not committed comes again
                 applying.cancel()
@@ -332,16 +326,10 @@ class EventConsumer:
         return last, len(fresh)
 
 
-def sequences(msg: Msg) -> tuple[int, int]:
-    """A JetStream message's (stream, consumer) sequences, read off its reply subject
-    ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>``
-    (nats-py's ``Msg.metadata`` also builds a datetime and three objects per message: 6 %
-    of a catch-up); another form of the subject is left to ``Msg.metadata``."""
-    tokens = msg.reply.split(".")
-    if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK":
-        return int(tokens[5]), int(tokens[6])
-    pair = msg.metadata.sequence
-    return pair.stream, pair.consumer
+async def _settled(applying: asyncio.Future[None] | None) -> None:
+    """Wait for the batch being applied (its failure raised here); nothing is left pending."""
+    if applying is not None:
+        await applying
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

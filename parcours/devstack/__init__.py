@@ -53,7 +53,7 @@ from parcours.devstack.endpoints import (
     drop_database,
 )
 from parcours.devstack.nats import EmbeddedNats
-from parcours.devstack.postgres import EmbeddedPostgres, sized_for_this_machine
+from parcours.devstack.postgres import EmbeddedPostgres
 from parcours.devstack.process import PG_SERVER_USER, DevstackError, free_port
 
 __all__ = [
@@ -66,5 +66,4 @@ __all__ = [
     "create_database",
     "drop_database",
     "free_port",
-    "sized_for_this_machine",
 ]

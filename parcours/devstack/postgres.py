@@ -21,23 +21,6 @@ from parcours.devstack.process import (
     _pid_alive,
 )
 
-
-def sized_for_this_machine() -> tuple[str, ...]:
-    """Memory settings for a server that has this machine to itself, as a deployment's
-    would be set (PostgreSQL's defaults are sized for any machine: 128 MB of shared
-    buffers, a checkpoint every 1 GB of WAL): a quarter of the memory as shared buffers
-    (at most 8 GB), the planner told the OS caches three quarters, WAL checkpoints
-    spaced by 8 GB. Shared buffers are touched as used, not reserved up front."""
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    mb = memory // 2**20
-    return (
-        f"shared_buffers={min(mb // 4, 8192)}MB",
-        f"effective_cache_size={mb * 3 // 4}MB",
-        "max_wal_size=8GB",
-        "checkpoint_timeout=15min",
-    )
-
-
 # What a failing statement may write into the server log: its message only. No
 # statement text, no parameters, no DETAIL or CONTEXT (a JSON parse error's
 # context quotes the JSON, which could be identity traits). deploy/compose.yaml
@@ -59,7 +42,7 @@ class EmbeddedPostgres(_ChildServer):
     synchronous, so a committed transaction survives ``kill()`` (a process
     crash); only an operating-system crash could lose it.
 
-    ``tuning``: more ``name=value`` settings, e.g. ``sized_for_this_machine()``.
+    ``tuning``: more ``name=value`` settings (the benchmarks size memory for the machine).
     """
 
     name = "postgres"

@@ -1,12 +1,12 @@
 """The consumer reads a JetStream message's sequences off its reply subject itself
-(``parcours.consumer.sequences``): the same numbers as the subject's documented layout."""
+(``parcours.puller.sequences``): the same numbers as the subject's documented layout."""
 
 from __future__ import annotations
 
 import pytest
 from nats.aio.msg import Msg
 
-from parcours.consumer import sequences
+from parcours.puller import sequences
 
 
 def _msg(reply: str) -> Msg:
